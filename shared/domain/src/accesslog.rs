@@ -1,0 +1,246 @@
+//! The tamper-evident access log (DESIGN §3 rule 4).
+//!
+//! Every read and every refused read appends an entry. Each entry's hash is
+//! `SHA-256(previous hash (64 hex chars, as ASCII) || 0x1E || entry JSON)`,
+//! starting from [`GENESIS_HASH`]; changing, removing or reordering any
+//! entry breaks every later link, which [`verify_chain`] reports.
+//!
+//! The entry JSON hashed is the exact text stored. Produce it with
+//! [`canonical_json`] (keys sorted, no whitespace) so that re-serializing a
+//! stored entry gives back the same bytes whatever serde_json features the
+//! rest of the build enables.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::docid::DocumentId;
+use crate::kinds::DocumentKind;
+use crate::macros::string_enum;
+use crate::matrix::DenyReason;
+use crate::principal::{PersonActor, PersonRef, Principal};
+
+/// The "previous hash" of the first entry: 64 zeros.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// ASCII record separator, between the previous hash and the entry. Neither
+/// a hex digest nor the start of a JSON text contains it, so the split is
+/// unambiguous.
+const SEPARATOR: u8 = 0x1e;
+
+/// The hash of an entry chained after `prev_hash_hex`: hex SHA-256 over the
+/// previous hash's 64 hex characters, 0x1E, and the entry's JSON text.
+pub fn chain_hash(prev_hash_hex: &str, entry_canonical_json: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(prev_hash_hex.as_bytes());
+    hasher.update([SEPARATOR]);
+    hasher.update(entry_canonical_json.as_bytes());
+    hex::encode(hasher.finalize())
+}
+
+/// Checks a whole chain from the genesis: `entries` are (entry JSON, stored
+/// hash) in append order. On a break, the index of the first entry whose
+/// stored hash does not match.
+pub fn verify_chain(entries: &[(String, String)]) -> Result<(), usize> {
+    verify_chain_from(GENESIS_HASH, entries)
+}
+
+/// Checks a segment of a chain whose preceding stored hash is `prev_hash_hex`
+/// (for paging through a long log). Indices are relative to `entries`.
+pub fn verify_chain_from(prev_hash_hex: &str, entries: &[(String, String)]) -> Result<(), usize> {
+    let mut prev = prev_hash_hex.to_owned();
+    for (i, (entry, stored)) in entries.iter().enumerate() {
+        if chain_hash(&prev, entry) != *stored {
+            return Err(i);
+        }
+        prev.clone_from(stored);
+    }
+    Ok(())
+}
+
+/// A JSON text with object keys sorted (by UTF-8 bytes) and no whitespace.
+pub fn canonical_json(value: &Value) -> String {
+    let mut out = String::new();
+    write_canonical(value, &mut out);
+    out
+}
+
+fn write_canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            out.push('{');
+            for (i, (k, v)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push(':');
+                write_canonical(v, out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(v, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
+string_enum! {
+    /// What a logged access tried to do.
+    pub enum AccessAction as "access action" {
+        /// Read one document.
+        ReadDocument = "read_document",
+        /// List a person's documents.
+        ListDocuments = "list_documents",
+        /// Read a document's version history.
+        ReadHistory = "read_history",
+        /// Read certification progress.
+        ReadProgress = "read_progress",
+    }
+}
+
+string_enum! {
+    /// Whether a logged access was allowed.
+    pub enum AccessOutcome as "access outcome" {
+        /// Allowed.
+        Allowed = "allowed",
+        /// Refused.
+        Denied = "denied",
+    }
+}
+
+/// One access-log entry: who accessed what about whom, when, and whether it
+/// was allowed. The person lists these to see who read what about them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessLogEntry {
+    /// When (RFC 3339, UTC).
+    pub at: String,
+    /// Who: the caller's principal.
+    pub principal: Principal,
+    /// For portal reads: whether the person or a proxy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<PersonActor>,
+    /// About whom.
+    pub person: PersonRef,
+    /// What was attempted.
+    pub action: AccessAction,
+    /// The kind, when one document or kind was concerned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<DocumentKind>,
+    /// The document, when one was concerned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document_id: Option<DocumentId>,
+    /// Allowed or denied.
+    pub outcome: AccessOutcome,
+    /// Why it was denied (internal; never shown to the reader who was refused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deny_reason: Option<DenyReason>,
+}
+
+impl AccessLogEntry {
+    /// The canonical JSON text to store and hash.
+    pub fn canonical_json(&self) -> String {
+        canonical_json(&serde_json::to_value(self).expect("entries serialize"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn chain(entries: &[&str]) -> Vec<(String, String)> {
+        let mut prev = GENESIS_HASH.to_owned();
+        entries
+            .iter()
+            .map(|e| {
+                let h = chain_hash(&prev, e);
+                prev = h.clone();
+                ((*e).to_owned(), h)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn genesis_and_known_vector() {
+        assert_eq!(GENESIS_HASH.len(), 64);
+        assert!(GENESIS_HASH.bytes().all(|b| b == b'0'));
+        // Independent computation: sha256("0"*64 + "\x1e" + "{}").
+        let mut h = Sha256::new();
+        h.update([b'0'; 64]);
+        h.update(b"\x1e{}");
+        assert_eq!(chain_hash(GENESIS_HASH, "{}"), hex::encode(h.finalize()));
+    }
+
+    #[test]
+    fn verify_detects_every_kind_of_tampering() {
+        let good = chain(&[r#"{"n":1}"#, r#"{"n":2}"#, r#"{"n":3}"#, r#"{"n":4}"#]);
+        assert_eq!(verify_chain(&good), Ok(()));
+        assert_eq!(verify_chain(&[]), Ok(()));
+
+        let mut edited = good.clone();
+        edited[2].0 = r#"{"n":30}"#.into();
+        assert_eq!(verify_chain(&edited), Err(2));
+
+        let mut removed = good.clone();
+        removed.remove(1);
+        assert_eq!(verify_chain(&removed), Err(1));
+
+        let mut swapped = good.clone();
+        swapped.swap(0, 1);
+        assert_eq!(verify_chain(&swapped), Err(0));
+
+        let mut rehashed_one = good.clone();
+        rehashed_one[1].0 = r#"{"n":20}"#.into();
+        rehashed_one[1].1 = chain_hash(&good[0].1, &rehashed_one[1].0);
+        // Recomputing the edited entry's hash still breaks the next link.
+        assert_eq!(verify_chain(&rehashed_one), Err(2));
+
+        assert_eq!(verify_chain_from(&good[1].1, &good[2..]), Ok(()));
+        assert_eq!(verify_chain_from(GENESIS_HASH, &good[2..]), Err(0));
+    }
+
+    #[test]
+    fn canonical_json_sorts_keys_at_every_depth() {
+        let v = json!({"b": 1, "a": {"z": [{"y": 2, "x": "é\""}], "c": null}});
+        assert_eq!(
+            canonical_json(&v),
+            r#"{"a":{"c":null,"z":[{"x":"é\"","y":2}]},"b":1}"#
+        );
+    }
+
+    #[test]
+    fn entry_round_trips_through_its_canonical_form() {
+        let entry = AccessLogEntry {
+            at: "2025-04-01T00:00:00Z".into(),
+            principal: Principal::parse_urn("urn:carehub:medical:1312345678").unwrap(),
+            actor: None,
+            person: serde_json::from_value(
+                json!({"insurer_number": "131016", "insured_number": "0000123456"}),
+            )
+            .unwrap(),
+            action: AccessAction::ReadDocument,
+            kind: Some(DocumentKind::BurdenRatioCertificate),
+            document_id: None,
+            outcome: AccessOutcome::Denied,
+            deny_reason: Some(DenyReason::NotMarkedForRole),
+        };
+        let text = entry.canonical_json();
+        assert!(text.starts_with(r#"{"action":"read_document","at":"#));
+        assert_eq!(
+            serde_json::from_str::<AccessLogEntry>(&text).unwrap(),
+            entry
+        );
+        assert_eq!(canonical_json(&serde_json::from_str(&text).unwrap()), text);
+    }
+}
