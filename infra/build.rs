@@ -1,0 +1,25 @@
+//! Embeds the SQLite migrations from `shared/migrations/sqlite/` so the
+//! gateway binary applies them without needing the source tree.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+fn main() {
+    let dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap())
+        .join("../shared/migrations/sqlite");
+    println!("cargo:rerun-if-changed={}", dir.display());
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    files.retain(|p| p.extension().is_some_and(|e| e == "sql"));
+    files.sort();
+    let mut out = String::from("/// SQLite migrations, in the order they apply: (file name, SQL).\npub const SQLITE: &[(&str, &str)] = &[\n");
+    for f in &files {
+        println!("cargo:rerun-if-changed={}", f.display());
+        let name = f.file_name().unwrap().to_string_lossy();
+        writeln!(out, "    ({name:?}, include_str!({:?})),", f.display().to_string()).unwrap();
+    }
+    out.push_str("];\n");
+    let dest = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("migrations.rs");
+    std::fs::write(dest, out).unwrap();
+}

@@ -1,0 +1,234 @@
+//! Development PKI and keys, generated on first `carehub up` when none are
+//! configured: a CA, a server certificate for localhost, one client
+//! certificate per role (URI SAN `urn:carehub:<role>:<code>`), the edge's
+//! assertion key and a stand-in portal identity provider's signing key.
+//! Never for production: the private keys sit in plain files.
+
+use anyhow::{Context, Result};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, SanType, string::Ia5String,
+};
+use std::path::{Path, PathBuf};
+
+/// The development principals, one per role, with realistic codes.
+pub const DEV_CLIENTS: &[(&str, &str)] = &[
+    ("municipality", "urn:carehub:municipality:131016"),
+    ("care-manager", "urn:carehub:care-manager:1371234567"),
+    ("care-service", "urn:carehub:care-service:1311234568"),
+    ("medical", "urn:carehub:medical:1312345678"),
+    ("portal", "urn:carehub:portal:mynaportal-dev"),
+    ("operator", "urn:carehub:operator:ops-dev"),
+];
+
+/// Where the development material lives under the state directory.
+#[derive(Debug, Clone)]
+pub struct DevPaths {
+    /// `<state>/pki`.
+    pub pki: PathBuf,
+}
+
+impl DevPaths {
+    /// Paths under a state directory.
+    pub fn new(state_dir: &Path) -> DevPaths {
+        DevPaths {
+            pki: state_dir.join("pki"),
+        }
+    }
+    /// The CA certificate (the bundle clients are verified against).
+    pub fn ca_cert(&self) -> PathBuf {
+        self.pki.join("ca.pem")
+    }
+    /// The CA's private key.
+    pub fn ca_key(&self) -> PathBuf {
+        self.pki.join("ca.key")
+    }
+    /// The server certificate.
+    pub fn server_cert(&self) -> PathBuf {
+        self.pki.join("server.pem")
+    }
+    /// The server key.
+    pub fn server_key(&self) -> PathBuf {
+        self.pki.join("server.key")
+    }
+    /// A client certificate by name (see [`DEV_CLIENTS`]).
+    pub fn client_cert(&self, name: &str) -> PathBuf {
+        self.pki.join("clients").join(format!("{name}.pem"))
+    }
+    /// A client key by name.
+    pub fn client_key(&self, name: &str) -> PathBuf {
+        self.pki.join("clients").join(format!("{name}.key"))
+    }
+    /// The edge's assertion key (hex).
+    pub fn assertion_key(&self) -> PathBuf {
+        self.pki.join("assertion.key")
+    }
+    /// The development portal IdP's private key (PKCS#8 PEM, P-256).
+    pub fn idp_key(&self) -> PathBuf {
+        self.pki.join("person-idp.key")
+    }
+    /// The development portal IdP's public key (SPKI PEM).
+    pub fn idp_public_key(&self) -> PathBuf {
+        self.pki.join("person-idp.pub.pem")
+    }
+}
+
+fn write_private(path: &Path, contents: &str) -> Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut f = options
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    f.write_all(contents.as_bytes())?;
+    Ok(())
+}
+
+/// A certificate authority that can sign client and server certificates.
+pub struct Authority {
+    issuer: Issuer<'static, KeyPair>,
+    /// The CA certificate, PEM.
+    pub cert_pem: String,
+}
+
+impl Authority {
+    /// A new self-signed CA.
+    pub fn generate(common_name: &str) -> Result<Authority> {
+        let key = KeyPair::generate()?;
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let cert = params.self_signed(&key)?;
+        Ok(Authority {
+            cert_pem: cert.pem(),
+            issuer: Issuer::new(params, key),
+        })
+    }
+
+    /// Loads a CA from its certificate and key.
+    pub fn load(cert_pem: &str, key_pem: &str) -> Result<Authority> {
+        let key = KeyPair::from_pem(key_pem)?;
+        Ok(Authority {
+            issuer: Issuer::from_ca_cert_pem(cert_pem, key)?,
+            cert_pem: cert_pem.to_owned(),
+        })
+    }
+
+    /// A server certificate for the given DNS names / IP addresses: (cert PEM, key PEM).
+    pub fn server(&self, names: &[&str]) -> Result<(String, String)> {
+        let key = KeyPair::generate()?;
+        let mut params =
+            CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())?;
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "carehub gateway");
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let cert = params.signed_by(&key, &self.issuer)?;
+        Ok((cert.pem(), key.serialize_pem()))
+    }
+
+    /// A client certificate naming `urn` as its URI SAN: (cert PEM, key PEM).
+    pub fn client(&self, urn: &str) -> Result<(String, String)> {
+        let key = KeyPair::generate()?;
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params.distinguished_name.push(DnType::CommonName, urn);
+        params.subject_alt_names = vec![SanType::URI(Ia5String::try_from(urn)?)];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let cert = params.signed_by(&key, &self.issuer)?;
+        Ok((cert.pem(), key.serialize_pem()))
+    }
+
+    /// The CA's private key, PEM.
+    pub fn key_pem(&self) -> String {
+        self.issuer.key().serialize_pem()
+    }
+}
+
+/// Creates whatever development material is missing; returns true when it
+/// generated anything.
+pub fn ensure(paths: &DevPaths) -> Result<bool> {
+    std::fs::create_dir_all(paths.pki.join("clients"))?;
+    let mut generated = false;
+    let authority = if paths.ca_cert().exists() && paths.ca_key().exists() {
+        Authority::load(
+            &std::fs::read_to_string(paths.ca_cert())?,
+            &std::fs::read_to_string(paths.ca_key())?,
+        )
+        .context("loading the development CA")?
+    } else {
+        let a = Authority::generate("carehub development CA")?;
+        std::fs::write(paths.ca_cert(), &a.cert_pem)?;
+        write_private(&paths.ca_key(), &a.key_pem())?;
+        generated = true;
+        a
+    };
+    if !paths.server_cert().exists() || !paths.server_key().exists() {
+        let (cert, key) = authority.server(&["localhost", "127.0.0.1", "::1"])?;
+        std::fs::write(paths.server_cert(), cert)?;
+        write_private(&paths.server_key(), &key)?;
+        generated = true;
+    }
+    for (name, urn) in DEV_CLIENTS {
+        if !paths.client_cert(name).exists() || !paths.client_key(name).exists() {
+            let (cert, key) = authority.client(urn)?;
+            std::fs::write(paths.client_cert(name), cert)?;
+            write_private(&paths.client_key(name), &key)?;
+            generated = true;
+        }
+    }
+    if !paths.assertion_key().exists() {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+        write_private(&paths.assertion_key(), &hex::encode(bytes))?;
+        generated = true;
+    }
+    if !paths.idp_key().exists() || !paths.idp_public_key().exists() {
+        let key = KeyPair::generate()?;
+        write_private(&paths.idp_key(), &key.serialize_pem())?;
+        std::fs::write(paths.idp_public_key(), key.public_key_pem())?;
+        generated = true;
+    }
+    Ok(generated)
+}
+
+/// Claims of a person token, as the portal's identity provider issues them.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct PersonClaims {
+    /// Issuer (must equal the `person_token_issuer` variable).
+    pub iss: String,
+    /// Audience, always "carehub".
+    pub aud: String,
+    /// Opaque subject (the portal account).
+    pub sub: String,
+    /// The person's insurer number.
+    pub insurer_number: String,
+    /// The person's insured number.
+    pub insured_number: String,
+    /// "person" or "proxy".
+    pub actor: String,
+    /// Issued at (seconds).
+    pub iat: u64,
+    /// Expires at (seconds).
+    pub exp: u64,
+}
+
+/// Signs a person token with the development IdP key (ES256).
+pub fn person_token(idp_key_pem: &str, claims: &PersonClaims) -> Result<String> {
+    let key = jsonwebtoken::EncodingKey::from_ec_pem(idp_key_pem.as_bytes())?;
+    Ok(jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256),
+        claims,
+        &key,
+    )?)
+}

@@ -1,0 +1,266 @@
+//! `fermyon:spin/sqlite@2.0.0` over real SQLite files (rusqlite, as Spin's
+//! own host does).
+//!
+//! Each label in `spin.toml`'s `sqlite_databases` is one file under the data
+//! directory. A component may open only the labels granted to it. Connections
+//! come from a small per-database pool and keep their prepared-statement
+//! cache across requests; a connection handed back with an open transaction
+//! (a guest that trapped mid-transaction) is rolled back first, so nothing
+//! half-done survives an instance.
+
+use super::bindings::fermyon::spin::sqlite::{self, Error, QueryResult, RowResult, Value};
+use anyhow::{Context, Result};
+use rusqlite::types::{Value as SqlValue, ValueRef};
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
+
+/// Idle connections kept per database.
+const MAX_IDLE: usize = 32;
+
+/// One database file and its idle connections.
+pub struct Pool {
+    path: PathBuf,
+    idle: Mutex<Vec<rusqlite::Connection>>,
+}
+
+impl Pool {
+    fn new(path: PathBuf) -> Pool {
+        Pool {
+            path,
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Opens a fresh connection with the settings every connection gets.
+    pub fn connect(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
+        let conn = rusqlite::Connection::open(path)?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.set_prepared_statement_cache_capacity(128);
+        Ok(conn)
+    }
+
+    fn take(&self) -> rusqlite::Result<rusqlite::Connection> {
+        if let Some(c) = self.idle.lock().expect("pool lock").pop() {
+            return Ok(c);
+        }
+        Self::connect(&self.path)
+    }
+
+    fn give_back(&self, conn: rusqlite::Connection) {
+        if !conn.is_autocommit() {
+            // The guest left a transaction open (it trapped, or forgot):
+            // undo it rather than let the next request inherit it.
+            if conn.execute_batch("ROLLBACK").is_err() {
+                return;
+            }
+        }
+        let mut idle = self.idle.lock().expect("pool lock");
+        if idle.len() < MAX_IDLE {
+            idle.push(conn);
+        }
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Every database of the application, by label.
+pub struct Databases {
+    by_label: HashMap<String, Arc<Pool>>,
+}
+
+impl Databases {
+    /// One file per label under `data_dir`, created if missing.
+    pub fn open(data_dir: &Path, labels: impl IntoIterator<Item = String>) -> Result<Databases> {
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("creating data directory {}", data_dir.display()))?;
+        let mut by_label = HashMap::new();
+        for label in labels {
+            let path = data_dir.join(format!("{label}.db"));
+            // Open once now so a bad path fails at start, not at the first request.
+            Pool::connect(&path).with_context(|| format!("opening {}", path.display()))?;
+            by_label.insert(label, Arc::new(Pool::new(path)));
+        }
+        Ok(Databases { by_label })
+    }
+
+    /// The pool for a label.
+    pub fn get(&self, label: &str) -> Option<&Arc<Pool>> {
+        self.by_label.get(label)
+    }
+}
+
+/// Per-instance state: which databases this component may open.
+#[derive(Clone)]
+pub struct SqliteCtx {
+    /// Labels granted by `spin.toml`.
+    pub allowed: Arc<HashSet<String>>,
+    /// The application's databases.
+    pub databases: Arc<Databases>,
+}
+
+/// The resource behind a guest's `connection` handle.
+pub struct SqliteConnection {
+    conn: Option<rusqlite::Connection>,
+    pool: Arc<Pool>,
+}
+
+impl Drop for SqliteConnection {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.pool.give_back(conn);
+        }
+    }
+}
+
+/// The view the generated host traits are implemented on.
+pub struct SqliteView<'a> {
+    /// Per-instance state.
+    pub ctx: &'a SqliteCtx,
+    /// The store's resource table.
+    pub table: &'a mut ResourceTable,
+}
+
+struct SqliteData;
+impl HasData for SqliteData {
+    type Data<'a> = SqliteView<'a>;
+}
+
+/// Adds `fermyon:spin/sqlite` to a linker.
+pub fn add_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    get: fn(&mut T) -> SqliteView<'_>,
+) -> Result<()> {
+    Ok(sqlite::add_to_linker::<T, SqliteData>(linker, get)?)
+}
+
+impl sqlite::Host for SqliteView<'_> {}
+
+impl sqlite::HostConnection for SqliteView<'_> {
+    fn open(&mut self, database: String) -> wasmtime::Result<Result<Resource<SqliteConnection>, Error>> {
+        if !self.ctx.allowed.contains(&database) {
+            return Ok(Err(Error::AccessDenied));
+        }
+        let Some(pool) = self.ctx.databases.get(&database) else {
+            return Ok(Err(Error::NoSuchDatabase));
+        };
+        let conn = match pool.take() {
+            Ok(c) => c,
+            Err(e) => return Ok(Err(Error::Io(e.to_string()))),
+        };
+        let resource = self.table.push(SqliteConnection {
+            conn: Some(conn),
+            pool: pool.clone(),
+        })?;
+        Ok(Ok(resource))
+    }
+
+    fn execute(
+        &mut self,
+        connection: Resource<SqliteConnection>,
+        statement: String,
+        parameters: Vec<Value>,
+    ) -> wasmtime::Result<Result<QueryResult, Error>> {
+        let connection = self.table.get(&connection)?;
+        let Some(conn) = connection.conn.as_ref() else {
+            return Ok(Err(Error::InvalidConnection));
+        };
+        Ok(execute(conn, &statement, parameters).map_err(to_error))
+    }
+
+    fn drop(&mut self, connection: Resource<SqliteConnection>) -> wasmtime::Result<()> {
+        // Dropping the table entry hands the connection back to its pool.
+        self.table.delete(connection)?;
+        Ok(())
+    }
+}
+
+fn execute(
+    conn: &rusqlite::Connection,
+    statement: &str,
+    parameters: Vec<Value>,
+) -> rusqlite::Result<QueryResult> {
+    let mut stmt = conn.prepare_cached(statement)?;
+    for (i, p) in parameters.into_iter().enumerate() {
+        let v = match p {
+            Value::Integer(i) => SqlValue::Integer(i),
+            Value::Real(r) => SqlValue::Real(r),
+            Value::Text(t) => SqlValue::Text(t),
+            Value::Blob(b) => SqlValue::Blob(b),
+            Value::Null => SqlValue::Null,
+        };
+        stmt.raw_bind_parameter(i + 1, v)?;
+    }
+    let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+    if columns.is_empty() {
+        stmt.raw_execute()?;
+        return Ok(QueryResult {
+            columns,
+            rows: Vec::new(),
+        });
+    }
+    let width = columns.len();
+    let mut rows = Vec::new();
+    let mut cursor = stmt.raw_query();
+    while let Some(row) = cursor.next()? {
+        let mut values = Vec::with_capacity(width);
+        for i in 0..width {
+            values.push(match row.get_ref(i)? {
+                ValueRef::Null => Value::Null,
+                ValueRef::Integer(i) => Value::Integer(i),
+                ValueRef::Real(r) => Value::Real(r),
+                ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+                ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+            });
+        }
+        rows.push(RowResult { values });
+    }
+    Ok(QueryResult { columns, rows })
+}
+
+fn to_error(e: rusqlite::Error) -> Error {
+    if let rusqlite::Error::SqliteFailure(f, _) = &e
+        && f.code == rusqlite::ErrorCode::DiskFull
+    {
+        return Error::DatabaseFull;
+    }
+    Error::Io(e.to_string())
+}
+
+/// Applies migration files in order, once each, recording them in
+/// `carehub_migrations`. Each file runs in its own transaction.
+pub fn migrate(path: &Path, migrations: &[(&str, &str)]) -> Result<Vec<String>> {
+    let mut conn = Pool::connect(path).with_context(|| format!("opening {}", path.display()))?;
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS carehub_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL) STRICT",
+    )?;
+    let mut applied = Vec::new();
+    for (name, sql) in migrations {
+        let done: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM carehub_migrations WHERE name = ?1)",
+            [name],
+            |r| r.get(0),
+        )?;
+        if done {
+            continue;
+        }
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)
+            .with_context(|| format!("applying migration {name}"))?;
+        tx.execute(
+            "INSERT INTO carehub_migrations (name, applied_at) VALUES (?1, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))",
+            [name],
+        )?;
+        tx.commit()?;
+        applied.push((*name).to_owned());
+    }
+    Ok(applied)
+}

@@ -1,0 +1,242 @@
+//! carehub's gateway: the mTLS edge and the local runtime that serves the
+//! hub's WASI components on wasmtime, as `spin up` would, from `spin.toml`.
+//!
+//! Start reading at [`up`]; `ARCHITECTURE.md` at the repository root has the
+//! bird's-eye view.
+
+pub mod devpki;
+pub mod edge;
+pub mod host;
+pub mod manifest;
+pub mod routes;
+pub mod runtime;
+pub mod server;
+pub mod variables;
+
+/// Migrations embedded at build time.
+pub mod migrations {
+    include!(concat!(env!("OUT_DIR"), "/migrations.rs"));
+}
+
+use anyhow::{Context, Result, bail};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Options of `carehub up`.
+#[derive(Debug, Clone)]
+pub struct UpOptions {
+    /// Path of `spin.toml`.
+    pub manifest: PathBuf,
+    /// Address to listen on (port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// State directory (dev PKI, databases, compiled cache); default `<manifest dir>/.carehub`.
+    pub state_dir: Option<PathBuf>,
+    /// Run each component's build command first.
+    pub build: bool,
+    /// CA bundle that client certificates are verified against.
+    pub tls_ca: Option<PathBuf>,
+    /// Server certificate chain.
+    pub tls_cert: Option<PathBuf>,
+    /// Server private key.
+    pub tls_key: Option<PathBuf>,
+    /// Serve plain HTTP without the mTLS edge (as `spin up` does).
+    pub no_edge: bool,
+    /// Per-request deadline inside a component.
+    pub deadline: Duration,
+    /// Requests inside components at once.
+    pub max_concurrent: u32,
+    /// Linear memory cap per instance.
+    pub max_instance_memory: usize,
+    /// Largest request body.
+    pub max_body_bytes: usize,
+    /// Reuse compiled components across starts.
+    pub cache: bool,
+    /// Where compiled components are cached [default: <state dir>/cache].
+    pub cache_dir: Option<PathBuf>,
+    /// Time allowed to drain in-flight requests on shutdown.
+    pub drain: Duration,
+}
+
+/// Runs every component's build command, like `spin build`.
+pub fn build(manifest: &manifest::Manifest) -> Result<()> {
+    for (id, spec) in &manifest.components {
+        let Some(b) = &spec.build else {
+            continue;
+        };
+        let workdir = manifest.dir.join(b.workdir.as_deref().unwrap_or("."));
+        eprintln!("carehub: building component {id}: {}", b.command);
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&b.command)
+            .current_dir(&workdir)
+            .status()
+            .with_context(|| format!("running the build command of {id}"))?;
+        if !status.success() {
+            bail!("the build command of component {id} failed ({status})");
+        }
+    }
+    Ok(())
+}
+
+fn read_trimmed(path: &Path) -> Result<String> {
+    Ok(std::fs::read_to_string(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .trim()
+        .to_owned())
+}
+
+/// Starts the gateway and serves until SIGINT/SIGTERM.
+pub async fn up(opts: UpOptions) -> Result<()> {
+    let started = Instant::now();
+    let manifest_path = opts.manifest.clone();
+    let manifest = manifest::Manifest::load(&manifest_path)?;
+    if opts.build {
+        build(&manifest)?;
+    }
+    let state_dir = opts
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| manifest.dir.join(".carehub"));
+    std::fs::create_dir_all(&state_dir)
+        .with_context(|| format!("creating state directory {}", state_dir.display()))?;
+    let dev = devpki::DevPaths::new(&state_dir);
+    let custom_tls = opts.tls_ca.is_some() || opts.tls_cert.is_some() || opts.tls_key.is_some();
+    if custom_tls && (opts.tls_ca.is_none() || opts.tls_cert.is_none() || opts.tls_key.is_none()) {
+        bail!("--tls-ca, --tls-cert and --tls-key go together");
+    }
+    let env = |name: &str| std::env::var(name).ok();
+    let mut provided = BTreeMap::new();
+    if devpki::ensure(&dev)? {
+        eprintln!(
+            "carehub: generated development certificates and keys in {}",
+            dev.pki.display()
+        );
+    }
+    if env("SPIN_VARIABLE_ASSERTION_KEY").is_none() {
+        provided.insert("assertion_key".to_owned(), read_trimmed(&dev.assertion_key())?);
+    }
+    if env("SPIN_VARIABLE_PERSON_TOKEN_PUBLIC_KEY").is_none() {
+        provided.insert(
+            "person_token_public_key".to_owned(),
+            std::fs::read_to_string(dev.idp_public_key())?,
+        );
+    }
+    let app_vars = variables::resolve_application(&manifest, &env, &provided)?;
+
+    let labels: std::collections::BTreeSet<String> = manifest
+        .components
+        .values()
+        .flat_map(|c| c.sqlite_databases.iter().cloned())
+        .collect();
+    let data_dir = state_dir.join("data");
+    let databases = Arc::new(host::sqlite::Databases::open(&data_dir, labels.iter().cloned())?);
+    if let Some(pool) = databases.get("default") {
+        let applied = host::sqlite::migrate(pool.path(), migrations::SQLITE)?;
+        for name in applied {
+            eprintln!("carehub: applied migration {name}");
+        }
+    }
+
+    let cache = if opts.cache {
+        runtime::Cache::Dir(
+            opts.cache_dir
+                .clone()
+                .unwrap_or_else(|| state_dir.join("cache")),
+        )
+    } else {
+        runtime::Cache::Off
+    };
+    let limits = runtime::Limits {
+        deadline: opts.deadline,
+        max_instance_memory: opts.max_instance_memory,
+        max_instances: opts.max_concurrent.saturating_mul(2),
+    };
+    let runtime = runtime::Runtime::load(&manifest, &app_vars, databases, limits, &cache)?;
+    let router = routes::Router::new(manifest.triggers.iter().map(|t| {
+        let index = runtime
+            .index_of(&t.component)
+            .expect("manifest checked that every trigger names a component");
+        (t.route.clone(), index)
+    }))?;
+
+    let (tls, asserter) = if opts.no_edge {
+        (None, None)
+    } else {
+        let (ca, cert, key) = if custom_tls {
+            (
+                opts.tls_ca.clone().unwrap(),
+                opts.tls_cert.clone().unwrap(),
+                opts.tls_key.clone().unwrap(),
+            )
+        } else {
+            (dev.ca_cert(), dev.server_cert(), dev.server_key())
+        };
+        let config = edge::server_config(&ca, &cert, &key)?;
+        let key = app_vars
+            .get("assertion_key")
+            .context("the manifest declares no assertion_key variable")?;
+        (
+            Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))),
+            Some(edge::Asserter::new(key)?),
+        )
+    };
+
+    let gateway = Arc::new(server::Gateway {
+        runtime,
+        router,
+        asserter,
+        concurrency: Arc::new(tokio::sync::Semaphore::new(opts.max_concurrent as usize)),
+        queue_timeout: Duration::from_secs(10),
+        max_body_bytes: opts.max_body_bytes,
+        openapi: bytes::Bytes::from_static(include_bytes!("../openapi.json")),
+    });
+    let listener = tokio::net::TcpListener::bind(opts.listen)
+        .await
+        .with_context(|| format!("binding {}", opts.listen))?;
+    let addr = listener.local_addr()?;
+    let scheme = if opts.no_edge { "http" } else { "https" };
+    println!(
+        "carehub: serving {} component(s) on {scheme}://{addr} (ready in {} ms)",
+        gateway.runtime.ids().count(),
+        started.elapsed().as_millis()
+    );
+    for (route, index) in gateway.router.entries() {
+        let id = gateway.runtime.ids().nth(*index).unwrap_or("?");
+        println!("carehub:   {route} -> {id}");
+    }
+    if !opts.no_edge && !custom_tls {
+        let pki = dev.pki.display();
+        println!(
+            "carehub: try it:\n  curl --cacert {pki}/ca.pem --cert {pki}/clients/municipality.pem --key {pki}/clients/municipality.key https://localhost:{}/api/read/persons/131016/0000012345/documents",
+            addr.port()
+        );
+    }
+    use std::io::Write;
+    std::io::stdout().flush()?;
+    server::run(gateway, listener, tls, shutdown_signal(), opts.drain).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

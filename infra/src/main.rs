@@ -1,0 +1,173 @@
+//! `carehub`: run the hub locally (`up`), build its components (`build`),
+//! and development helpers (`dev`).
+
+use anyhow::{Context, Result};
+use carehub::devpki;
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "carehub", version, about = "The carehub gateway: mTLS edge and local runtime for the hub's WASI components")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the application in spin.toml behind the mTLS edge.
+    Up(UpArgs),
+    /// Run each component's build command (like `spin build`).
+    Build {
+        /// Path of spin.toml.
+        #[arg(long, short = 'f', default_value = "spin.toml")]
+        manifest: PathBuf,
+    },
+    /// Development helpers.
+    #[command(subcommand)]
+    Dev(DevCommand),
+}
+
+#[derive(clap::Args)]
+struct UpArgs {
+    /// Path of spin.toml.
+    #[arg(long, short = 'f', default_value = "spin.toml")]
+    manifest: PathBuf,
+    /// Address to listen on; port 0 picks a free one.
+    #[arg(long, default_value = "127.0.0.1:3443", env = "CAREHUB_LISTEN")]
+    listen: SocketAddr,
+    /// State directory (dev PKI, SQLite files, compiled cache) [default: <manifest dir>/.carehub].
+    #[arg(long, env = "CAREHUB_STATE_DIR")]
+    state_dir: Option<PathBuf>,
+    /// Run each component's build command before starting.
+    #[arg(long)]
+    build: bool,
+    /// CA bundle (PEM) client certificates must chain to [default: the generated dev CA].
+    #[arg(long, env = "CAREHUB_TLS_CA")]
+    tls_ca: Option<PathBuf>,
+    /// Server certificate chain (PEM).
+    #[arg(long, env = "CAREHUB_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// Server private key (PEM).
+    #[arg(long, env = "CAREHUB_TLS_KEY")]
+    tls_key: Option<PathBuf>,
+    /// Serve plain HTTP with no edge, as `spin up` would: components then see
+    /// no assertion and refuse every call. For running behind another edge.
+    #[arg(long)]
+    no_edge: bool,
+    /// Per-request deadline inside a component, in milliseconds.
+    #[arg(long, default_value_t = 10_000, env = "CAREHUB_DEADLINE_MS")]
+    deadline_ms: u64,
+    /// Requests served by components at once; more wait (up to 10 s) or get 503.
+    #[arg(long, default_value_t = 64, env = "CAREHUB_MAX_CONCURRENT")]
+    max_concurrent: u32,
+    /// Linear-memory cap per component instance, in MiB.
+    #[arg(long, default_value_t = 128)]
+    max_instance_memory_mib: usize,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    max_body_bytes: usize,
+    /// Compile components at every start instead of reusing the compiled cache.
+    #[arg(long)]
+    no_cache: bool,
+    /// Directory for compiled components [default: <state dir>/cache].
+    #[arg(long, env = "CAREHUB_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum DevCommand {
+    /// Print a person token signed by the development portal IdP key.
+    PersonToken {
+        /// Insurer number of the person.
+        #[arg(long)]
+        insurer: String,
+        /// Insured number of the person.
+        #[arg(long)]
+        insured: String,
+        /// The holder is a proxy, not the person.
+        #[arg(long)]
+        proxy: bool,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
+        /// State directory holding the dev PKI.
+        #[arg(long, default_value = ".carehub")]
+        state_dir: PathBuf,
+        /// Issuer claim.
+        #[arg(long, default_value = "carehub-dev-idp")]
+        issuer: String,
+    },
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CAREHUB_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Up(a) => {
+            let opts = carehub::UpOptions {
+                manifest: a.manifest,
+                listen: a.listen,
+                state_dir: a.state_dir,
+                build: a.build,
+                tls_ca: a.tls_ca,
+                tls_cert: a.tls_cert,
+                tls_key: a.tls_key,
+                no_edge: a.no_edge,
+                deadline: Duration::from_millis(a.deadline_ms),
+                max_concurrent: a.max_concurrent.max(1),
+                max_instance_memory: a.max_instance_memory_mib * 1024 * 1024,
+                max_body_bytes: a.max_body_bytes,
+                cache: !a.no_cache,
+                cache_dir: a.cache_dir,
+                drain: Duration::from_secs(30),
+            };
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?
+                .block_on(carehub::up(opts))
+        }
+        Command::Build { manifest } => carehub::build(&carehub::manifest::Manifest::load(&manifest)?),
+        Command::Dev(DevCommand::PersonToken {
+            insurer,
+            insured,
+            proxy,
+            ttl,
+            state_dir,
+            issuer,
+        }) => {
+            let paths = devpki::DevPaths::new(&state_dir);
+            let key = std::fs::read_to_string(paths.idp_key()).with_context(|| {
+                format!(
+                    "no development IdP key in {} (run `carehub up` once first)",
+                    paths.pki.display()
+                )
+            })?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_secs();
+            let token = devpki::person_token(
+                &key,
+                &devpki::PersonClaims {
+                    iss: issuer,
+                    aud: "carehub".into(),
+                    sub: format!("dev-{insurer}-{insured}"),
+                    insurer_number: insurer,
+                    insured_number: insured,
+                    actor: if proxy { "proxy" } else { "person" }.into(),
+                    iat: now,
+                    exp: now + ttl,
+                },
+            )?;
+            println!("{token}");
+            Ok(())
+        }
+    }
+}

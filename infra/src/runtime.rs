@@ -1,0 +1,376 @@
+//! Serving components on wasmtime: one engine, each component compiled (or
+//! loaded from the compiled cache) and pre-instantiated once at start, then a
+//! fresh instance in a fresh store for every request. One epoch ticker
+//! enforces the per-request deadline; the pooling allocator caps memory per
+//! instance and the number of live instances.
+
+use crate::host::outbound::OutboundPolicy;
+use crate::host::sqlite::{Databases, SqliteCtx, SqliteView};
+use crate::host::variables::VariablesView;
+use crate::manifest::Manifest;
+use anyhow::{Context, Result, anyhow};
+use bytes::Bytes;
+use http_body_util::combinators::UnsyncBoxBody;
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits,
+    StoreLimitsBuilder, Trap,
+};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+/// How often the epoch ticks; deadlines are whole ticks.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Limits that apply to every request.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Wall-clock budget of one request inside the component.
+    pub deadline: Duration,
+    /// Linear memory cap per instance, in bytes.
+    pub max_instance_memory: usize,
+    /// Instances that may be live at once (the concurrency limit sizes the pool).
+    pub max_instances: u32,
+}
+
+/// What every store holds: WASI, wasi:http and the Spin interfaces.
+pub struct State {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    outbound: OutboundPolicy,
+    sqlite: SqliteCtx,
+    variables: Arc<HashMap<String, String>>,
+    limits: StoreLimits,
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for State {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.outbound,
+        }
+    }
+}
+
+/// One component, ready to instantiate.
+pub struct LoadedComponent {
+    /// The component id from `spin.toml`.
+    pub id: String,
+    pre: ProxyPre<State>,
+    variables: Arc<HashMap<String, String>>,
+    sqlite: SqliteCtx,
+    outbound: OutboundPolicy,
+}
+
+/// Why a request did not produce a component response.
+#[derive(Debug, thiserror::Error)]
+pub enum HandleError {
+    /// The component ran past the deadline and was stopped.
+    #[error("the component exceeded its deadline")]
+    Deadline,
+    /// No instance slot was free in the pool.
+    #[error("no instance slot free")]
+    Exhausted,
+    /// The component trapped or failed to answer: a bug.
+    #[error("component failed: {0:#}")]
+    Failed(anyhow::Error),
+}
+
+/// The loaded application.
+pub struct Runtime {
+    engine: Engine,
+    components: Vec<LoadedComponent>,
+    limits: Limits,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+/// Where compiled components are cached, if anywhere.
+#[derive(Debug, Clone)]
+pub enum Cache {
+    /// Compile at every start.
+    Off,
+    /// Reuse compiled code in this directory.
+    Dir(PathBuf),
+}
+
+/// The wasmtime configuration every carehub gateway uses.
+pub fn engine(limits: &Limits) -> Result<Engine> {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.epoch_interruption(true);
+    // A trap's wasm backtrace is only for debugging; capturing one costs time
+    // on every failing request and we never show it to clients.
+    config.wasm_backtrace_max_frames(None);
+    let mut pool = PoolingAllocationConfig::new();
+    let n = limits.max_instances.max(1);
+    pool.total_component_instances(n);
+    // spin-sdk components hold a handful of core instances, memories and
+    // tables (the program, the WASI adapter, shims); leave headroom.
+    pool.total_core_instances(n.saturating_mul(16));
+    pool.total_memories(n.saturating_mul(4));
+    pool.total_tables(n.saturating_mul(8));
+    pool.total_stacks(n);
+    pool.max_core_instances_per_component(16);
+    pool.max_memories_per_component(4);
+    pool.max_tables_per_component(8);
+    pool.max_memory_size(limits.max_instance_memory);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    Engine::new(&config)
+        .map_err(anyhow::Error::from)
+        .context("configuring wasmtime")
+}
+
+fn linker(engine: &Engine) -> Result<Linker<State>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    crate::host::sqlite::add_to_linker(&mut linker, |s: &mut State| SqliteView {
+        ctx: &s.sqlite,
+        table: &mut s.table,
+    })?;
+    crate::host::variables::add_to_linker(&mut linker, |s: &mut State| VariablesView {
+        values: &s.variables,
+    })?;
+    Ok(linker)
+}
+
+/// Compiles a component, or loads it from the cache when the same bytes were
+/// compiled before by a compatible engine.
+pub fn load_component(engine: &Engine, wasm: &Path, cache: &Cache) -> Result<Component> {
+    let bytes = std::fs::read(wasm).with_context(|| {
+        format!(
+            "reading component {} (build it first: `carehub up --build` or `carehub build`)",
+            wasm.display()
+        )
+    })?;
+    let Cache::Dir(dir) = cache else {
+        return Component::from_binary(engine, &bytes)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("compiling {}", wasm.display()));
+    };
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    let digest = {
+        use sha2::Digest;
+        hex::encode(&sha2::Sha256::digest(&bytes)[..16])
+    };
+    let path = dir.join(format!("{digest}-{:016x}.cwasm", hasher.finish()));
+    if path.exists() {
+        // SAFETY: the file was written by `Component::serialize` of an engine
+        // with the same compatibility hash, into the gateway's own state
+        // directory, and is named by the hash of the source it came from.
+        #[allow(unsafe_code)]
+        let loaded = unsafe { Component::deserialize_file(engine, &path) };
+        match loaded {
+            Ok(c) => return Ok(c),
+            Err(e) => tracing::warn!(path = %path.display(), "ignoring unusable compiled cache entry: {e:#}"),
+        }
+    }
+    let component = Component::from_binary(engine, &bytes)
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("compiling {}", wasm.display()))?;
+    std::fs::create_dir_all(dir)?;
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, component.serialize()?)?;
+    std::fs::rename(&tmp, &path)?;
+    Ok(component)
+}
+
+impl Runtime {
+    /// Loads, links and pre-instantiates every component of the manifest.
+    pub fn load(
+        manifest: &Manifest,
+        app_variables: &crate::variables::Values,
+        databases: Arc<Databases>,
+        limits: Limits,
+        cache: &Cache,
+    ) -> Result<Runtime> {
+        let engine = engine(&limits)?;
+        let linker = linker(&engine)?;
+        let mut components = Vec::new();
+        for (id, spec) in &manifest.components {
+            let component = load_component(&engine, &manifest.source_path(spec), cache)
+                .with_context(|| format!("component {id}"))?;
+            let instance_pre = linker
+                .instantiate_pre(&component)
+                .map_err(anyhow::Error::from)
+                .with_context(|| {
+                format!("component {id} imports something this gateway does not provide")
+            })?;
+            let pre = ProxyPre::new(instance_pre)
+                .map_err(anyhow::Error::from)
+                .with_context(|| format!("component {id} is not a wasi:http incoming-handler"))?;
+            let variables = crate::variables::resolve_component(&spec.variables, app_variables)
+                .with_context(|| format!("component {id}"))?;
+            for label in &spec.sqlite_databases {
+                if databases.get(label).is_none() {
+                    return Err(anyhow!("component {id}: sqlite database {label:?} is not open"));
+                }
+            }
+            let outbound_entries = spec
+                .allowed_outbound_hosts
+                .iter()
+                .map(|e| crate::variables::resolve_component(
+                    &std::collections::BTreeMap::from([("x".to_owned(), e.clone())]),
+                    app_variables,
+                )
+                .map(|m| m.get("x").cloned().unwrap_or_default()))
+                .collect::<Result<Vec<_>>>()?;
+            components.push(LoadedComponent {
+                id: id.clone(),
+                pre,
+                variables: Arc::new(variables),
+                sqlite: SqliteCtx {
+                    allowed: Arc::new(spec.sqlite_databases.iter().cloned().collect::<HashSet<_>>()),
+                    databases: databases.clone(),
+                },
+                outbound: OutboundPolicy::new(&outbound_entries)
+                    .with_context(|| format!("component {id}"))?,
+            });
+        }
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        {
+            let engine = engine.clone();
+            let stop = ticker_stop.clone();
+            std::thread::Builder::new()
+                .name("carehub-epoch".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(EPOCH_TICK);
+                        engine.increment_epoch();
+                    }
+                })?;
+        }
+        Ok(Runtime {
+            engine,
+            components,
+            limits,
+            ticker_stop,
+        })
+    }
+
+    /// The index of a component by id.
+    pub fn index_of(&self, id: &str) -> Option<usize> {
+        self.components.iter().position(|c| c.id == id)
+    }
+
+    /// The component ids, in index order.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.components.iter().map(|c| c.id.as_str())
+    }
+
+    /// Serves one request with a fresh instance of component `index`.
+    pub async fn handle<B>(
+        &self,
+        index: usize,
+        req: hyper::Request<B>,
+    ) -> Result<hyper::Response<HyperOutgoingBody>, HandleError>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
+        let component = &self.components[index];
+        let mut wasi = WasiCtx::builder();
+        wasi.inherit_stderr();
+        let mut store = Store::new(
+            &self.engine,
+            State {
+                wasi: wasi.build(),
+                http: WasiHttpCtx::new(),
+                table: ResourceTable::new(),
+                outbound: component.outbound.clone(),
+                sqlite: component.sqlite.clone(),
+                variables: component.variables.clone(),
+                limits: StoreLimitsBuilder::new()
+                    .memory_size(self.limits.max_instance_memory)
+                    .instances(64)
+                    .trap_on_grow_failure(false)
+                    .build(),
+            },
+        );
+        store.limiter(|s| &mut s.limits);
+        let ticks = (self.limits.deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let incoming = store
+            .data_mut()
+            .http()
+            .new_incoming_request(Scheme::Https, req)
+            .map_err(|e| HandleError::Failed(e.into()))?;
+        let out = store
+            .data_mut()
+            .http()
+            .new_response_outparam(sender)
+            .map_err(|e| HandleError::Failed(e.into()))?;
+        let pre = component.pre.clone();
+        let task = tokio::task::spawn(async move {
+            let proxy = pre.instantiate_async(&mut store).await?;
+            proxy
+                .wasi_http_incoming_handler()
+                .call_handle(&mut store, incoming, out)
+                .await
+        });
+
+        // The epoch stops a guest that computes; this also stops one that
+        // waits on the host forever (an outbound call, a locked database).
+        let grace = self.limits.deadline + Duration::from_secs(1);
+        match tokio::time::timeout(grace, receiver).await {
+            Ok(Ok(Ok(resp))) => Ok(resp),
+            Ok(Ok(Err(code))) => Err(HandleError::Failed(anyhow!("component answered an error: {code:?}"))),
+            Ok(Err(_)) => Err(match task.await {
+                Ok(Ok(())) => HandleError::Failed(anyhow!("the component never set a response")),
+                Ok(Err(e)) => classify(e),
+                Err(e) => HandleError::Failed(anyhow!(e)),
+            }),
+            Err(_) => {
+                task.abort();
+                Err(HandleError::Deadline)
+            }
+        }
+    }
+}
+
+fn classify(e: wasmtime::Error) -> HandleError {
+    if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+        return HandleError::Deadline;
+    }
+    let text = format!("{e:#}");
+    if text.contains("maximum concurrent") || text.contains("pooling allocator") && text.contains("limit") {
+        return HandleError::Exhausted;
+    }
+    HandleError::Failed(e.into())
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A response body built by the gateway itself (problems, health, OpenAPI).
+pub fn full_body(bytes: impl Into<Bytes>) -> HyperOutgoingBody {
+    use http_body_util::BodyExt;
+    UnsyncBoxBody::new(http_body_util::Full::new(bytes.into()).map_err(|never| match never {}))
+}

@@ -1,0 +1,181 @@
+//! Spin variables: application variables with defaults, overridable from the
+//! environment as `SPIN_VARIABLE_<NAME>`, and component variables that are
+//! templates over them (`"{{ name }}"`). Resolved once at start, so a missing
+//! required variable stops the gateway before it listens.
+
+use anyhow::{Result, bail};
+use std::collections::{BTreeMap, HashMap};
+
+use crate::manifest::Manifest;
+
+/// Spin's rule for variable names: lowercase ASCII letters, digits and `_`,
+/// starting with a letter.
+pub fn check_name(name: &str) -> Result<()> {
+    let mut chars = name.chars();
+    let ok = matches!(chars.next(), Some('a'..='z'))
+        && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_'));
+    if !ok {
+        bail!(
+            "variable name {name:?} must be lowercase letters, digits and '_', starting with a letter"
+        );
+    }
+    Ok(())
+}
+
+enum Piece<'t> {
+    Text(&'t str),
+    Var(&'t str),
+}
+
+fn pieces(template: &str) -> Result<Vec<Piece<'_>>> {
+    let mut out = Vec::new();
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        out.push(Piece::Text(&rest[..start]));
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else {
+            bail!("unclosed '{{{{' in template {template:?}");
+        };
+        let name = after[..end].trim();
+        check_name(name)?;
+        out.push(Piece::Var(name));
+        rest = &after[end + 2..];
+    }
+    out.push(Piece::Text(rest));
+    Ok(out)
+}
+
+/// The application variables a template refers to.
+pub fn references(template: &str) -> Result<Vec<String>> {
+    Ok(pieces(template)?
+        .into_iter()
+        .filter_map(|p| match p {
+            Piece::Var(v) => Some(v.to_owned()),
+            Piece::Text(_) => None,
+        })
+        .collect())
+}
+
+/// Values for application variables, by name.
+pub type Values = HashMap<String, String>;
+
+/// Resolves every application variable: environment (`SPIN_VARIABLE_<NAME>`)
+/// first, then values the gateway provides itself (`provided`, e.g. the edge's
+/// assertion key), then the manifest default. Unset optional variables stay absent.
+pub fn resolve_application(
+    manifest: &Manifest,
+    env: &dyn Fn(&str) -> Option<String>,
+    provided: &BTreeMap<String, String>,
+) -> Result<Values> {
+    let mut values = Values::new();
+    let mut missing = Vec::new();
+    for (name, decl) in &manifest.variables {
+        let from_env = env(&format!("SPIN_VARIABLE_{}", name.to_ascii_uppercase()));
+        let value = from_env
+            .or_else(|| provided.get(name).cloned())
+            .or_else(|| decl.default.clone());
+        match value {
+            Some(v) => {
+                values.insert(name.clone(), v);
+            }
+            None if decl.required => missing.push(name.clone()),
+            None => {}
+        }
+    }
+    if !missing.is_empty() {
+        bail!(
+            "required variables have no value: {} (set SPIN_VARIABLE_<NAME>)",
+            missing.join(", ")
+        );
+    }
+    Ok(values)
+}
+
+/// Expands a component's variable templates against the application values.
+/// A template that refers to an unset optional variable leaves the component
+/// variable undefined (the guest sees `undefined`), as in Spin.
+pub fn resolve_component(
+    templates: &BTreeMap<String, String>,
+    app: &Values,
+) -> Result<HashMap<String, String>> {
+    let mut out = HashMap::new();
+    'vars: for (name, template) in templates {
+        let mut value = String::new();
+        for piece in pieces(template)? {
+            match piece {
+                Piece::Text(t) => value.push_str(t),
+                Piece::Var(v) => match app.get(v) {
+                    Some(x) => value.push_str(x),
+                    None => continue 'vars,
+                },
+            }
+        }
+        out.insert(name.clone(), value);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn manifest() -> Manifest {
+        Manifest::parse(
+            r#"
+spin_manifest_version = 2
+[application]
+name = "x"
+[variables]
+key = { required = true, secret = true }
+region = { default = "tokyo" }
+optional = {}
+[[trigger.http]]
+route = "/..."
+component = "a"
+[component.a]
+source = "a.wasm"
+[component.a.variables]
+key = "{{ key }}"
+url = "https://{{region}}.example/{{ key }}"
+opt = "{{ optional }}"
+"#,
+            PathBuf::from("/"),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn environment_beats_provided_beats_default() {
+        let m = manifest();
+        let provided = BTreeMap::from([("key".to_owned(), "gw".to_owned())]);
+        let none = |_: &str| None;
+        let app = resolve_application(&m, &none, &provided).unwrap();
+        assert_eq!(app["key"], "gw");
+        assert_eq!(app["region"], "tokyo");
+        let env = |n: &str| (n == "SPIN_VARIABLE_REGION").then(|| "osaka".to_owned());
+        let app = resolve_application(&m, &env, &provided).unwrap();
+        assert_eq!(app["region"], "osaka");
+        let c = resolve_component(&m.components["a"].variables, &app).unwrap();
+        assert_eq!(c["url"], "https://osaka.example/gw");
+        assert!(!c.contains_key("opt"));
+    }
+
+    #[test]
+    fn a_missing_required_variable_is_an_error_naming_it() {
+        let m = manifest();
+        let none = |_: &str| None;
+        let err = resolve_application(&m, &none, &BTreeMap::new()).unwrap_err();
+        assert!(err.to_string().contains("key"), "{err}");
+    }
+
+    #[test]
+    fn names_follow_spin() {
+        assert!(check_name("assertion_key").is_ok());
+        assert!(check_name("Key").is_err());
+        assert!(check_name("1key").is_err());
+        assert!(check_name("").is_err());
+        assert!(references("{{ bad-name }}").is_err());
+        assert!(references("{{ open").is_err());
+    }
+}

@@ -1,0 +1,303 @@
+//! Starts the real gateway binary with the real components (plus the test
+//! probe component) on port 0, with its own state directory and database,
+//! and gives tests mTLS clients holding the generated certificates.
+
+#![allow(dead_code)]
+
+use carehub::devpki::{DevPaths, PersonClaims};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().unwrap()
+}
+
+/// Where cargo put the wasm components.
+pub fn wasm_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target"));
+    let target = if target.is_absolute() { target } else { workspace().join(target) };
+    target.join("wasm32-wasip2/release")
+}
+
+fn wasm(name: &str) -> PathBuf {
+    let p = wasm_dir().join(format!("{name}.wasm"));
+    assert!(
+        p.exists(),
+        "{} is missing: build the components first (infra/test.sh does: cargo build --target wasm32-wasip2 --release -p carehub-ingest -p carehub-read -p carehub-probe)",
+        p.display()
+    );
+    p
+}
+
+/// Options for one gateway under test.
+#[derive(Default, Clone)]
+pub struct Options {
+    /// Extra command-line arguments for `carehub up`.
+    pub args: Vec<String>,
+    /// `allowed_outbound_hosts` of the probe component.
+    pub probe_outbound: Vec<String>,
+    /// Serve without the edge (plain HTTP).
+    pub no_edge: bool,
+    /// Extra environment.
+    pub env: Vec<(String, String)>,
+}
+
+/// A running gateway.
+pub struct TestApp {
+    child: Child,
+    /// `https://127.0.0.1:PORT` (or http without the edge).
+    pub base: String,
+    /// The port.
+    pub port: u16,
+    /// The state directory (dev PKI, databases).
+    pub state: tempfile::TempDir,
+    /// Dev PKI paths.
+    pub pki: DevPaths,
+    /// Time from process start to the ready line.
+    pub ready_after: Duration,
+    /// Lines the gateway printed on stdout.
+    pub stdout: Vec<String>,
+}
+
+/// Writes the test manifest: the real spin.toml, with absolute component
+/// paths, plus the probe component on `/probe/...`.
+fn test_manifest(dir: &Path, opts: &Options) -> PathBuf {
+    let real = std::fs::read_to_string(workspace().join("spin.toml")).unwrap();
+    let mut text = String::new();
+    for line in real.lines() {
+        if let Some(rest) = line.strip_prefix("source = \"target/wasm32-wasip2/release/") {
+            let file = rest.trim_end_matches('"');
+            let name = file.trim_end_matches(".wasm");
+            text.push_str(&format!("source = {:?}\n", wasm(name).display().to_string()));
+        } else if line.starts_with("command = ") {
+            // Tests never build: infra/test.sh built everything before.
+            text.push_str("command = \"true\"\n");
+        } else {
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    let outbound = opts
+        .probe_outbound
+        .iter()
+        .map(|h| format!("{h:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    text.push_str(&format!(
+        r#"
+[[trigger.http]]
+route = "/probe/..."
+component = "probe"
+
+[component.probe]
+source = {:?}
+allowed_outbound_hosts = [{outbound}]
+[component.probe.variables]
+greeting = "hello from spin.toml"
+issuer = "{{{{ person_token_issuer }}}}"
+"#,
+        wasm("carehub_probe").display().to_string()
+    ));
+    let path = dir.join("spin.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+impl TestApp {
+    /// Starts a gateway with default options.
+    pub fn spawn() -> TestApp {
+        Self::spawn_with(Options::default())
+    }
+
+    /// Starts a gateway.
+    pub fn spawn_with(opts: Options) -> TestApp {
+        let state = tempfile::tempdir().unwrap();
+        let manifest = test_manifest(state.path(), &opts);
+        let cache = wasm_dir().join("carehub-test-cache");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_carehub"));
+        cmd.arg("up")
+            .arg("--manifest")
+            .arg(&manifest)
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--state-dir")
+            .arg(state.path())
+            .arg("--cache-dir")
+            .arg(&cache)
+            .args(&opts.args)
+            .env_remove("RUST_BACKTRACE")
+            .env("CAREHUB_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in &opts.env {
+            cmd.env(k, v);
+        }
+        if opts.no_edge {
+            cmd.arg("--no-edge");
+        }
+        let started = Instant::now();
+        let mut child = cmd.spawn().expect("starting the carehub binary");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut lines = Vec::new();
+        let (base, ready_after) = loop {
+            match rx.recv_timeout(Duration::from_secs(120)) {
+                Ok(line) => {
+                    lines.push(line.clone());
+                    if let Some(i) = line.find(" on http") {
+                        let url = line[i + 4..].split_whitespace().next().unwrap().to_owned();
+                        break (url, started.elapsed());
+                    }
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("the gateway did not become ready; it printed: {lines:#?}");
+                }
+            }
+        };
+        // Keep draining stdout so the gateway never blocks on a full pipe.
+        std::thread::spawn(move || while rx.recv().is_ok() {});
+        let port = base.rsplit(':').next().unwrap().parse().unwrap();
+        let pki = DevPaths::new(state.path());
+        TestApp {
+            child,
+            base,
+            port,
+            state,
+            pki,
+            ready_after,
+            stdout: lines,
+        }
+    }
+
+    /// A URL on this gateway.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// An mTLS client holding the dev certificate of `role` (see `DEV_CLIENTS`).
+    pub fn client(&self, role: &str) -> reqwest::blocking::Client {
+        let mut pem = std::fs::read(self.pki.client_cert(role)).unwrap();
+        pem.extend(std::fs::read(self.pki.client_key(role)).unwrap());
+        client_with(&self.pki.ca_cert(), Some(reqwest::Identity::from_pem(&pem).unwrap()), None)
+    }
+
+    /// A client that trusts the server but presents no certificate.
+    pub fn anonymous(&self) -> reqwest::blocking::Client {
+        client_with(&self.pki.ca_cert(), None, None)
+    }
+
+    /// A person token for the portal, signed by the dev IdP key.
+    pub fn person_token(&self, insurer: &str, insured: &str, actor: &str) -> String {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        self.person_token_with(PersonClaims {
+            iss: "carehub-dev-idp".into(),
+            aud: "carehub".into(),
+            sub: format!("portal-user-{insured}"),
+            insurer_number: insurer.into(),
+            insured_number: insured.into(),
+            actor: actor.into(),
+            iat: now,
+            exp: now + 600,
+        })
+    }
+
+    /// A person token with the given claims, signed by the dev IdP key.
+    pub fn person_token_with(&self, claims: PersonClaims) -> String {
+        let key = std::fs::read_to_string(self.pki.idp_key()).unwrap();
+        carehub::devpki::person_token(&key, &claims).unwrap()
+    }
+
+    /// The edge's assertion key.
+    pub fn assertion_key(&self) -> String {
+        std::fs::read_to_string(self.pki.assertion_key()).unwrap().trim().to_owned()
+    }
+
+    /// The SQLite file of the default database.
+    pub fn database(&self) -> PathBuf {
+        self.state.path().join("data/default.db")
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(40);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the gateway did not stop after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A client trusting `ca`, optionally with an identity and a TLS version cap.
+pub fn client_with(
+    ca: &Path,
+    identity: Option<reqwest::Identity>,
+    max_tls: Option<reqwest::tls::Version>,
+) -> reqwest::blocking::Client {
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(ca).unwrap()).unwrap();
+    let mut b = reqwest::blocking::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(ca)
+        .timeout(Duration::from_secs(60));
+    if let Some(id) = identity {
+        b = b.identity(id);
+    }
+    if let Some(v) = max_tls {
+        b = b.max_tls_version(v);
+    }
+    b.build().unwrap()
+}
+
+/// A plain-HTTP client (for the no-edge mode).
+pub fn plain() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
+/// Reads a problem+json answer, checking the content type and the status.
+pub fn problem(resp: reqwest::blocking::Response, status: u16, slug: &str) -> serde_json::Value {
+    assert_eq!(resp.status().as_u16(), status, "status");
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    assert_eq!(ct, "application/problem+json", "content type");
+    let body: serde_json::Value = resp.json().unwrap();
+    assert_eq!(body["type"], format!("urn:carehub:problem:{slug}"), "{body}");
+    assert_eq!(body["status"], status, "{body}");
+    body
+}
