@@ -1,0 +1,294 @@
+//! The ingest operation, independent of Spin: routes, write permission,
+//! single and bulk writes against any [`DocumentStore`].
+
+use carehub_domain::{
+    DocumentId, IdempotencyKey, PersonRef, Principal, Problem, ProblemType, content, fingerprint,
+};
+use carehub_guest::body::{canonical_json, parse_json, sha256_hex};
+use carehub_guest::http::{Reply, RequestHead};
+use carehub_guest::problem::internal;
+use carehub_guest::routing::Route;
+use carehub_guest::store::{
+    DocumentStore, IdempotencyRecord, NewVersion, StoreError, WriteOutcome, Written, in_transaction,
+};
+use serde::Serialize;
+
+use crate::envelope::{self, Envelope, Format};
+
+/// Body cap of `POST /documents`.
+pub const SINGLE_LIMIT: usize = 1 << 20;
+/// Body cap of `POST /documents:bulk`.
+pub const BULK_LIMIT: usize = 64 << 20;
+/// Most lines in one bulk body.
+pub const BULK_MAX_LINES: usize = 100_000;
+/// Where a stored document is read: `Location` of a 201.
+pub const READ_PREFIX: &str = "/api/read/documents/";
+
+/// What a route does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `POST /documents`.
+    Single,
+    /// `POST /documents:bulk`.
+    Bulk,
+}
+
+/// The component's routes (after the `/api/ingest` prefix).
+pub const ROUTES: &[Route<Endpoint>] = &[
+    Route {
+        method: "POST",
+        pattern: "/documents",
+        endpoint: Endpoint::Single,
+    },
+    Route {
+        method: "POST",
+        pattern: "/documents:bulk",
+        endpoint: Endpoint::Bulk,
+    },
+];
+
+/// Whether `principal` may store a document of `kind` about `person`.
+///
+/// The role must author the kind (the domain's `ingest_authors`); a
+/// municipality writes only about persons it insures (DESIGN §3 rule 2).
+/// Offices may write about any person until registration lands.
+pub fn write_permission(principal: &Principal, envelope: &Envelope) -> Result<(), Problem> {
+    if !envelope.kind.may_ingest(principal.role()) {
+        return Err(Problem::new(
+            ProblemType::KindNotAuthoredByRole,
+            format!(
+                "A {} may not store {} documents.",
+                principal.role(),
+                envelope.kind
+            ),
+        ));
+    }
+    if let Some(own) = principal.insurer_number()
+        && *own != envelope.person.insurer_number
+    {
+        return Err(Problem::new(
+            ProblemType::WrongMunicipality,
+            "A municipality may store documents only about persons it insures.",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks permission and content, and turns an envelope into the version to
+/// store: derived document id, canonical content and its digest.
+pub fn prepare(principal: &Principal, envelope: Envelope) -> Result<NewVersion, Problem> {
+    write_permission(principal, &envelope)?;
+    content::validate_content(envelope.kind, &envelope.person, &envelope.content).map_err(
+        |violations| {
+            let detail = match violations.len() {
+                1 => "The content breaks 1 rule for its kind.".to_owned(),
+                n => format!("The content breaks {n} rules for its kind."),
+            };
+            Problem::new(ProblemType::InvalidDocument, detail).with_violations(violations)
+        },
+    )?;
+    let canonical = canonical_json(&envelope.content);
+    let content_sha256 = sha256_hex(canonical.as_bytes());
+    let document_id = DocumentId::derive(
+        &envelope.person,
+        envelope.kind,
+        principal,
+        &envelope.document_key,
+    );
+    Ok(NewVersion {
+        document_id,
+        person: envelope.person,
+        kind: envelope.kind,
+        author: principal.clone(),
+        document_key: envelope.document_key,
+        content: canonical,
+        content_sha256,
+    })
+}
+
+/// The answer to one stored document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// 201 (new document or version) or 200 (unchanged).
+    pub status: u16,
+    /// `Location` (201 only).
+    pub location: Option<String>,
+    /// The JSON body.
+    pub body: String,
+}
+
+#[derive(Serialize)]
+struct AnswerBody<'a> {
+    document_id: &'a str,
+    kind: &'a str,
+    person: &'a PersonRef,
+    author: String,
+    document_key: &'a str,
+    version: i64,
+    supersedes: Option<i64>,
+    stored_at: &'a str,
+    content_sha256: &'a str,
+}
+
+/// Shapes the answer for a stored item.
+pub fn answer(item: &NewVersion, written: &Written) -> Answer {
+    let body = AnswerBody {
+        document_id: item.document_id.as_str(),
+        kind: item.kind.as_str(),
+        person: &item.person,
+        author: item.author.to_urn(),
+        document_key: item.document_key.as_str(),
+        version: written.version.version,
+        supersedes: written.version.supersedes,
+        stored_at: &written.version.stored_at,
+        content_sha256: &written.version.content_sha256,
+    };
+    let created = written.outcome != WriteOutcome::Unchanged;
+    Answer {
+        status: if created { 201 } else { 200 },
+        location: created.then(|| format!("{READ_PREFIX}{}", item.document_id.as_str())),
+        body: serde_json::to_string(&body).expect("answers serialize"),
+    }
+}
+
+fn reply_of(answer: &Answer) -> Reply {
+    let mut r = Reply::bytes(
+        answer.status,
+        carehub_guest::http::JSON,
+        answer.body.clone().into_bytes(),
+    );
+    if let Some(l) = &answer.location {
+        r = r.with_header("location", l.clone());
+    }
+    r
+}
+
+fn replay_reply(record: &IdempotencyRecord) -> Reply {
+    let mut r = Reply::bytes(
+        record.status,
+        carehub_guest::http::JSON,
+        record.body.clone().into_bytes(),
+    );
+    if let Some(l) = &record.location {
+        r = r.with_header("location", l.clone());
+    }
+    r.with_header("idempotent-replayed", "true")
+}
+
+pub(crate) fn key_reused() -> Problem {
+    Problem::new(
+        ProblemType::IdempotencyKeyReused,
+        "This Idempotency-Key was used before with a different request.",
+    )
+}
+
+/// The `Idempotency-Key` header, parsed; 400 `invalid-idempotency-key` when
+/// malformed or repeated.
+pub fn idempotency_key(head: &RequestHead) -> Result<Option<IdempotencyKey>, Reply> {
+    let bad = |detail: String| Reply::problem_of(ProblemType::InvalidIdempotencyKey, detail);
+    match head.single_header("idempotency-key") {
+        Ok(None) => Ok(None),
+        Ok(Some(v)) => IdempotencyKey::parse(v)
+            .map(Some)
+            .map_err(|e| bad(format!("Idempotency-Key: {}", e.reason()))),
+        Err(()) => Err(bad("Idempotency-Key must be sent once, as ASCII.".into())),
+    }
+}
+
+/// Bulk bodies carry a key per line (`idempotency_key`); a request-level
+/// `Idempotency-Key` would promise something the endpoint does not do, so it
+/// is refused rather than ignored.
+pub fn refuse_request_key(head: &RequestHead) -> Result<(), Reply> {
+    if head.header_values("idempotency-key").next().is_some() {
+        return Err(carehub_guest::problem::invalid_request(
+            "Idempotency-Key",
+            "not accepted on /documents:bulk; give each line its own \"idempotency_key\"",
+        ));
+    }
+    Ok(())
+}
+
+enum Failure {
+    Store(StoreError),
+    Reply(Reply),
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Failure::Store(e)
+    }
+}
+
+/// `POST /documents`: stores one document. `body` has passed the media-type
+/// and size checks; `now` is RFC 3339 UTC.
+pub fn single<S: DocumentStore + ?Sized>(
+    store: &S,
+    principal: &Principal,
+    head: &RequestHead,
+    key: Option<&IdempotencyKey>,
+    body: &[u8],
+    now: &str,
+) -> Reply {
+    let fp = key.map(|_| fingerprint(&[head.method.as_bytes(), head.path_info.as_bytes(), body]));
+    let lookup = |s: &S| -> Result<Option<Reply>, StoreError> {
+        let (Some(key), Some(fp)) = (key, &fp) else {
+            return Ok(None);
+        };
+        Ok(s.find_idempotency(principal, &[key.as_str()])?
+            .pop()
+            .map(|rec| {
+                if rec.fingerprint == *fp {
+                    replay_reply(&rec)
+                } else {
+                    Reply::problem(&key_reused())
+                }
+            }))
+    };
+
+    // A repeat is answered from its record before the body is judged again.
+    match lookup(store) {
+        Ok(Some(reply)) => return reply,
+        Ok(None) => {}
+        Err(e) => return internal("ingest idempotency lookup", &e),
+    }
+
+    let value = match parse_json(body) {
+        Ok(v) => v,
+        Err(reply) => return reply,
+    };
+    let item = match envelope::parse(value, Format::Single).and_then(|e| prepare(principal, e)) {
+        Ok(item) => item,
+        Err(problem) => return Reply::problem(&problem),
+    };
+
+    let result = in_transaction(store, |s| -> Result<Answer, Failure> {
+        // Checked again under the write lock: a concurrent twin may have won.
+        if let Some(reply) = lookup(s)? {
+            return Err(Failure::Reply(reply));
+        }
+        let written = s
+            .write_versions(std::slice::from_ref(&item), now)?
+            .pop()
+            .ok_or_else(|| StoreError::Corrupt("write_versions returned nothing".into()))?;
+        let answer = answer(&item, &written);
+        if let (Some(key), Some(fp)) = (key, &fp) {
+            s.put_idempotency(
+                principal,
+                &[IdempotencyRecord {
+                    key: key.as_str().to_owned(),
+                    fingerprint: fp.clone(),
+                    status: answer.status,
+                    location: answer.location.clone(),
+                    body: answer.body.clone(),
+                }],
+                now,
+            )?;
+        }
+        Ok(answer)
+    });
+    match result {
+        Ok(answer) => reply_of(&answer),
+        Err(Failure::Reply(reply)) => reply,
+        Err(Failure::Store(e)) => internal("ingest write", &e),
+    }
+}

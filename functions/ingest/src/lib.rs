@@ -1,0 +1,93 @@
+//! # carehub-ingest
+//!
+//! The ingest operation: municipalities and offices store documents,
+//! idempotently and versioned. A Spin HTTP component on route
+//! `/api/ingest/...`:
+//!
+//! * `POST /documents` — one document (`application/json`, ≤ 1 MiB);
+//!   optional `Idempotency-Key`.
+//! * `POST /documents:bulk` — up to 100,000 documents
+//!   (`application/x-ndjson`, ≤ 64 MiB), one result line per input line.
+//!
+//! [`envelope`] and [`handler`] are plain Rust, tested natively against the
+//! real schema; only `component` (wasm32) touches Spin.
+#![deny(missing_docs)]
+
+pub mod bulk;
+pub mod envelope;
+pub mod handler;
+
+#[cfg(test)]
+mod tests;
+
+#[cfg(target_arch = "wasm32")]
+// `http_component` expands to the component's export glue (`export_name`,
+// unsafe ABI shims); this module holds nothing else.
+#[allow(unsafe_code)]
+mod component {
+    use carehub_guest::http::{JSON, NDJSON};
+    use carehub_guest::{Reply, clock, routing, wasm};
+    use spin_sdk::http::{IncomingRequest, ResponseOutparam};
+
+    use crate::bulk::{Bulk, LineSplitter};
+    use crate::handler::{self, BULK_LIMIT, Endpoint, ROUTES, SINGLE_LIMIT};
+
+    #[spin_sdk::http_component]
+    async fn handle(req: IncomingRequest, out: ResponseOutparam) {
+        let reply = serve(req).await;
+        wasm::send(out, reply).await;
+    }
+
+    async fn serve(req: IncomingRequest) -> Reply {
+        let head = wasm::head(&req);
+        // Identity first: nothing else is looked at for an unidentified caller.
+        let principal = match wasm::identify(&head) {
+            Ok(p) => p,
+            Err(reply) => return reply,
+        };
+        let endpoint = match routing::route(ROUTES, &head) {
+            Ok(m) => m.endpoint,
+            Err(reply) => return reply,
+        };
+        match endpoint {
+            Endpoint::Single => {
+                let key = match handler::idempotency_key(&head) {
+                    Ok(k) => k,
+                    Err(reply) => return reply,
+                };
+                let body = match wasm::read_body(req, &head, JSON, SINGLE_LIMIT).await {
+                    Ok(b) => b,
+                    Err(reply) => return reply,
+                };
+                let store = match wasm::open_store() {
+                    Ok(s) => s,
+                    Err(reply) => return reply,
+                };
+                let now = clock::now_rfc3339();
+                handler::single(&store, &principal, &head, key.as_ref(), &body, &now)
+            }
+            Endpoint::Bulk => {
+                if let Err(reply) = handler::refuse_request_key(&head) {
+                    return reply;
+                }
+                let store = match wasm::open_store() {
+                    Ok(s) => s,
+                    Err(reply) => return reply,
+                };
+                let now = clock::now_rfc3339();
+                // Lines are checked and written as the body streams in; an
+                // early return drops `run`, which rolls the transaction back.
+                let mut run = Bulk::new(&store, &principal, &now);
+                let mut lines = LineSplitter::new();
+                let streamed = wasm::stream_body(req, &head, NDJSON, BULK_LIMIT, |chunk| {
+                    lines.feed(chunk, |n, line| run.push(n, line))
+                })
+                .await;
+                match streamed.and_then(|()| lines.finish(|n, line| run.push(n, line))) {
+                    Ok(()) => run.finish(),
+                    Err(reply) => reply,
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! Who is reading, and the one place a [`ReadContext`] is built.
+//!
+//! Every read decision goes through `carehub_domain::decide`; this module
+//! only gathers the facts. Consent and registration are not looked up yet
+//! (the next issue adds them): [`PersonFacts::not_yet_known`] says
+//! "none recorded", which the matrix treats as "not in force".
+
+use carehub_domain::{
+    ConsentState, DocumentKind, PersonRef, Principal, ReadContext, RegistrationState, Viewer,
+    content, decide, viewer_for,
+};
+use serde_json::Value;
+
+/// The caller as a reader: principal, matrix column and, for the portal,
+/// the person its token names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reader {
+    /// The verified principal.
+    pub principal: Principal,
+    /// Its column in the sharing matrix.
+    pub viewer: Viewer,
+    /// Portal only: the person the person token names.
+    pub token_person: Option<PersonRef>,
+}
+
+impl Reader {
+    /// The reader for a principal; `None` for roles that read no care data
+    /// (the operator).
+    pub fn new(principal: Principal, token_person: Option<PersonRef>) -> Option<Reader> {
+        let viewer = viewer_for(principal.role())?;
+        Some(Reader {
+            principal,
+            viewer,
+            token_person,
+        })
+    }
+}
+
+/// What is known about the person relative to the reader, beyond the
+/// document itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PersonFacts {
+    /// The person's comprehensive consent.
+    pub consent: ConsentState,
+    /// The reader's registration as the person's responsible office.
+    pub registration: RegistrationState,
+}
+
+impl PersonFacts {
+    /// Until consent and registration are recorded: neither is in force.
+    pub const fn not_yet_known() -> PersonFacts {
+        PersonFacts {
+            consent: ConsentState::None,
+            registration: RegistrationState::None,
+        }
+    }
+}
+
+/// The facts of one document a decision needs.
+#[derive(Debug, Clone, Copy)]
+pub struct DocumentFacts<'a> {
+    /// Who it is about.
+    pub person: &'a PersonRef,
+    /// Its kind.
+    pub kind: DocumentKind,
+    /// Who stored it; `None` when deciding for a kind in general (no
+    /// particular document, so nobody is its author).
+    pub author: Option<&'a Principal>,
+    /// Its content, when the kind's decision depends on it (the physician's
+    /// consent box of an opinion).
+    pub content: Option<&'a Value>,
+}
+
+/// Builds the [`ReadContext`] for `reader` reading a document.
+pub fn read_context(reader: &Reader, facts: &PersonFacts, doc: &DocumentFacts<'_>) -> ReadContext {
+    ReadContext {
+        viewer: reader.viewer,
+        kind: doc.kind,
+        subject_is_viewer_person: reader.token_person.as_ref() == Some(doc.person),
+        subject_insured_by_viewer: reader.principal.insurer_number()
+            == Some(&doc.person.insurer_number),
+        is_author: doc.author == Some(&reader.principal),
+        consent: facts.consent,
+        registration: facts.registration,
+        physician_consented_to_care_planning: match doc.kind {
+            DocumentKind::PhysicianOpinion => doc.content.and_then(content::physician_consent),
+            _ => None,
+        },
+    }
+}
+
+/// The kinds `reader` may read about `person` whoever wrote them (authors
+/// read their own documents on top of these). Empty means the reader may
+/// not read about this person at all.
+pub fn readable_kinds(
+    reader: &Reader,
+    facts: &PersonFacts,
+    person: &PersonRef,
+) -> Vec<DocumentKind> {
+    DocumentKind::ALL
+        .into_iter()
+        .filter(|&kind| {
+            let doc = DocumentFacts {
+                person,
+                kind,
+                author: None,
+                content: None,
+            };
+            decide(&read_context(reader, facts, &doc)).is_allowed()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use carehub_domain::{InsuredNumber, InsurerNumber};
+
+    fn person(insurer: &str, insured: &str) -> PersonRef {
+        PersonRef::new(
+            InsurerNumber::parse(insurer).unwrap(),
+            InsuredNumber::parse(insured).unwrap(),
+        )
+    }
+
+    fn reader(urn: &str, token: Option<PersonRef>) -> Reader {
+        Reader::new(Principal::parse_urn(urn).unwrap(), token).unwrap()
+    }
+
+    #[test]
+    fn the_operator_reads_nothing() {
+        assert!(
+            Reader::new(
+                Principal::parse_urn("urn:carehub:operator:ops").unwrap(),
+                None
+            )
+            .is_none()
+        );
+    }
+
+    #[test]
+    fn readable_kinds_follow_the_matrix() {
+        let p = person("131016", "0000012345");
+        let facts = PersonFacts::not_yet_known();
+        use DocumentKind::*;
+
+        // The person: their column (○ ★ ◎), about themselves only.
+        let me = reader("urn:carehub:portal:mynaportal", Some(p.clone()));
+        assert_eq!(
+            readable_kinds(&me, &facts, &p),
+            [
+                InsuranceCertificate,
+                BurdenRatioCertificate,
+                CostLimitCertificate,
+                CertificationApplication,
+                LifeFeedback,
+                CarePlan,
+                HousingRenovation,
+                WelfareEquipmentPurchase
+            ]
+        );
+        let other = reader(
+            "urn:carehub:portal:mynaportal",
+            Some(person("131016", "0000099999")),
+        );
+        assert!(readable_kinds(&other, &facts, &p).is_empty());
+
+        // The municipality: ★ and ○ for its own insured; ◎ needs consent.
+        let m = reader("urn:carehub:municipality:131016", None);
+        assert_eq!(
+            readable_kinds(&m, &facts, &p),
+            [
+                CertificationSurvey,
+                PhysicianOpinion,
+                InsuranceCertificate,
+                BurdenRatioCertificate,
+                CostLimitCertificate,
+                CertificationApplication,
+                HousingRenovation,
+                WelfareEquipmentPurchase
+            ]
+        );
+        let osaka = reader("urn:carehub:municipality:271004", None);
+        assert!(readable_kinds(&osaka, &facts, &p).is_empty());
+
+        // Offices: nothing without registration and consent.
+        for urn in [
+            "urn:carehub:care-manager:1310100019",
+            "urn:carehub:care-service:1370100018",
+            "urn:carehub:medical:1312345678",
+        ] {
+            assert!(
+                readable_kinds(&reader(urn, None), &facts, &p).is_empty(),
+                "{urn}"
+            );
+        }
+    }
+
+    #[test]
+    fn authors_and_the_physician_box() {
+        let p = person("131016", "0000012345");
+        let facts = PersonFacts::not_yet_known();
+        let cm = reader("urn:carehub:care-manager:1310100019", None);
+        let plan = DocumentFacts {
+            person: &p,
+            kind: DocumentKind::CarePlan,
+            author: Some(&cm.principal),
+            content: None,
+        };
+        assert!(decide(&read_context(&cm, &facts, &plan)).is_allowed());
+        let other = Principal::parse_urn("urn:carehub:care-manager:1310100027").unwrap();
+        let plan = DocumentFacts {
+            author: Some(&other),
+            ..plan
+        };
+        assert!(!decide(&read_context(&cm, &facts, &plan)).is_allowed());
+
+        let declined = serde_json::json!({"consent_to_care_planning": false});
+        let opinion = DocumentFacts {
+            person: &p,
+            kind: DocumentKind::PhysicianOpinion,
+            author: None,
+            content: Some(&declined),
+        };
+        assert_eq!(
+            read_context(&cm, &facts, &opinion).physician_consented_to_care_planning,
+            Some(false)
+        );
+    }
+}

@@ -1,0 +1,417 @@
+//! The read handlers against the real schema on a native SQLite.
+
+use carehub_domain::{
+    DocumentId, DocumentKey, DocumentKind, InsuredNumber, InsurerNumber, PersonRef, Principal,
+    content,
+};
+use carehub_guest::body::{canonical_json, sha256_hex};
+use carehub_guest::http::{Reply, RequestHead};
+use carehub_guest::store::native::NativeDb;
+use carehub_guest::store::sqlite::SqliteStore;
+use carehub_guest::store::{DocumentStore, NewVersion, in_transaction};
+use serde_json::{Value, json};
+
+use crate::handler::{self, ListParams};
+use crate::policy::Reader;
+
+const MUNICIPALITY: &str = "urn:carehub:municipality:131016";
+const CARE_MANAGER: &str = "urn:carehub:care-manager:1310100019";
+const CARE_SERVICE: &str = "urn:carehub:care-service:1370100018";
+
+fn principal(urn: &str) -> Principal {
+    Principal::parse_urn(urn).unwrap()
+}
+
+fn person(insured: &str) -> PersonRef {
+    PersonRef::new(
+        InsurerNumber::parse("131016").unwrap(),
+        InsuredNumber::parse(insured).unwrap(),
+    )
+}
+
+/// Stores `content` as the next version of (person, kind, author, key).
+fn put(
+    s: &SqliteStore<NativeDb>,
+    p: &PersonRef,
+    kind: DocumentKind,
+    author: &str,
+    key: &str,
+    content: &Value,
+    at: &str,
+) -> DocumentId {
+    let author = principal(author);
+    let key = DocumentKey::parse(key).unwrap();
+    let content = canonical_json(content);
+    let item = NewVersion {
+        document_id: DocumentId::derive(p, kind, &author, &key),
+        person: p.clone(),
+        kind,
+        author,
+        document_key: key,
+        content_sha256: sha256_hex(content.as_bytes()),
+        content,
+    };
+    in_transaction(s, |s| s.write_versions(std::slice::from_ref(&item), at)).unwrap();
+    item.document_id
+}
+
+fn example(kind: DocumentKind, p: &PersonRef) -> Value {
+    content::example_content(kind, p)
+}
+
+/// A person with one document of several kinds, by their authors.
+fn seeded() -> (
+    SqliteStore<NativeDb>,
+    PersonRef,
+    Vec<(DocumentKind, DocumentId)>,
+) {
+    let s = SqliteStore::new(NativeDb::migrated());
+    let p = person("0000012345");
+    let mut ids = Vec::new();
+    for (kind, author, key) in [
+        (DocumentKind::InsuranceCertificate, MUNICIPALITY, "current"),
+        (DocumentKind::CertificationSurvey, MUNICIPALITY, "2025-01"),
+        (DocumentKind::PhysicianOpinion, MUNICIPALITY, "2025-01"),
+        (DocumentKind::CarePlan, CARE_MANAGER, "2025-04"),
+        (DocumentKind::LifeFeedback, CARE_SERVICE, "2025-Q1"),
+        (
+            DocumentKind::CertificationApplication,
+            MUNICIPALITY,
+            "2025-01",
+        ),
+    ] {
+        ids.push((
+            kind,
+            put(
+                &s,
+                &p,
+                kind,
+                author,
+                key,
+                &example(kind, &p),
+                "2025-11-25T06:00:00.000000Z",
+            ),
+        ));
+    }
+    // Someone else's certificate.
+    let q = person("0000099999");
+    put(
+        &s,
+        &q,
+        DocumentKind::InsuranceCertificate,
+        MUNICIPALITY,
+        "current",
+        &example(DocumentKind::InsuranceCertificate, &q),
+        "2025-11-25T06:00:00.000000Z",
+    );
+    (s, p, ids)
+}
+
+fn reader(urn: &str, token: Option<&PersonRef>) -> Reader {
+    Reader::new(principal(urn), token.cloned()).unwrap()
+}
+
+fn params() -> ListParams {
+    ListParams {
+        kind: None,
+        limit: 50,
+        before_seq: None,
+    }
+}
+
+fn json_of(r: &Reply) -> Value {
+    serde_json::from_slice(&r.body).unwrap()
+}
+
+fn kinds_of(r: &Reply) -> Vec<String> {
+    json_of(r)["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["kind"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn the_person_reads_their_column_about_themselves_only() {
+    let (s, p, _) = seeded();
+    let me = reader("urn:carehub:portal:mynaportal", Some(&p));
+    let r = handler::list(&s, &me, &p, &params());
+    assert_eq!(r.status, 200);
+    // Newest first; survey and opinion are not the person's to see.
+    assert_eq!(
+        kinds_of(&r),
+        [
+            "certification_application",
+            "life_feedback",
+            "care_plan",
+            "insurance_certificate"
+        ]
+    );
+    let v = json_of(&r);
+    assert_eq!(
+        v["person"],
+        json!({"insurer_number": "131016", "insured_number": "0000012345"})
+    );
+    assert_eq!(v["next_cursor"], Value::Null);
+    let doc = &v["documents"][3];
+    assert_eq!(
+        doc["content"],
+        example(DocumentKind::InsuranceCertificate, &p)
+    );
+    assert_eq!(doc["version"], 1);
+    assert_eq!(doc["author"], MUNICIPALITY);
+
+    // Another person's token: 403 for the whole list.
+    let other = person("0000099999");
+    let them = reader("urn:carehub:portal:mynaportal", Some(&other));
+    let r = handler::list(&s, &them, &p, &params());
+    assert_eq!(r.status, 403);
+}
+
+#[test]
+fn a_municipality_reads_only_its_insured_and_not_consent_kinds() {
+    let (s, p, _) = seeded();
+    let m = reader(MUNICIPALITY, None);
+    let r = handler::list(&s, &m, &p, &params());
+    assert_eq!(r.status, 200);
+    // Care plan and LIFE feedback (◎) need consent, which is not recorded yet.
+    assert_eq!(
+        kinds_of(&r),
+        [
+            "certification_application",
+            "physician_opinion",
+            "certification_survey",
+            "insurance_certificate"
+        ]
+    );
+    let osaka = reader("urn:carehub:municipality:271004", None);
+    assert_eq!(handler::list(&s, &osaka, &p, &params()).status, 403);
+}
+
+#[test]
+fn offices_get_403_lists_but_read_what_they_wrote() {
+    let (s, p, ids) = seeded();
+    let cm = reader(CARE_MANAGER, None);
+    assert_eq!(handler::list(&s, &cm, &p, &params()).status, 403);
+    let plan = &ids
+        .iter()
+        .find(|(k, _)| *k == DocumentKind::CarePlan)
+        .unwrap()
+        .1;
+    let r = handler::one(&s, &cm, plan, None);
+    assert_eq!(r.status, 200);
+    assert_eq!(json_of(&r)["kind"], "care_plan");
+
+    let cert = &ids[0].1;
+    let refused = handler::one(&s, &cm, cert, None);
+    let missing = handler::one(
+        &s,
+        &cm,
+        &DocumentId::parse("doc_00000000000000000000000000000000").unwrap(),
+        None,
+    );
+    assert_eq!(refused.status, 403);
+    assert_eq!(
+        refused, missing,
+        "a refusal and a missing document look the same, byte for byte"
+    );
+    for urn in [CARE_SERVICE, "urn:carehub:medical:1312345678"] {
+        assert_eq!(
+            handler::one(&s, &reader(urn, None), cert, None),
+            missing,
+            "{urn}"
+        );
+    }
+}
+
+#[test]
+fn one_document_with_versions() {
+    let (s, p, ids) = seeded();
+    let cert = ids[0].1.clone();
+    let mut v2 = example(DocumentKind::InsuranceCertificate, &p);
+    v2["address"] = json!("東京都千代田区九段南1-2-1 別館");
+    put(
+        &s,
+        &p,
+        DocumentKind::InsuranceCertificate,
+        MUNICIPALITY,
+        "current",
+        &v2,
+        "2025-11-26T06:00:00.000000Z",
+    );
+
+    let me = reader("urn:carehub:portal:mynaportal", Some(&p));
+    let r = handler::one(&s, &me, &cert, None);
+    assert_eq!(r.status, 200);
+    let v = json_of(&r);
+    assert_eq!(v["document_id"], cert.as_str());
+    assert_eq!(v["version"], 2);
+    assert_eq!(v["current_version"], 2);
+    assert_eq!(v["supersedes"], 1);
+    assert_eq!(v["content"]["address"], "東京都千代田区九段南1-2-1 別館");
+    assert_eq!(v["versions"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        v["versions"][0],
+        json!({
+            "version": 1,
+            "stored_at": "2025-11-25T06:00:00.000000Z",
+            "content_sha256": sha256_hex(canonical_json(&example(DocumentKind::InsuranceCertificate, &p)).as_bytes()),
+            "supersedes": null
+        })
+    );
+    assert_eq!(
+        v["content_sha256"],
+        sha256_hex(canonical_json(&v["content"]).as_bytes())
+    );
+
+    let r = handler::one(&s, &me, &cert, Some(1));
+    let old = json_of(&r);
+    assert_eq!(
+        (old["version"].clone(), old["current_version"].clone()),
+        (json!(1), json!(2))
+    );
+    assert_eq!(
+        old["content"],
+        example(DocumentKind::InsuranceCertificate, &p)
+    );
+
+    let r = handler::one(&s, &me, &cert, Some(3));
+    assert_eq!(r.status, 404);
+
+    // Another person's token cannot read it, and cannot tell it exists.
+    let other = person("0000099999");
+    let them = reader("urn:carehub:portal:mynaportal", Some(&other));
+    assert_eq!(handler::one(&s, &them, &cert, Some(3)).status, 403);
+}
+
+#[test]
+fn pages_with_a_cursor_and_filters_by_kind() {
+    let s = SqliteStore::new(NativeDb::migrated());
+    let p = person("0000012345");
+    let mut all = Vec::new();
+    for month in 1..=5 {
+        let key = format!("2025-{month:02}");
+        all.push(put(
+            &s,
+            &p,
+            DocumentKind::HousingRenovation,
+            MUNICIPALITY,
+            &key,
+            &example(DocumentKind::HousingRenovation, &p),
+            "2025-11-25T06:00:00.000000Z",
+        ));
+    }
+    put(
+        &s,
+        &p,
+        DocumentKind::InsuranceCertificate,
+        MUNICIPALITY,
+        "current",
+        &example(DocumentKind::InsuranceCertificate, &p),
+        "2025-11-25T06:00:00.000000Z",
+    );
+    let m = reader(MUNICIPALITY, None);
+
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    let mut pages = 0;
+    loop {
+        let params = ListParams {
+            kind: Some(DocumentKind::HousingRenovation),
+            limit: 2,
+            before_seq: cursor,
+        };
+        let v = json_of(&handler::list(&s, &m, &p, &params));
+        pages += 1;
+        for d in v["documents"].as_array().unwrap() {
+            assert_eq!(d["kind"], "housing_renovation");
+            seen.push(d["document_id"].as_str().unwrap().to_owned());
+        }
+        match v["next_cursor"].as_str() {
+            Some(c) => cursor = Some(carehub_domain::Cursor::decode(c).unwrap()),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    let expected: Vec<String> = all.iter().rev().map(|id| id.as_str().to_owned()).collect();
+    assert_eq!(seen, expected, "newest first, each once");
+
+    let everything = handler::list(
+        &s,
+        &m,
+        &p,
+        &ListParams {
+            kind: None,
+            limit: 200,
+            before_seq: None,
+        },
+    );
+    assert_eq!(kinds_of(&everything).len(), 6);
+}
+
+fn head(query: &str) -> RequestHead {
+    RequestHead::new("GET", "/x", query, Vec::new())
+}
+
+fn problem_slug(r: &Reply) -> String {
+    json_of(r)["type"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("urn:carehub:problem:")
+        .to_owned()
+}
+
+#[test]
+fn bad_parameters_are_400() {
+    assert_eq!(
+        handler::list_params(&head("")).unwrap(),
+        ListParams {
+            kind: None,
+            limit: 50,
+            before_seq: None
+        }
+    );
+    let ok = handler::list_params(&head("kind=care_plan&limit=200&cursor=AQAAAAAAAAAq")).unwrap();
+    assert_eq!(
+        ok,
+        ListParams {
+            kind: Some(DocumentKind::CarePlan),
+            limit: 200,
+            before_seq: Some(42)
+        }
+    );
+    for (q, slug) in [
+        ("limit=0", "invalid-request"),
+        ("limit=201", "invalid-request"),
+        ("limit=ten", "invalid-request"),
+        ("kind=carePlan", "invalid-request"),
+        ("cursor=nope", "invalid-cursor"),
+        ("page=2", "invalid-request"),
+        ("limit=1&limit=2", "invalid-request"),
+    ] {
+        let r = handler::list_params(&head(q)).unwrap_err();
+        assert_eq!((r.status, problem_slug(&r)), (400, slug.to_owned()), "{q}");
+    }
+    assert_eq!(handler::version_param(&head("version=2")).unwrap(), Some(2));
+    assert_eq!(handler::version_param(&head("")).unwrap(), None);
+    assert_eq!(
+        handler::version_param(&head("version=0"))
+            .unwrap_err()
+            .status,
+        400
+    );
+    let r = handler::person_from_path("131016", "12345").unwrap_err();
+    assert_eq!(
+        (r.status, problem_slug(&r)),
+        (400, "invalid-identifier".to_owned())
+    );
+    assert!(
+        json_of(&r)["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("insured_number")
+    );
+    let r = handler::document_id_from_path("doc_XYZ").unwrap_err();
+    assert_eq!(problem_slug(&r), "invalid-identifier");
+}

@@ -1,0 +1,613 @@
+//! `infra/openapi.json` — the OpenAPI 3.1 document of the ingest and read
+//! routes, which the gateway serves at `/openapi.json` — is generated from
+//! the domain crate (kinds, their fields with Japanese names, examples, the
+//! problem catalogue) so that it cannot drift from what the components
+//! enforce. This test fails when the file is stale; regenerate it with
+//!
+//! ```sh
+//! CAREHUB_BLESS=1 cargo test -p carehub-read --test openapi
+//! ```
+
+use std::path::PathBuf;
+
+use carehub_domain::content::{example_content, optional_fields, required_fields};
+use carehub_domain::{DocumentKind, InsuredNumber, InsurerNumber, PersonRef, ProblemType};
+use serde_json::{Map, Value, json};
+
+const INGEST: &str = "/api/ingest";
+const READ: &str = "/api/read";
+
+fn path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../infra/openapi.json")
+}
+
+fn example_person() -> PersonRef {
+    PersonRef::new(
+        InsurerNumber::parse("131016").unwrap(),
+        InsuredNumber::parse("0000012345").unwrap(),
+    )
+}
+
+fn schema_ref(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+fn problem_ref(status: u16) -> Value {
+    json!({ "$ref": format!("#/components/responses/Problem{status}") })
+}
+
+/// A field that the domain lists as required but only under a condition
+/// (its description says "required for …" / "required when …").
+fn conditional(description: &str) -> bool {
+    description.contains("required for") || description.contains("required when")
+}
+
+fn field_schema(name: &str, description: &str) -> Value {
+    let mut s = Map::new();
+    s.insert("description".into(), json!(description));
+    if name.ends_with("_date") {
+        s.insert("type".into(), json!(["string", "null"]));
+        s.insert("format".into(), json!("date"));
+    } else if name.ends_with("_yen") || name.ends_with("_units") {
+        s.insert("type".into(), json!(["integer", "null"]));
+        s.insert("minimum".into(), json!(0));
+    }
+    Value::Object(s)
+}
+
+fn content_schema(kind: DocumentKind) -> Value {
+    let mut properties = Map::new();
+    let mut required = Vec::new();
+    let mut conditionally = Vec::new();
+    for (name, description) in required_fields(kind) {
+        properties.insert((*name).into(), field_schema(name, description));
+        if conditional(description) {
+            conditionally.push(format!("`{name}`"));
+        } else {
+            required.push(json!(name));
+        }
+    }
+    for (name, description) in optional_fields(kind) {
+        properties.insert((*name).into(), field_schema(name, description));
+    }
+    let mut description = format!(
+        "The content of a {} ({}). Required fields are checked with the form's rules; \
+         fields not listed are kept as sent. Anywhere in the document, a key ending in \
+         `_date` holds an ISO 8601 date `YYYY-MM-DD`, a key ending in `_yen` or `_units` a \
+         non-negative integer; `insured_number` / `insurer_number`, when present, must equal \
+         the envelope's person.",
+        kind.japanese_name(),
+        kind.as_str()
+    );
+    if !conditionally.is_empty() {
+        description.push_str(&format!(
+            " Required under the condition their description states: {}.",
+            conditionally.join(", ")
+        ));
+    }
+    json!({
+        "type": "object",
+        "description": description,
+        "required": required,
+        "properties": properties,
+        "additionalProperties": true,
+        "examples": [example_content(kind, &example_person())],
+    })
+}
+
+fn envelope_schema(kind: DocumentKind, bulk: bool) -> Value {
+    let mut properties = json!({
+        "person": schema_ref("PersonRef"),
+        "kind": { "const": kind.as_str(), "description": kind.japanese_name() },
+        "document_key": schema_ref("DocumentKey"),
+        "content": schema_ref(&format!("Content_{}", kind.as_str())),
+    });
+    if bulk {
+        properties["idempotency_key"] = json!({
+            "$ref": "#/components/schemas/IdempotencyKey",
+            "description": "This line's idempotency key (per principal). A line repeated with the same key and the same bytes gets the stored answer again; the same key with other bytes is refused with idempotency-key-reused."
+        });
+    }
+    let mut required = vec![json!("person"), json!("kind"), json!("content")];
+    let key_doc = if kind.is_singleton() {
+        "Optional: a certificate is one document per person and author, whose key defaults to \"current\"; each new certificate becomes its next version."
+    } else {
+        required.push(json!("document_key"));
+        "Required: the author's name for this logical document (e.g. a plan period). Storing again under the same key creates a new version."
+    };
+    json!({
+        "type": "object",
+        "title": format!("{} ({})", kind.japanese_name(), kind.as_str()),
+        "description": key_doc,
+        "required": required,
+        "properties": properties,
+        "additionalProperties": false,
+    })
+}
+
+fn kinds_description() -> String {
+    let mut s = String::from("The kind of document (snake_case). Authors (ingest):");
+    for kind in DocumentKind::ALL {
+        let authors: Vec<&str> = kind.ingest_authors().iter().map(|r| r.as_str()).collect();
+        s.push_str(&format!(
+            "\n- `{}` {} — {}",
+            kind.as_str(),
+            kind.japanese_name(),
+            authors.join(", ")
+        ));
+    }
+    s
+}
+
+fn problems_description(slugs: &[ProblemType]) -> String {
+    let mut s = String::from("RFC 9457 problem. `type` is one of:");
+    for t in slugs {
+        s.push_str(&format!("\n- `{}` — {}", t.type_uri(), t.title()));
+    }
+    s
+}
+
+fn problem_response(status: u16) -> Value {
+    let types: Vec<ProblemType> = ProblemType::ALL
+        .into_iter()
+        .filter(|t| t.status() == status)
+        .collect();
+    json!({
+        "description": problems_description(&types),
+        "content": { "application/problem+json": { "schema": schema_ref("Problem") } },
+    })
+}
+
+fn op_problems(statuses: &[u16], responses: &mut Map<String, Value>) {
+    for s in statuses {
+        responses.insert(s.to_string(), problem_ref(*s));
+    }
+}
+
+/// Statuses any route can answer: identity (the edge and the assertion), routing, limits of the gateway, internal errors.
+const COMMON: &[u16] = &[401, 403, 404, 405, 500, 503, 504];
+
+fn ingest_single() -> Value {
+    let mut responses = Map::new();
+    responses.insert("201".into(), json!({
+        "description": "Stored: a new document (version 1) or a new version superseding the previous one.",
+        "headers": {
+            "Location": { "description": "Where the document is read: `/api/read/documents/{document_id}`.", "schema": { "type": "string" } },
+            "Idempotent-Replayed": { "description": "`true` when this is the stored answer to an earlier request with the same Idempotency-Key.", "schema": { "type": "string" } },
+        },
+        "content": { "application/json": { "schema": schema_ref("StoredDocument") } },
+    }));
+    responses.insert("200".into(), json!({
+        "description": "The content equals the current version's: nothing was stored; the current version is returned.",
+        "content": { "application/json": { "schema": schema_ref("StoredDocument") } },
+    }));
+    op_problems(&[400, 409, 413, 415, 422], &mut responses);
+    op_problems(COMMON, &mut responses);
+    json!({
+        "post": {
+            "operationId": "ingestDocument",
+            "tags": ["ingest"],
+            "summary": "Store one document (versioned, idempotent)",
+            "description": "Stores one document about a person. The caller's role must author the kind (`kind-not-authored-by-role`); a municipality writes only about persons it insures (`wrong-municipality`). The content is validated against the kind's form (`invalid-document`, with `violations`). The document id is derived from person, kind, author and document key: the same four always name the same document, and different content makes version N+1 that supersedes N (history is kept). Body limit 1 MiB.",
+            "parameters": [{ "$ref": "#/components/parameters/IdempotencyKey" }],
+            "requestBody": {
+                "required": true,
+                "content": { "application/json": { "schema": schema_ref("DocumentEnvelope") } },
+            },
+            "responses": responses,
+        }
+    })
+}
+
+fn ingest_bulk() -> Value {
+    let mut responses = Map::new();
+    responses.insert("200".into(), json!({
+        "description": "One result line per non-empty input line, in input order (`line` is the 1-based input line number). Refused lines carry a `problem` and store nothing; every other line is stored, all in one transaction.",
+        "content": { "application/x-ndjson": { "schema": schema_ref("BulkResultLine") } },
+    }));
+    op_problems(&[400, 413, 415], &mut responses);
+    op_problems(COMMON, &mut responses);
+    json!({
+        "post": {
+            "operationId": "ingestDocumentsBulk",
+            "tags": ["ingest"],
+            "summary": "Store many documents (NDJSON)",
+            "description": "Each non-empty line is one document envelope as for `POST /api/ingest/documents`, plus an optional `idempotency_key`. A bad line refuses only itself (same problem types as the single endpoint, per line); all other lines are written in one transaction, so the bulk is stored whole or not at all. At most 100,000 lines and 64 MiB. A request-level `Idempotency-Key` header is refused (400 `invalid-request`): give each line its own key.",
+            "requestBody": {
+                "required": true,
+                "content": { "application/x-ndjson": { "schema": schema_ref("BulkLine") } },
+            },
+            "responses": responses,
+        }
+    })
+}
+
+fn read_list() -> Value {
+    let mut responses = Map::new();
+    responses.insert("200".into(), json!({
+        "description": "The person's documents the caller may read, newest first, current version with content. Kinds the caller may not read are omitted.",
+        "content": { "application/json": { "schema": schema_ref("DocumentList") } },
+    }));
+    op_problems(&[400], &mut responses);
+    op_problems(COMMON, &mut responses);
+    json!({
+        "get": {
+            "operationId": "listPersonDocuments",
+            "tags": ["read"],
+            "summary": "List a person's documents",
+            "description": "Who may read follows the sharing matrix (共有範囲): the portal (with a person token naming this very person) reads the kinds marked for the person; a municipality reads the persons it insures (kinds marked ★/○, and ◎ with consent); care offices and medical institutions read only with a registration in force and the person's consent (not yet recordable, so their lists are refused). A caller that may read nothing about the person gets 403 `forbidden`.",
+            "security": [{ "mutualTLS": [] }, { "mutualTLS": [], "personToken": [] }],
+            "parameters": [
+                { "$ref": "#/components/parameters/InsurerNumberPath" },
+                { "$ref": "#/components/parameters/InsuredNumberPath" },
+                { "$ref": "#/components/parameters/Kind" },
+                { "$ref": "#/components/parameters/Limit" },
+                { "$ref": "#/components/parameters/Cursor" },
+            ],
+            "responses": responses,
+        }
+    })
+}
+
+fn read_one() -> Value {
+    let mut responses = Map::new();
+    responses.insert("200".into(), json!({
+        "description": "The current version (or the one asked for) with its content, and the version history.",
+        "content": { "application/json": { "schema": schema_ref("DocumentWithVersions") } },
+    }));
+    op_problems(&[400], &mut responses);
+    op_problems(COMMON, &mut responses);
+    json!({
+        "get": {
+            "operationId": "readDocument",
+            "tags": ["read"],
+            "summary": "Read one document",
+            "description": "A document that does not exist and one the caller may not read are answered with the same 403 `forbidden` body, byte for byte. An author always reads what it stored. 404 `not-found` only for a `version` the (readable) document does not have.",
+            "security": [{ "mutualTLS": [] }, { "mutualTLS": [], "personToken": [] }],
+            "parameters": [
+                { "$ref": "#/components/parameters/DocumentIdPath" },
+                { "$ref": "#/components/parameters/Version" },
+            ],
+            "responses": responses,
+        }
+    })
+}
+
+fn schemas() -> Map<String, Value> {
+    let mut s = Map::new();
+    s.insert("InsurerNumber".into(), json!({
+        "type": "string", "pattern": "^(0[1-9]|[1-3][0-9]|4[0-7])[0-9]{4}$",
+        "description": "保険者番号 — insurer number: 6 ASCII digits, the first two a prefecture code 01–47.",
+        "examples": ["131016"],
+    }));
+    s.insert("InsuredNumber".into(), json!({
+        "type": "string", "pattern": "^(H[0-9]{9}|[0-9]{10})$",
+        "description": "被保険者番号 — insured number: 10 ASCII digits, or H followed by 9 digits (public-assistance recipients).",
+        "examples": ["0000012345"],
+    }));
+    s.insert(
+        "PersonRef".into(),
+        json!({
+            "type": "object",
+            "description": "The person: insurer number and the number that insurer gave them.",
+            "required": ["insurer_number", "insured_number"],
+            "properties": {
+                "insurer_number": schema_ref("InsurerNumber"),
+                "insured_number": schema_ref("InsuredNumber"),
+            },
+            "additionalProperties": false,
+        }),
+    );
+    s.insert(
+        "DocumentKind".into(),
+        json!({
+            "type": "string",
+            "enum": DocumentKind::NAMES,
+            "description": kinds_description(),
+        }),
+    );
+    s.insert("DocumentKey".into(), json!({
+        "type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+        "description": "The author's name for a logical document, unique per person, kind and author.",
+        "examples": ["current", "2025-04"],
+    }));
+    s.insert(
+        "DocumentId".into(),
+        json!({
+            "type": "string", "pattern": "^doc_[0-9a-f]{32}$",
+            "description": "Derived from person, kind, author and document key.",
+        }),
+    );
+    s.insert(
+        "IdempotencyKey".into(),
+        json!({
+            "type": "string", "pattern": "^[!-~]{1,255}$",
+            "description": "1–255 visible ASCII characters, unique per principal.",
+        }),
+    );
+    s.insert("PrincipalUrn".into(), json!({
+        "type": "string", "pattern": "^urn:carehub:(municipality|care-manager|care-service|medical|portal|operator):.+$",
+        "description": "The author: the principal named by its client certificate.",
+        "examples": ["urn:carehub:municipality:131016"],
+    }));
+    s.insert(
+        "Timestamp".into(),
+        json!({
+            "type": "string", "format": "date-time",
+            "description": "RFC 3339, UTC, microseconds.",
+            "examples": ["2025-11-25T06:19:00.123456Z"],
+        }),
+    );
+    s.insert("Sha256".into(), json!({
+        "type": "string", "pattern": "^[0-9a-f]{64}$",
+        "description": "Hex SHA-256 of the version's content in canonical form (object keys sorted, no insignificant whitespace) — the exact bytes of `content` as the read operation returns it.",
+    }));
+
+    let mut envelopes = Vec::new();
+    let mut bulk_lines = Vec::new();
+    let mut mapping = Map::new();
+    let mut bulk_mapping = Map::new();
+    for kind in DocumentKind::ALL {
+        let k = kind.as_str();
+        s.insert(format!("Content_{k}"), content_schema(kind));
+        s.insert(format!("Envelope_{k}"), envelope_schema(kind, false));
+        s.insert(format!("BulkLine_{k}"), envelope_schema(kind, true));
+        envelopes.push(schema_ref(&format!("Envelope_{k}")));
+        bulk_lines.push(schema_ref(&format!("BulkLine_{k}")));
+        mapping.insert(
+            k.into(),
+            json!(format!("#/components/schemas/Envelope_{k}")),
+        );
+        bulk_mapping.insert(
+            k.into(),
+            json!(format!("#/components/schemas/BulkLine_{k}")),
+        );
+    }
+    s.insert("DocumentEnvelope".into(), json!({
+        "description": "One document: about whom, which kind, the author's key, and the content.",
+        "oneOf": envelopes,
+        "discriminator": { "propertyName": "kind", "mapping": mapping },
+    }));
+    s.insert("BulkLine".into(), json!({
+        "description": "One line of a bulk body: a document envelope plus an optional idempotency_key.",
+        "oneOf": bulk_lines,
+        "discriminator": { "propertyName": "kind", "mapping": bulk_mapping },
+    }));
+
+    let stored_properties = json!({
+        "document_id": schema_ref("DocumentId"),
+        "kind": schema_ref("DocumentKind"),
+        "person": schema_ref("PersonRef"),
+        "author": schema_ref("PrincipalUrn"),
+        "document_key": schema_ref("DocumentKey"),
+        "version": { "type": "integer", "minimum": 1 },
+        "supersedes": { "type": ["integer", "null"], "minimum": 1, "description": "The version this one superseded (version − 1), or null for version 1." },
+        "stored_at": schema_ref("Timestamp"),
+        "content_sha256": schema_ref("Sha256"),
+    });
+    let stored_required: Vec<&str> = stored_properties
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    s.insert("StoredDocument".into(), json!({
+        "type": "object",
+        "description": "The answer to a stored document: which document and version now holds the content.",
+        "required": stored_required,
+        "properties": stored_properties,
+    }));
+    let mut bulk_ok = stored_properties.clone();
+    bulk_ok["line"] = json!({ "type": "integer", "minimum": 1 });
+    bulk_ok["status"] = json!({ "enum": [200, 201], "description": "201 stored (new document or version); 200 unchanged." });
+    let mut bulk_ok_required = stored_required.clone();
+    bulk_ok_required.extend(["line", "status"]);
+    s.insert("BulkResultLine".into(), json!({
+        "oneOf": [
+            {
+                "type": "object", "title": "stored",
+                "required": bulk_ok_required,
+                "properties": bulk_ok,
+            },
+            {
+                "type": "object", "title": "refused",
+                "required": ["line", "status", "problem"],
+                "properties": {
+                    "line": { "type": "integer", "minimum": 1 },
+                    "status": { "type": "integer", "description": "The problem's status (400, 403, 409, 422)." },
+                    "problem": schema_ref("Problem"),
+                },
+            },
+        ]
+    }));
+
+    let mut view = stored_properties.clone();
+    view["content"] = json!({ "type": "object", "description": "The version's content (see the Content_<kind> schemas)." });
+    let mut view_required = stored_required.clone();
+    view_required.push("content");
+    s.insert(
+        "Document".into(),
+        json!({
+            "type": "object",
+            "required": view_required,
+            "properties": view,
+        }),
+    );
+    s.insert(
+        "VersionInfo".into(),
+        json!({
+            "type": "object",
+            "required": ["version", "stored_at", "content_sha256", "supersedes"],
+            "properties": {
+                "version": { "type": "integer", "minimum": 1 },
+                "stored_at": schema_ref("Timestamp"),
+                "content_sha256": schema_ref("Sha256"),
+                "supersedes": { "type": ["integer", "null"] },
+            },
+        }),
+    );
+    let mut with_versions = view.clone();
+    with_versions["current_version"] = json!({ "type": "integer", "minimum": 1 });
+    with_versions["versions"] = json!({ "type": "array", "items": schema_ref("VersionInfo"), "description": "Every version, oldest first." });
+    let mut with_versions_required = view_required.clone();
+    with_versions_required.extend(["current_version", "versions"]);
+    s.insert(
+        "DocumentWithVersions".into(),
+        json!({
+            "type": "object",
+            "required": with_versions_required,
+            "properties": with_versions,
+        }),
+    );
+    s.insert("DocumentList".into(), json!({
+        "type": "object",
+        "required": ["person", "documents", "next_cursor"],
+        "properties": {
+            "person": schema_ref("PersonRef"),
+            "documents": { "type": "array", "items": schema_ref("Document") },
+            "next_cursor": { "type": ["string", "null"], "description": "Pass as `cursor` for the next page; null on the last page." },
+        },
+    }));
+    s.insert("Problem".into(), json!({
+        "type": "object",
+        "description": problems_description(&ProblemType::ALL),
+        "required": ["type", "title", "status", "detail"],
+        "properties": {
+            "type": { "type": "string", "enum": ProblemType::ALL.iter().map(|t| t.type_uri()).collect::<Vec<_>>() },
+            "title": { "type": "string" },
+            "status": { "type": "integer" },
+            "detail": { "type": "string", "description": "What went wrong with this request. Never internal error text; never the rejected identifier." },
+            "instance": { "type": "string" },
+            "violations": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["pointer", "message"],
+                    "properties": {
+                        "pointer": { "type": "string", "description": "RFC 6901 JSON pointer into the body (\"\" for the whole), or a parameter name." },
+                        "message": { "type": "string" },
+                    },
+                },
+            },
+        },
+    }));
+    s
+}
+
+fn parameters() -> Value {
+    json!({
+        "IdempotencyKey": {
+            "name": "Idempotency-Key", "in": "header", "required": false,
+            "description": "Makes the write safe to retry: the same principal sending the same key with the same method, path and body gets the stored answer (status and body) again and nothing new is stored; the same key with another body is refused with 409 idempotency-key-reused. Only successful writes are recorded.",
+            "schema": schema_ref("IdempotencyKey"),
+        },
+        "InsurerNumberPath": { "name": "insurer_number", "in": "path", "required": true, "description": "保険者番号", "schema": schema_ref("InsurerNumber") },
+        "InsuredNumberPath": { "name": "insured_number", "in": "path", "required": true, "description": "被保険者番号", "schema": schema_ref("InsuredNumber") },
+        "DocumentIdPath": { "name": "document_id", "in": "path", "required": true, "schema": schema_ref("DocumentId") },
+        "Kind": { "name": "kind", "in": "query", "required": false, "description": "Only documents of this kind.", "schema": schema_ref("DocumentKind") },
+        "Limit": { "name": "limit", "in": "query", "required": false, "description": "Page size.", "schema": { "type": "integer", "minimum": 1, "maximum": 200, "default": 50 } },
+        "Cursor": { "name": "cursor", "in": "query", "required": false, "description": "Opaque; the `next_cursor` of the previous page (400 invalid-cursor otherwise).", "schema": { "type": "string" } },
+        "Version": { "name": "version", "in": "query", "required": false, "description": "A version number from `versions`; default the current version.", "schema": { "type": "integer", "minimum": 1 } },
+    })
+}
+
+fn document() -> Value {
+    let mut paths = Map::new();
+    paths.insert(format!("{INGEST}/documents"), ingest_single());
+    paths.insert(format!("{INGEST}/documents:bulk"), ingest_bulk());
+    paths.insert(
+        format!("{READ}/persons/{{insurer_number}}/{{insured_number}}/documents"),
+        read_list(),
+    );
+    paths.insert(format!("{READ}/documents/{{document_id}}"), read_one());
+    let mut responses = Map::new();
+    for status in [400, 401, 403, 404, 405, 409, 413, 415, 422, 500, 503, 504] {
+        responses.insert(format!("Problem{status}"), problem_response(status));
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "carehub — 介護情報基盤 (long-term care information hub)",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "An open implementation of Japan's long-term care information hub. Every call is made over TLS 1.3 with a client certificate naming the caller (`urn:carehub:<role>:<code>`); the citizen portal also sends a person token. Errors are RFC 9457 problems with a stable `type`.",
+            "license": { "name": "Apache-2.0", "identifier": "Apache-2.0" },
+        },
+        "servers": [{ "url": "https://localhost:3443", "description": "`carehub up` (development)" }],
+        "security": [{ "mutualTLS": [] }],
+        "tags": [
+            { "name": "ingest", "description": "Municipalities and offices store documents, idempotent and versioned." },
+            { "name": "read", "description": "Each party reads what the sharing matrix, consent and registration allow." },
+        ],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "mutualTLS": {
+                    "type": "mutualTLS",
+                    "description": "TLS 1.3 client certificate whose URI SAN names the principal, `urn:carehub:<role>:<code>`: municipality (保険者番号), care-manager / care-service (介護事業所番号), medical (医療機関コード), portal, operator.",
+                },
+                "personToken": {
+                    "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                    "description": "Portal calls only (401 person-token-missing / person-token-invalid): an ES256 JWT from the portal's identity provider, `aud` \"carehub\", with `insurer_number`, `insured_number` of the person it acts for and `actor` \"person\" or \"proxy\".",
+                },
+            },
+            "parameters": parameters(),
+            "responses": responses,
+            "schemas": schemas(),
+        },
+    })
+}
+
+#[test]
+fn openapi_json_is_up_to_date() {
+    let want = serde_json::to_string_pretty(&document()).unwrap() + "\n";
+    if std::env::var_os("CAREHUB_BLESS").is_some() {
+        std::fs::write(path(), &want).unwrap();
+        return;
+    }
+    let have = std::fs::read_to_string(path()).unwrap_or_default();
+    assert!(
+        have == want,
+        "infra/openapi.json is stale; regenerate: CAREHUB_BLESS=1 cargo test -p carehub-read --test openapi"
+    );
+}
+
+#[test]
+fn every_route_is_documented() {
+    let doc = document();
+    let routes = carehub_ingest::handler::ROUTES
+        .iter()
+        .map(|r| (INGEST, r.method, r.pattern))
+        .chain(
+            carehub_read::handler::ROUTES
+                .iter()
+                .map(|r| (READ, r.method, r.pattern)),
+        );
+    for (prefix, method, pattern) in routes {
+        let path = format!("{prefix}{pattern}");
+        assert!(
+            doc["paths"][&path][method.to_ascii_lowercase()].is_object(),
+            "{method} {path} is not in the OpenAPI document"
+        );
+    }
+    assert_eq!(doc["paths"].as_object().unwrap().len(), 4);
+}
+
+#[test]
+fn every_kind_lists_its_required_fields() {
+    let doc = document();
+    for kind in DocumentKind::ALL {
+        let schema = &doc["components"]["schemas"][format!("Content_{}", kind.as_str())];
+        for (name, description) in required_fields(kind) {
+            assert!(schema["properties"][name].is_object(), "{kind}: {name}");
+            let listed = schema["required"]
+                .as_array()
+                .unwrap()
+                .contains(&json!(name));
+            assert_eq!(listed, !conditional(description), "{kind}: {name}");
+        }
+        // The example validates, so the document shows real content.
+        let example = &schema["examples"][0];
+        carehub_domain::content::validate_content(kind, &example_person(), example)
+            .unwrap_or_else(|v| panic!("{kind}: {v:?}"));
+    }
+}

@@ -1,0 +1,32 @@
+//! # carehub-guest
+//!
+//! What every carehub component shares inside wasm:
+//!
+//! * [`assertion`] — the edge's identity assertion → [`carehub_domain::Principal`],
+//!   verified first in every handler;
+//! * [`person_token`] — the portal's person token → person and actor;
+//! * [`http`], [`problem`], [`routing`], [`body`] — the request head, replies,
+//!   RFC 9457 problems, routing on `spin-path-info`, body limits and JSON;
+//! * [`store`] — typed store operations over a backend-neutral `Db`, with one
+//!   module per SQL dialect;
+//! * `wasm` (only on `wasm32`) — the Spin boundary: the only module that
+//!   touches `spin-sdk`.
+//!
+//! Everything outside `wasm` is plain Rust with native unit tests; on the
+//! host this crate compiles without `spin-sdk`.
+#![deny(missing_docs)]
+
+pub mod assertion;
+pub mod body;
+pub mod clock;
+pub mod http;
+pub mod jwt;
+pub mod person_token;
+pub mod problem;
+pub mod routing;
+pub mod store;
+
+#[cfg(target_arch = "wasm32")]
+pub mod wasm;
+
+pub use http::{Reply, RequestHead};

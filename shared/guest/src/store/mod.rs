@@ -1,0 +1,399 @@
+//! The store: typed functions over documents, their versions and idempotency
+//! records.
+//!
+//! Three layers, so that a second database can be added without touching
+//! the handlers:
+//!
+//! * [`Db`] — the one call every backend offers: run a statement with
+//!   positional parameters and get rows back. Implemented over Spin's SQLite
+//!   interface inside wasm (`crate::wasm`) and over rusqlite in native tests
+//!   (`native`, feature `native-sqlite`).
+//! * [`DocumentStore`] — the typed, backend-neutral operations the handlers
+//!   call. Inputs and outputs are domain types; no SQL leaks out.
+//! * one module per SQL dialect ([`sqlite`]; PostgreSQL later, selected by
+//!   the `store_backend` variable) holding every statement of that dialect.
+//!
+//! Errors carry database text for the log only; handlers turn any
+//! [`StoreError`] into a generic 500 problem.
+
+use std::fmt;
+
+use carehub_domain::{DocumentId, DocumentKey, DocumentKind, PersonRef, Principal};
+
+#[cfg(feature = "native-sqlite")]
+pub mod native;
+pub mod sqlite;
+
+/// A value bound to, or read from, a statement.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// SQL NULL.
+    Null,
+    /// A 64-bit integer.
+    Integer(i64),
+    /// A double.
+    Real(f64),
+    /// UTF-8 text.
+    Text(String),
+    /// Bytes.
+    Blob(Vec<u8>),
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Self {
+        Value::Text(s.to_owned())
+    }
+}
+
+impl From<String> for Value {
+    fn from(s: String) -> Self {
+        Value::Text(s)
+    }
+}
+
+impl From<i64> for Value {
+    fn from(i: i64) -> Self {
+        Value::Integer(i)
+    }
+}
+
+impl From<Option<i64>> for Value {
+    fn from(i: Option<i64>) -> Self {
+        i.map_or(Value::Null, Value::Integer)
+    }
+}
+
+impl From<Option<String>> for Value {
+    fn from(s: Option<String>) -> Self {
+        s.map_or(Value::Null, Value::Text)
+    }
+}
+
+/// The rows a statement returned (none for most writes).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Rows {
+    /// Column names, in select order.
+    pub columns: Vec<String>,
+    /// One vector per row, in the order of `columns`.
+    pub rows: Vec<Vec<Value>>,
+}
+
+/// A database connection that runs one statement at a time.
+///
+/// Statements of one connection see each other's uncommitted writes, so a
+/// transaction is `BEGIN IMMEDIATE`, statements, `COMMIT` on one `Db`.
+pub trait Db {
+    /// Runs `sql` with positional parameters `?1`, `?2`, … bound to `params`.
+    fn execute(&self, sql: &str, params: Vec<Value>) -> Result<Rows, DbError>;
+}
+
+/// A database error. The text is for the log, never for a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DbError(pub String);
+
+impl fmt::Display for DbError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for DbError {}
+
+/// Why a store operation failed. Every variant is a 500 for the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreError {
+    /// The database refused or failed a statement.
+    Db(DbError),
+    /// A stored row did not hold what the schema promises (a bad identifier,
+    /// a missing column): the database was changed behind the hub's back.
+    Corrupt(String),
+    /// The configured backend is not available in this build.
+    Unsupported(String),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::Db(e) => write!(f, "database error: {e}"),
+            StoreError::Corrupt(what) => write!(f, "corrupt row: {what}"),
+            StoreError::Unsupported(what) => write!(f, "unsupported store: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+impl From<DbError> for StoreError {
+    fn from(e: DbError) -> Self {
+        StoreError::Db(e)
+    }
+}
+
+/// One version to store: the document it belongs to and its content.
+#[derive(Debug, Clone)]
+pub struct NewVersion {
+    /// `DocumentId::derive(person, kind, author, key)`.
+    pub document_id: DocumentId,
+    /// Who the document is about.
+    pub person: PersonRef,
+    /// Its kind.
+    pub kind: DocumentKind,
+    /// Who stores it.
+    pub author: Principal,
+    /// The author's key for the logical document.
+    pub document_key: DocumentKey,
+    /// The content in canonical JSON form (see `crate::body::canonical_json`).
+    pub content: String,
+    /// Lower-case hex SHA-256 of `content`.
+    pub content_sha256: String,
+}
+
+/// What storing a [`NewVersion`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// A new document, version 1.
+    Created,
+    /// A new version of an existing document, superseding the previous one.
+    NewVersion,
+    /// The content equals the current version's: nothing stored.
+    Unchanged,
+}
+
+/// The version a write produced (or, when unchanged, the current one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    /// What happened.
+    pub outcome: WriteOutcome,
+    /// The version's metadata.
+    pub version: VersionMeta,
+}
+
+/// One version's metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionMeta {
+    /// 1, 2, …
+    pub version: i64,
+    /// The version this one superseded (`version - 1`), or `None` for 1.
+    pub supersedes: Option<i64>,
+    /// Lower-case hex SHA-256 of the version's canonical content.
+    pub content_sha256: String,
+    /// When it was stored, RFC 3339 UTC.
+    pub stored_at: String,
+}
+
+/// A document's identity and where its history stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentRecord {
+    /// The store's internal sequence number: list order and cursor.
+    pub seq: i64,
+    /// The public id.
+    pub document_id: DocumentId,
+    /// Who it is about.
+    pub person: PersonRef,
+    /// Its kind.
+    pub kind: DocumentKind,
+    /// Who stored it.
+    pub author: Principal,
+    /// The author's key.
+    pub document_key: DocumentKey,
+    /// The current version number.
+    pub current_version: i64,
+}
+
+/// A document in a person's list: its record, current version and content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedDocument {
+    /// The document.
+    pub record: DocumentRecord,
+    /// Its current version.
+    pub current: VersionMeta,
+    /// The current version's canonical JSON content.
+    pub content: String,
+}
+
+/// Which of a person's documents to list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListQuery<'a> {
+    /// Kinds to include whoever wrote them.
+    pub kinds: &'a [DocumentKind],
+    /// Also include documents of any kind this principal wrote.
+    pub authored_by: Option<&'a Principal>,
+    /// Whatever the above, only this kind.
+    pub only_kind: Option<DocumentKind>,
+    /// Only documents with a sequence number below this (the cursor).
+    pub before_seq: Option<i64>,
+    /// At most this many rows.
+    pub limit: u32,
+}
+
+/// A stored answer to an idempotent request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    /// The caller's `Idempotency-Key`.
+    pub key: String,
+    /// `fingerprint(method, path, body)` of the request that stored it.
+    pub fingerprint: String,
+    /// The answer's status.
+    pub status: u16,
+    /// The answer's `Location`, if any.
+    pub location: Option<String>,
+    /// The answer's body, byte for byte.
+    pub body: String,
+}
+
+/// The typed operations the components need, whatever the database.
+///
+/// Write operations must run between [`DocumentStore::begin_write`] and
+/// [`DocumentStore::commit`]; use [`in_transaction`].
+pub trait DocumentStore {
+    /// Starts a write transaction that holds the write lock from the start
+    /// (SQLite `BEGIN IMMEDIATE`), so read-then-write sequences inside it
+    /// cannot interleave with another writer.
+    fn begin_write(&self) -> Result<(), StoreError>;
+    /// Commits the transaction.
+    fn commit(&self) -> Result<(), StoreError>;
+    /// Rolls the transaction back.
+    fn rollback(&self) -> Result<(), StoreError>;
+
+    /// The stored answers for `keys` of `principal` (any order, missing keys
+    /// omitted).
+    fn find_idempotency(
+        &self,
+        principal: &Principal,
+        keys: &[&str],
+    ) -> Result<Vec<IdempotencyRecord>, StoreError>;
+
+    /// Stores answers for new keys of `principal`. The keys must not exist.
+    fn put_idempotency(
+        &self,
+        principal: &Principal,
+        records: &[IdempotencyRecord],
+        created_at: &str,
+    ) -> Result<(), StoreError>;
+
+    /// Stores each item as the next version of its document (creating the
+    /// document at version 1), unless its content equals the current
+    /// version's. Items are applied in order, so the same document may
+    /// appear more than once. Returns one [`Written`] per item, in order.
+    fn write_versions(
+        &self,
+        items: &[NewVersion],
+        stored_at: &str,
+    ) -> Result<Vec<Written>, StoreError>;
+
+    /// The document with this id.
+    fn document(&self, id: &DocumentId) -> Result<Option<DocumentRecord>, StoreError>;
+
+    /// Every version of the document with sequence number `seq`, oldest
+    /// first.
+    fn versions(&self, seq: i64) -> Result<Vec<VersionMeta>, StoreError>;
+
+    /// One version's canonical JSON content.
+    fn version_content(&self, seq: i64, version: i64) -> Result<Option<String>, StoreError>;
+
+    /// A person's documents with their current versions, newest document
+    /// first (descending sequence number).
+    fn person_documents(
+        &self,
+        person: &PersonRef,
+        query: &ListQuery<'_>,
+    ) -> Result<Vec<ListedDocument>, StoreError>;
+}
+
+/// Runs `f` inside a write transaction: committed when `f` returns `Ok`,
+/// rolled back when it returns `Err` (whatever the error), so that nothing
+/// is half-stored.
+pub fn in_transaction<S, T, E>(store: &S, f: impl FnOnce(&S) -> Result<T, E>) -> Result<T, E>
+where
+    S: DocumentStore + ?Sized,
+    E: From<StoreError>,
+{
+    store.begin_write()?;
+    match f(store) {
+        Ok(value) => match store.commit() {
+            Ok(()) => Ok(value),
+            Err(e) => {
+                if let Err(r) = store.rollback() {
+                    eprintln!("carehub-guest: rollback after failed commit failed: {r}");
+                }
+                Err(e.into())
+            }
+        },
+        Err(e) => {
+            if let Err(r) = store.rollback() {
+                eprintln!("carehub-guest: rollback failed: {r}");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Reads typed columns from a row, reporting a corrupt row instead of
+/// panicking.
+pub(crate) struct RowReader<'a> {
+    row: &'a [Value],
+    what: &'static str,
+}
+
+impl<'a> RowReader<'a> {
+    pub(crate) fn new(row: &'a [Value], what: &'static str) -> Self {
+        RowReader { row, what }
+    }
+
+    fn corrupt(&self, i: usize, expected: &str) -> StoreError {
+        StoreError::Corrupt(format!("{}: column {i} is not {expected}", self.what))
+    }
+
+    pub(crate) fn int(&self, i: usize) -> Result<i64, StoreError> {
+        match self.row.get(i) {
+            Some(Value::Integer(v)) => Ok(*v),
+            _ => Err(self.corrupt(i, "an integer")),
+        }
+    }
+
+    pub(crate) fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError> {
+        match self.row.get(i) {
+            Some(Value::Integer(v)) => Ok(Some(*v)),
+            Some(Value::Null) => Ok(None),
+            _ => Err(self.corrupt(i, "an integer or null")),
+        }
+    }
+
+    pub(crate) fn text(&self, i: usize) -> Result<&'a str, StoreError> {
+        match self.row.get(i) {
+            Some(Value::Text(v)) => Ok(v),
+            _ => Err(self.corrupt(i, "text")),
+        }
+    }
+
+    pub(crate) fn opt_text(&self, i: usize) -> Result<Option<&'a str>, StoreError> {
+        match self.row.get(i) {
+            Some(Value::Text(v)) => Ok(Some(v)),
+            Some(Value::Null) => Ok(None),
+            _ => Err(self.corrupt(i, "text or null")),
+        }
+    }
+
+    /// Parses a text column into a domain type; a parse failure is a corrupt row.
+    pub(crate) fn parse<T, E: fmt::Display>(
+        &self,
+        i: usize,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> Result<T, StoreError> {
+        let s = self.text(i)?;
+        parse(s).map_err(|e| StoreError::Corrupt(format!("{}: column {i}: {e}", self.what)))
+    }
+}
+
+/// Takes a text value out of a row without copying it.
+pub(crate) fn take_text(row: &mut [Value], i: usize, what: &str) -> Result<String, StoreError> {
+    match row.get_mut(i) {
+        Some(v @ Value::Text(_)) => match std::mem::replace(v, Value::Null) {
+            Value::Text(s) => Ok(s),
+            _ => unreachable!("matched Text above"),
+        },
+        _ => Err(StoreError::Corrupt(format!(
+            "{what}: column {i} is not text"
+        ))),
+    }
+}

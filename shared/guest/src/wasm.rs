@@ -1,0 +1,227 @@
+//! The Spin boundary: the only module that touches `spin-sdk`.
+//!
+//! Converts Spin's request into a [`RequestHead`], reads variables, reads
+//! the body under a cap, opens the store and turns a [`Reply`] into Spin's
+//! response. Nothing is cached between requests: each request runs in a
+//! fresh instance, and keys are read from variables every time.
+
+use carehub_domain::Principal;
+use futures::{SinkExt as _, StreamExt as _};
+use spin_sdk::http::{Fields, IncomingRequest, OutgoingResponse, ResponseOutparam};
+use spin_sdk::sqlite;
+
+use crate::body;
+use crate::clock;
+use crate::http::{Reply, RequestHead};
+use crate::person_token::{self, PersonToken, Verifier};
+use crate::problem;
+use crate::store::sqlite::SqliteStore;
+use crate::store::{Db, DbError, Rows, StoreError, Value};
+
+/// The request's method, path-info, query and headers.
+///
+/// Routes on `spin-path-info` (set by Spin and by the gateway); falls back
+/// to the full path when it is absent.
+pub fn head(req: &IncomingRequest) -> RequestHead {
+    let headers = req.headers().entries();
+    let path_and_query = req.path_with_query().unwrap_or_default();
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query.as_str(), ""));
+    let path_info = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("spin-path-info"))
+        .and_then(|(_, v)| String::from_utf8(v.clone()).ok())
+        .unwrap_or_else(|| path.to_owned());
+    RequestHead::new(req.method().to_string(), path_info, query, headers)
+}
+
+/// A variable's value; `Ok(None)` when it is not defined.
+pub fn variable(name: &str) -> Result<Option<String>, String> {
+    match spin_sdk::variables::get(name) {
+        Ok(v) => Ok(Some(v)),
+        Err(spin_sdk::variables::Error::Undefined(_)) => Ok(None),
+        Err(e) => Err(format!("variable {name}: {e}")),
+    }
+}
+
+/// Verifies the edge's identity assertion: the first thing every handler
+/// does. A missing `assertion_key` variable is a deployment error (500).
+pub fn identify(head: &RequestHead) -> Result<Principal, Reply> {
+    let key = match variable("assertion_key") {
+        Ok(Some(k)) if !k.is_empty() => k,
+        Ok(_) => return Err(problem::internal("identify", &"assertion_key is not set")),
+        Err(e) => return Err(problem::internal("identify", &e)),
+    };
+    crate::assertion::verify(head, key.as_bytes(), clock::unix_now()).map_err(|e| {
+        if let crate::assertion::AssertionError::Invalid(why) = &e {
+            eprintln!("carehub: assertion refused: {why}");
+        }
+        Reply::problem(&e.to_problem())
+    })
+}
+
+/// Verifies a portal call's person token.
+pub fn person(head: &RequestHead) -> Result<PersonToken, Reply> {
+    let pem = match variable("person_token_public_key") {
+        Ok(Some(k)) if !k.trim().is_empty() => k,
+        Ok(_) => {
+            return Err(problem::internal(
+                "person token",
+                &"person_token_public_key is not set",
+            ));
+        }
+        Err(e) => return Err(problem::internal("person token", &e)),
+    };
+    let issuer = match variable("person_token_issuer") {
+        Ok(Some(i)) if !i.is_empty() => i,
+        Ok(_) => person_token::DEFAULT_ISSUER.to_owned(),
+        Err(e) => return Err(problem::internal("person token", &e)),
+    };
+    let verifier =
+        Verifier::from_pem(&pem, &issuer).map_err(|e| problem::internal("person token", &e))?;
+    verifier.verify(head, clock::unix_now()).map_err(|e| {
+        if let person_token::PersonTokenError::Invalid(why) = &e {
+            eprintln!("carehub: person token refused: {why}");
+        }
+        Reply::problem(&e.to_problem())
+    })
+}
+
+/// Checks the media type and reads the whole body, refusing with 413 as soon
+/// as it exceeds `limit` (before reading at all when `Content-Length`
+/// already says so).
+pub async fn read_body(
+    req: IncomingRequest,
+    head: &RequestHead,
+    content_type: &str,
+    limit: usize,
+) -> Result<Vec<u8>, Reply> {
+    let capacity = head.content_length().map_or(0, |n| (n as usize).min(limit));
+    let mut out = Vec::with_capacity(capacity);
+    stream_body(req, head, content_type, limit, |chunk| {
+        out.extend_from_slice(chunk);
+        Ok(())
+    })
+    .await?;
+    Ok(out)
+}
+
+/// Checks the media type and hands the body to `each` chunk by chunk, so
+/// that a large body is never held whole; 413 as soon as it exceeds `limit`.
+pub async fn stream_body(
+    req: IncomingRequest,
+    head: &RequestHead,
+    content_type: &str,
+    limit: usize,
+    mut each: impl FnMut(&[u8]) -> Result<(), Reply>,
+) -> Result<(), Reply> {
+    body::require_content_type(head, content_type)?;
+    body::check_declared_length(head, limit)?;
+    let mut total = 0usize;
+    let mut stream = req.into_body_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| problem::internal("reading the request body", &e))?;
+        total += chunk.len();
+        if total > limit {
+            return Err(body::too_large(limit));
+        }
+        each(&chunk)?;
+    }
+    Ok(())
+}
+
+/// Sends a reply: status, headers, then the body and its parts in order.
+pub async fn send(out: ResponseOutparam, reply: Reply) {
+    let headers: Vec<(String, Vec<u8>)> = reply
+        .headers
+        .into_iter()
+        .map(|(k, v)| (k, v.into_bytes()))
+        .collect();
+    let fields = match Fields::from_list(&headers) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("carehub: invalid response headers: {e:?}");
+            Fields::new()
+        }
+    };
+    let response = OutgoingResponse::new(fields);
+    if response.set_status_code(reply.status).is_err() {
+        eprintln!("carehub: invalid response status {}", reply.status);
+    }
+    let mut sink = response.take_body();
+    out.set(response);
+    for part in std::iter::once(reply.body).chain(reply.body_parts) {
+        if part.is_empty() {
+            continue;
+        }
+        if let Err(e) = sink.send(part).await {
+            eprintln!("carehub: writing the response body failed: {e:?}");
+            return;
+        }
+    }
+}
+
+/// The SQLite database labelled `default`, through Spin's interface.
+pub struct SpinSqlite(sqlite::Connection);
+
+impl Db for SpinSqlite {
+    fn execute(&self, sql: &str, params: Vec<Value>) -> Result<Rows, DbError> {
+        let params: Vec<sqlite::Value> = params
+            .into_iter()
+            .map(|v| match v {
+                Value::Null => sqlite::Value::Null,
+                Value::Integer(i) => sqlite::Value::Integer(i),
+                Value::Real(f) => sqlite::Value::Real(f),
+                Value::Text(s) => sqlite::Value::Text(s),
+                Value::Blob(b) => sqlite::Value::Blob(b),
+            })
+            .collect();
+        let result = self
+            .0
+            .execute(sql, &params)
+            .map_err(|e| DbError(format!("{e:?}")))?;
+        let rows = result
+            .rows
+            .into_iter()
+            .map(|row| {
+                row.values
+                    .into_iter()
+                    .map(|v| match v {
+                        sqlite::Value::Null => Value::Null,
+                        sqlite::Value::Integer(i) => Value::Integer(i),
+                        sqlite::Value::Real(f) => Value::Real(f),
+                        sqlite::Value::Text(s) => Value::Text(s),
+                        sqlite::Value::Blob(b) => Value::Blob(b),
+                    })
+                    .collect()
+            })
+            .collect();
+        Ok(Rows {
+            columns: result.columns,
+            rows,
+        })
+    }
+}
+
+/// Opens the store the `store_backend` variable selects (default `sqlite`).
+pub fn open_store() -> Result<SqliteStore<SpinSqlite>, Reply> {
+    let backend = variable("store_backend")
+        .map_err(|e| problem::internal("opening the store", &e))?
+        .filter(|b| !b.is_empty())
+        .unwrap_or_else(|| "sqlite".to_owned());
+    match backend.as_str() {
+        "sqlite" => sqlite::Connection::open("default")
+            .map(|c| SqliteStore::new(SpinSqlite(c)))
+            .map_err(|e| {
+                problem::internal(
+                    "opening the store",
+                    &StoreError::Db(DbError(format!("{e:?}"))),
+                )
+            }),
+        other => Err(problem::internal(
+            "opening the store",
+            &StoreError::Unsupported(format!("store_backend {other:?} is not built in yet")),
+        )),
+    }
+}
