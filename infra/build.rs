@@ -13,11 +13,18 @@ fn main() {
         .unwrap_or_default();
     files.retain(|p| p.extension().is_some_and(|e| e == "sql"));
     files.sort();
-    let mut out = String::from("/// SQLite migrations, in the order they apply: (file name, SQL).\npub const SQLITE: &[(&str, &str)] = &[\n");
+    let mut out = String::from(
+        "/// SQLite migrations, in the order they apply: (file name, SQL).\npub const SQLITE: &[(&str, &str)] = &[\n",
+    );
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
         let name = f.file_name().unwrap().to_string_lossy();
-        writeln!(out, "    ({name:?}, include_str!({:?})),", f.display().to_string()).unwrap();
+        writeln!(
+            out,
+            "    ({name:?}, include_str!({:?})),",
+            f.display().to_string()
+        )
+        .unwrap();
     }
     out.push_str("];\n");
     let dest = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("migrations.rs");

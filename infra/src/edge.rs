@@ -114,7 +114,9 @@ pub fn identify(certs: Option<&[CertificateDer<'_>]>) -> PeerIdentity {
     let uris: Vec<&str> = sans
         .iter()
         .filter_map(|n| match n {
-            x509_parser::extensions::GeneralName::URI(u) if u.starts_with("urn:carehub:") => Some(*u),
+            x509_parser::extensions::GeneralName::URI(u) if u.starts_with("urn:carehub:") => {
+                Some(*u)
+            }
             _ => None,
         })
         .collect();

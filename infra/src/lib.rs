@@ -58,6 +58,8 @@ pub struct UpOptions {
     pub cache_dir: Option<PathBuf>,
     /// Time allowed to drain in-flight requests on shutdown.
     pub drain: Duration,
+    /// Serve the benchmark floor route `/_carehub/floor`.
+    pub floor_route: bool,
 }
 
 /// Runs every component's build command, like `spin build`.
@@ -116,7 +118,10 @@ pub async fn up(opts: UpOptions) -> Result<()> {
         );
     }
     if env("SPIN_VARIABLE_ASSERTION_KEY").is_none() {
-        provided.insert("assertion_key".to_owned(), read_trimmed(&dev.assertion_key())?);
+        provided.insert(
+            "assertion_key".to_owned(),
+            read_trimmed(&dev.assertion_key())?,
+        );
     }
     if env("SPIN_VARIABLE_PERSON_TOKEN_PUBLIC_KEY").is_none() {
         provided.insert(
@@ -132,7 +137,10 @@ pub async fn up(opts: UpOptions) -> Result<()> {
         .flat_map(|c| c.sqlite_databases.iter().cloned())
         .collect();
     let data_dir = state_dir.join("data");
-    let databases = Arc::new(host::sqlite::Databases::open(&data_dir, labels.iter().cloned())?);
+    let databases = Arc::new(host::sqlite::Databases::open(
+        &data_dir,
+        labels.iter().cloned(),
+    )?);
     if let Some(pool) = databases.get("default") {
         let applied = host::sqlite::migrate(pool.path(), migrations::SQLITE)?;
         for name in applied {
@@ -192,6 +200,7 @@ pub async fn up(opts: UpOptions) -> Result<()> {
         queue_timeout: Duration::from_secs(10),
         max_body_bytes: opts.max_body_bytes,
         openapi: bytes::Bytes::from_static(include_bytes!("../openapi.json")),
+        floor_route: opts.floor_route,
     });
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
@@ -223,13 +232,14 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {},
             _ = term.recv() => {},

@@ -9,7 +9,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(name = "carehub", version, about = "The carehub gateway: mTLS edge and local runtime for the hub's WASI components")]
+#[command(
+    name = "carehub",
+    version,
+    about = "The carehub gateway: mTLS edge and local runtime for the hub's WASI components"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -72,6 +76,9 @@ struct UpArgs {
     /// Compile components at every start instead of reusing the compiled cache.
     #[arg(long)]
     no_cache: bool,
+    /// Answer GET /_carehub/floor natively after the identity check (for benchmarks).
+    #[arg(long, hide = true)]
+    floor_route: bool,
     /// Directory for compiled components [default: <state dir>/cache].
     #[arg(long, env = "CAREHUB_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
@@ -128,13 +135,16 @@ fn main() -> Result<()> {
                 cache: !a.no_cache,
                 cache_dir: a.cache_dir,
                 drain: Duration::from_secs(30),
+                floor_route: a.floor_route,
             };
             tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?
                 .block_on(carehub::up(opts))
         }
-        Command::Build { manifest } => carehub::build(&carehub::manifest::Manifest::load(&manifest)?),
+        Command::Build { manifest } => {
+            carehub::build(&carehub::manifest::Manifest::load(&manifest)?)
+        }
         Command::Dev(DevCommand::PersonToken {
             insurer,
             insured,

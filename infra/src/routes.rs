@@ -146,7 +146,10 @@ mod tests {
     fn prefix_routes_give_the_rest_as_path_info() {
         let r = router();
         let m = r.route("/api/ingest/documents").unwrap();
-        assert_eq!((*m.target, m.path_info, m.component_route), ("ingest", "/documents", "/api/ingest"));
+        assert_eq!(
+            (*m.target, m.path_info, m.component_route),
+            ("ingest", "/documents", "/api/ingest")
+        );
         let m = r.route("/api/ingest").unwrap();
         assert_eq!((*m.target, m.path_info), ("ingest", ""));
     }

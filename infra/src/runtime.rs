@@ -183,7 +183,9 @@ pub fn load_component(engine: &Engine, wasm: &Path, cache: &Cache) -> Result<Com
         let loaded = unsafe { Component::deserialize_file(engine, &path) };
         match loaded {
             Ok(c) => return Ok(c),
-            Err(e) => tracing::warn!(path = %path.display(), "ignoring unusable compiled cache entry: {e:#}"),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), "ignoring unusable compiled cache entry: {e:#}")
+            }
         }
     }
     let component = Component::from_binary(engine, &bytes)
@@ -215,8 +217,8 @@ impl Runtime {
                 .instantiate_pre(&component)
                 .map_err(anyhow::Error::from)
                 .with_context(|| {
-                format!("component {id} imports something this gateway does not provide")
-            })?;
+                    format!("component {id} imports something this gateway does not provide")
+                })?;
             let pre = ProxyPre::new(instance_pre)
                 .map_err(anyhow::Error::from)
                 .with_context(|| format!("component {id} is not a wasi:http incoming-handler"))?;
@@ -224,24 +226,33 @@ impl Runtime {
                 .with_context(|| format!("component {id}"))?;
             for label in &spec.sqlite_databases {
                 if databases.get(label).is_none() {
-                    return Err(anyhow!("component {id}: sqlite database {label:?} is not open"));
+                    return Err(anyhow!(
+                        "component {id}: sqlite database {label:?} is not open"
+                    ));
                 }
             }
             let outbound_entries = spec
                 .allowed_outbound_hosts
                 .iter()
-                .map(|e| crate::variables::resolve_component(
-                    &std::collections::BTreeMap::from([("x".to_owned(), e.clone())]),
-                    app_variables,
-                )
-                .map(|m| m.get("x").cloned().unwrap_or_default()))
+                .map(|e| {
+                    crate::variables::resolve_component(
+                        &std::collections::BTreeMap::from([("x".to_owned(), e.clone())]),
+                        app_variables,
+                    )
+                    .map(|m| m.get("x").cloned().unwrap_or_default())
+                })
                 .collect::<Result<Vec<_>>>()?;
             components.push(LoadedComponent {
                 id: id.clone(),
                 pre,
                 variables: Arc::new(variables),
                 sqlite: SqliteCtx {
-                    allowed: Arc::new(spec.sqlite_databases.iter().cloned().collect::<HashSet<_>>()),
+                    allowed: Arc::new(
+                        spec.sqlite_databases
+                            .iter()
+                            .cloned()
+                            .collect::<HashSet<_>>(),
+                    ),
                     databases: databases.clone(),
                 },
                 outbound: OutboundPolicy::new(&outbound_entries)
@@ -338,7 +349,9 @@ impl Runtime {
         let grace = self.limits.deadline + Duration::from_secs(1);
         match tokio::time::timeout(grace, receiver).await {
             Ok(Ok(Ok(resp))) => Ok(resp),
-            Ok(Ok(Err(code))) => Err(HandleError::Failed(anyhow!("component answered an error: {code:?}"))),
+            Ok(Ok(Err(code))) => Err(HandleError::Failed(anyhow!(
+                "component answered an error: {code:?}"
+            ))),
             Ok(Err(_)) => Err(match task.await {
                 Ok(Ok(())) => HandleError::Failed(anyhow!("the component never set a response")),
                 Ok(Err(e)) => classify(e),
@@ -357,7 +370,9 @@ fn classify(e: wasmtime::Error) -> HandleError {
         return HandleError::Deadline;
     }
     let text = format!("{e:#}");
-    if text.contains("maximum concurrent") || text.contains("pooling allocator") && text.contains("limit") {
+    if text.contains("maximum concurrent")
+        || text.contains("pooling allocator") && text.contains("limit")
+    {
         return HandleError::Exhausted;
     }
     HandleError::Failed(e.into())

@@ -39,7 +39,14 @@ pub struct Gateway {
     pub max_body_bytes: usize,
     /// The OpenAPI document served at `/openapi.json`.
     pub openapi: Bytes,
+    /// Answer `GET /_carehub/floor` natively after the identity check (the
+    /// benchmarks' edge-cost floor); off unless asked for.
+    pub floor_route: bool,
 }
+
+/// The fixed 200-byte JSON body of the benchmark floors (the probe
+/// component's `/fixed` answers the same bytes).
+pub const FLOOR_BODY: &[u8] = br#"{"status":"ok","component":"probe","padding":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}"#;
 
 /// What is known about one connection.
 #[derive(Debug, Clone)]
@@ -58,7 +65,8 @@ pub struct Connection {
 pub fn problem(kind: ProblemType, detail: impl Into<String>) -> Response<HyperOutgoingBody> {
     let body = Problem::new(kind, detail).to_json().to_string();
     let mut resp = Response::new(full_body(body));
-    *resp.status_mut() = StatusCode::from_u16(kind.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    *resp.status_mut() =
+        StatusCode::from_u16(kind.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/problem+json"),
@@ -69,19 +77,27 @@ pub fn problem(kind: ProblemType, detail: impl Into<String>) -> Response<HyperOu
 fn json(status: StatusCode, body: Bytes) -> Response<HyperOutgoingBody> {
     let mut resp = Response::new(full_body(body));
     *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     resp
 }
 
 impl Gateway {
     /// Serves one request.
-    pub async fn serve(&self, req: Request<Incoming>, conn: &Connection) -> Response<HyperOutgoingBody> {
+    pub async fn serve(
+        &self,
+        req: Request<Incoming>,
+        conn: &Connection,
+    ) -> Response<HyperOutgoingBody> {
         let path = req.uri().path().to_owned();
         // The gateway's own routes answer without a client certificate.
         if req.method() == Method::GET {
             match path.as_str() {
-                "/healthz" => return json(StatusCode::OK, Bytes::from_static(br#"{"status":"ok"}"#)),
+                "/healthz" => {
+                    return json(StatusCode::OK, Bytes::from_static(br#"{"status":"ok"}"#));
+                }
                 "/openapi.json" => return json(StatusCode::OK, self.openapi.clone()),
                 _ => {}
             }
@@ -99,6 +115,9 @@ impl Gateway {
             }
             Some(PeerIdentity::Principal(p)) => Some(p.clone()),
         };
+        if self.floor_route && path == "/_carehub/floor" && principal.is_some() {
+            return json(StatusCode::OK, Bytes::from_static(FLOOR_BODY));
+        }
         let Some(matched) = self.router.route(&path) else {
             return problem(ProblemType::NotFound, format!("no route for {path}"));
         };
@@ -119,9 +138,14 @@ impl Gateway {
         let (mut parts, body) = req.into_parts();
         let body = match Limited::new(body, self.max_body_bytes).collect().await {
             Ok(collected) => collected.to_bytes(),
-            Err(e) if e.is::<http_body_util::LengthLimitError>() => return too_large(self.max_body_bytes),
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+                return too_large(self.max_body_bytes);
+            }
             Err(e) => {
-                return problem(ProblemType::InvalidRequest, format!("reading the request body failed: {e}"));
+                return problem(
+                    ProblemType::InvalidRequest,
+                    format!("reading the request body failed: {e}"),
+                );
             }
         };
 
@@ -151,7 +175,13 @@ impl Gateway {
             .uri
             .authority()
             .map(|a| a.to_string())
-            .or_else(|| parts.headers.get(header::HOST).and_then(|h| h.to_str().ok()).map(str::to_owned))
+            .or_else(|| {
+                parts
+                    .headers
+                    .get(header::HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .map(str::to_owned)
+            })
             .unwrap_or_else(|| conn.local_addr.to_string());
         let path_and_query = parts
             .uri
@@ -161,7 +191,12 @@ impl Gateway {
         let full_url = format!("{}://{host}{path_and_query}", conn.scheme);
         parts.uri = match full_url.parse() {
             Ok(u) => u,
-            Err(_) => return problem(ProblemType::InvalidRequest, "the request target is not a valid URL"),
+            Err(_) => {
+                return problem(
+                    ProblemType::InvalidRequest,
+                    "the request target is not a valid URL",
+                );
+            }
         };
         let spin_headers = [
             ("spin-full-url", full_url.clone()),
@@ -178,13 +213,22 @@ impl Gateway {
             }
         }
 
-        let permit = match tokio::time::timeout(self.queue_timeout, self.concurrency.acquire()).await {
-            Ok(Ok(p)) => p,
-            _ => return problem(ProblemType::Overloaded, "too many requests in progress; retry shortly"),
-        };
+        let permit =
+            match tokio::time::timeout(self.queue_timeout, self.concurrency.acquire()).await {
+                Ok(Ok(p)) => p,
+                _ => {
+                    return problem(
+                        ProblemType::Overloaded,
+                        "too many requests in progress; retry shortly",
+                    );
+                }
+            };
         let body = Full::new(body)
             .map_err(|never: Infallible| -> wasmtime_wasi_http::Error { match never {} });
-        let result = self.runtime.handle(index, Request::from_parts(parts, body)).await;
+        let result = self
+            .runtime
+            .handle(index, Request::from_parts(parts, body))
+            .await;
         drop_permit(permit);
         match result {
             Ok(resp) => resp,
@@ -192,7 +236,9 @@ impl Gateway {
                 ProblemType::DeadlineExceeded,
                 "the operation did not finish within the deadline and was stopped",
             ),
-            Err(HandleError::Exhausted) => problem(ProblemType::Overloaded, "no capacity; retry shortly"),
+            Err(HandleError::Exhausted) => {
+                problem(ProblemType::Overloaded, "no capacity; retry shortly")
+            }
             Err(HandleError::Failed(e)) => internal(format!("{e:#}")),
         }
     }
@@ -209,7 +255,10 @@ fn too_large(max: usize) -> Response<HyperOutgoingBody> {
 
 fn internal(log: String) -> Response<HyperOutgoingBody> {
     tracing::error!("internal error: {log}");
-    problem(ProblemType::Internal, "an internal error occurred; it has been logged")
+    problem(
+        ProblemType::Internal,
+        "an internal error occurred; it has been logged",
+    )
 }
 
 /// Accepts connections until `shutdown` resolves, then lets in-flight
@@ -243,7 +292,12 @@ pub async fn run(
             let builder = auto::Builder::new(TokioExecutor::new());
             match tls {
                 Some(acceptor) => {
-                    let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    let stream = match tokio::time::timeout(
+                        HANDSHAKE_TIMEOUT,
+                        acceptor.accept(stream),
+                    )
+                    .await
+                    {
                         Ok(Ok(s)) => s,
                         Ok(Err(e)) => {
                             tracing::info!(%client_addr, "TLS handshake refused: {e}");
@@ -292,7 +346,10 @@ pub async fn run(
         });
     }
     tracing::info!("shutting down: no new connections; draining in-flight requests");
-    if tokio::time::timeout(drain, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("some connections were still open after {drain:?}; closing them");
     }
     Ok(())

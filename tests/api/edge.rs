@@ -28,7 +28,7 @@ fn stored_count(app: &TestApp) -> usize {
         .unwrap();
     assert_eq!(resp.status(), 200);
     let body: serde_json::Value = resp.json().unwrap();
-    body["items"].as_array().unwrap().len()
+    body["documents"].as_array().unwrap().len()
 }
 
 #[test]
@@ -101,7 +101,11 @@ fn a_certificate_naming_no_carehub_principal_is_a_403_problem() {
         &std::fs::read_to_string(app.pki.ca_key()).unwrap(),
     )
     .unwrap();
-    for urn in ["urn:example:someone", "urn:carehub:municipality:999999", "urn:carehub:mayor:131016"] {
+    for urn in [
+        "urn:example:someone",
+        "urn:carehub:municipality:999999",
+        "urn:carehub:mayor:131016",
+    ] {
         let (cert, key) = ca.client(urn).unwrap();
         let identity = reqwest::Identity::from_pem(format!("{cert}{key}").as_bytes()).unwrap();
         let resp = client_with(&app.pki.ca_cert(), Some(identity), None)
@@ -133,7 +137,10 @@ fn forged_identity_headers_are_dropped_and_the_certificate_decides() {
         .header("carehub-assertion", &forged)
         .header("carehub-principal", "urn:carehub:municipality:131016")
         .header("x-carehub-role", "municipality")
-        .header("x-forwarded-client-cert", "Subject=\"urn:carehub:municipality:131016\"")
+        .header(
+            "x-forwarded-client-cert",
+            "Subject=\"urn:carehub:municipality:131016\"",
+        )
         .header("ssl-client-cert", "-----BEGIN CERTIFICATE-----")
         .json(&certificate_envelope())
         .send()
@@ -153,7 +160,11 @@ fn forged_identity_headers_are_dropped_and_the_certificate_decides() {
     assert_eq!(resp.status(), 200);
     let headers: Vec<(String, String)> = resp.json().unwrap();
     let get = |name: &str| -> Vec<&str> {
-        headers.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect()
+        headers
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
     };
     assert!(get("x-carehub-role").is_empty());
     assert_eq!(get("spin-path-info"), vec!["/headers"]);
@@ -187,7 +198,11 @@ fn a_component_reached_without_the_edge_refuses_the_call() {
     let url = app.url("/api/ingest/documents");
 
     // No assertion at all.
-    let resp = client.post(&url).json(&certificate_envelope()).send().unwrap();
+    let resp = client
+        .post(&url)
+        .json(&certificate_envelope())
+        .send()
+        .unwrap();
     problem(resp, 401, "assertion-missing");
 
     // An assertion signed with another key.
@@ -207,7 +222,10 @@ fn a_component_reached_without_the_edge_refuses_the_call() {
         json!({"iss": "carehub-edge", "aud": "carehub-components",
                "sub": "urn:carehub:municipality:131016", "iat": iat, "exp": exp, "jti": "t"})
     };
-    let forged = sign(b"not-the-key-not-the-key-not-the-key!", good_claims(now, now + 60));
+    let forged = sign(
+        b"not-the-key-not-the-key-not-the-key!",
+        good_claims(now, now + 60),
+    );
     let resp = client
         .post(&url)
         .header("carehub-assertion", forged)
@@ -263,17 +281,37 @@ fn the_gateway_serves_health_and_openapi_without_a_certificate() {
     let app = TestApp::spawn();
     let resp = app.anonymous().get(app.url("/healthz")).send().unwrap();
     assert_eq!(resp.status(), 200);
-    let resp = app.anonymous().get(app.url("/openapi.json")).send().unwrap();
+    let resp = app
+        .anonymous()
+        .get(app.url("/openapi.json"))
+        .send()
+        .unwrap();
     assert_eq!(resp.status(), 200);
     let doc: serde_json::Value = resp.json().unwrap();
     assert_eq!(doc["openapi"].as_str().unwrap().get(..3), Some("3.1"));
-    assert!(doc["paths"].as_object().unwrap().keys().any(|p| p.starts_with("/api/ingest/")));
-    assert!(doc["paths"].as_object().unwrap().keys().any(|p| p.starts_with("/api/read/")));
+    assert!(
+        doc["paths"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .any(|p| p.starts_with("/api/ingest/"))
+    );
+    assert!(
+        doc["paths"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .any(|p| p.starts_with("/api/read/"))
+    );
 }
 
 #[test]
 fn an_unknown_route_is_a_404_problem() {
     let app = TestApp::spawn();
-    let resp = app.client("municipality").get(app.url("/nowhere")).send().unwrap();
+    let resp = app
+        .client("municipality")
+        .get(app.url("/nowhere"))
+        .send()
+        .unwrap();
     problem(resp, 404, "not-found");
 }

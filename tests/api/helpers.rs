@@ -13,7 +13,10 @@ use std::time::{Duration, Instant};
 
 /// The workspace root.
 pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .canonicalize()
+        .unwrap()
 }
 
 /// Where cargo put the wasm components.
@@ -21,7 +24,11 @@ pub fn wasm_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace().join("target"));
-    let target = if target.is_absolute() { target } else { workspace().join(target) };
+    let target = if target.is_absolute() {
+        target
+    } else {
+        workspace().join(target)
+    };
     target.join("wasm32-wasip2/release")
 }
 
@@ -74,7 +81,10 @@ fn test_manifest(dir: &Path, opts: &Options) -> PathBuf {
         if let Some(rest) = line.strip_prefix("source = \"target/wasm32-wasip2/release/") {
             let file = rest.trim_end_matches('"');
             let name = file.trim_end_matches(".wasm");
-            text.push_str(&format!("source = {:?}\n", wasm(name).display().to_string()));
+            text.push_str(&format!(
+                "source = {:?}\n",
+                wasm(name).display().to_string()
+            ));
         } else if line.starts_with("command = ") {
             // Tests never build: infra/test.sh built everything before.
             text.push_str("command = \"true\"\n");
@@ -194,7 +204,23 @@ impl TestApp {
     pub fn client(&self, role: &str) -> reqwest::blocking::Client {
         let mut pem = std::fs::read(self.pki.client_cert(role)).unwrap();
         pem.extend(std::fs::read(self.pki.client_key(role)).unwrap());
-        client_with(&self.pki.ca_cert(), Some(reqwest::Identity::from_pem(&pem).unwrap()), None)
+        client_with(
+            &self.pki.ca_cert(),
+            Some(reqwest::Identity::from_pem(&pem).unwrap()),
+            None,
+        )
+    }
+
+    /// An mTLS client with a fresh certificate from the dev CA naming `urn`.
+    pub fn client_for_urn(&self, urn: &str) -> reqwest::blocking::Client {
+        let ca = carehub::devpki::Authority::load(
+            &std::fs::read_to_string(self.pki.ca_cert()).unwrap(),
+            &std::fs::read_to_string(self.pki.ca_key()).unwrap(),
+        )
+        .unwrap();
+        let (cert, key) = ca.client(urn).unwrap();
+        let identity = reqwest::Identity::from_pem(format!("{cert}{key}").as_bytes()).unwrap();
+        client_with(&self.pki.ca_cert(), Some(identity), None)
     }
 
     /// A client that trusts the server but presents no certificate.
@@ -228,7 +254,10 @@ impl TestApp {
 
     /// The edge's assertion key.
     pub fn assertion_key(&self) -> String {
-        std::fs::read_to_string(self.pki.assertion_key()).unwrap().trim().to_owned()
+        std::fs::read_to_string(self.pki.assertion_key())
+            .unwrap()
+            .trim()
+            .to_owned()
     }
 
     /// The SQLite file of the default database.
@@ -245,7 +274,10 @@ impl TestApp {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(Instant::now() < deadline, "the gateway did not stop after SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "the gateway did not stop after SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -297,7 +329,11 @@ pub fn problem(resp: reqwest::blocking::Response, status: u16, slug: &str) -> se
         .unwrap_or_default();
     assert_eq!(ct, "application/problem+json", "content type");
     let body: serde_json::Value = resp.json().unwrap();
-    assert_eq!(body["type"], format!("urn:carehub:problem:{slug}"), "{body}");
+    assert_eq!(
+        body["type"],
+        format!("urn:carehub:problem:{slug}"),
+        "{body}"
+    );
     assert_eq!(body["status"], status, "{body}");
     body
 }

@@ -2,5 +2,6 @@
 
 mod helpers;
 
+mod documents;
 mod edge;
 mod runtime;

@@ -59,10 +59,9 @@ impl AllowedHost {
         };
         let port = match port {
             Some("*") => None,
-            Some(p) => Some(
-                p.parse::<u16>()
-                    .map_err(|_| anyhow::anyhow!("allowed outbound host {entry:?} has an invalid port"))?,
-            ),
+            Some(p) => Some(p.parse::<u16>().map_err(|_| {
+                anyhow::anyhow!("allowed outbound host {entry:?} has an invalid port")
+            })?),
             None => match &scheme {
                 Some(s) => match default_port(s) {
                     Some(p) => Some(p),
@@ -189,7 +188,13 @@ mod tests {
 
     #[test]
     fn refuses_malformed_entries() {
-        for bad in ["example.com", "https://", "https://a/b", "https://a:x", "foo://a"] {
+        for bad in [
+            "example.com",
+            "https://",
+            "https://a/b",
+            "https://a:x",
+            "foo://a",
+        ] {
             assert!(AllowedHost::parse(bad).is_err(), "{bad}");
         }
     }

@@ -145,7 +145,10 @@ pub fn add_to_linker<T: Send + 'static>(
 impl sqlite::Host for SqliteView<'_> {}
 
 impl sqlite::HostConnection for SqliteView<'_> {
-    fn open(&mut self, database: String) -> wasmtime::Result<Result<Resource<SqliteConnection>, Error>> {
+    fn open(
+        &mut self,
+        database: String,
+    ) -> wasmtime::Result<Result<Resource<SqliteConnection>, Error>> {
         if !self.ctx.allowed.contains(&database) {
             return Ok(Err(Error::AccessDenied));
         }

@@ -31,6 +31,10 @@ impl variables::Host for VariablesView<'_> {
         if crate::variables::check_name(&name).is_err() {
             return Ok(Err(Error::InvalidName(name)));
         }
-        Ok(self.values.get(&name).cloned().ok_or(Error::Undefined(name)))
+        Ok(self
+            .values
+            .get(&name)
+            .cloned()
+            .ok_or(Error::Undefined(name)))
     }
 }
