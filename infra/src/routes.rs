@@ -106,7 +106,7 @@ impl<T> Router<T> {
             entries.push((route, raw, target));
         }
         // Most specific first: exact before prefix, longer before shorter.
-        entries.sort_by(|a, b| b.0.rank().cmp(&a.0.rank()));
+        entries.sort_by_key(|e| std::cmp::Reverse(e.0.rank()));
         Ok(Router { entries })
     }
 
