@@ -110,6 +110,18 @@ enum DevCommand {
 }
 
 fn main() -> Result<()> {
+    // With RUST_BACKTRACE=1 in the environment, every `anyhow`/wasmtime error
+    // (and wasmtime creates some on each instance teardown) captures a
+    // backtrace, a few microseconds per request. Library backtraces are off
+    // unless asked for explicitly; panics still honour RUST_BACKTRACE.
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        // SAFETY: nothing else runs yet: no thread has been spawned, so no
+        // one can read the environment concurrently.
+        #[allow(unsafe_code)]
+        unsafe {
+            std::env::set_var("RUST_LIB_BACKTRACE", "0");
+        }
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("CAREHUB_LOG")
