@@ -38,12 +38,21 @@ fn a_component_stuck_in_a_loop_is_cut_off_and_others_keep_being_served() {
         let started = Instant::now();
         let resp = client.get(app.url("/probe/fixed")).send().unwrap();
         assert_eq!(resp.status(), 200);
-        assert!(started.elapsed() < Duration::from_millis(900), "served while the loop runs");
+        assert!(
+            started.elapsed() < Duration::from_millis(900),
+            "served while the loop runs"
+        );
     }
     let (resp, took) = looping.join().unwrap();
     problem(resp, 504, "deadline-exceeded");
-    assert!(took >= Duration::from_millis(950), "stopped at the deadline, not before: {took:?}");
-    assert!(took < Duration::from_secs(5), "stopped near the deadline: {took:?}");
+    assert!(
+        took >= Duration::from_millis(950),
+        "stopped at the deadline, not before: {took:?}"
+    );
+    assert!(
+        took < Duration::from_secs(5),
+        "stopped near the deadline: {took:?}"
+    );
     // And afterwards.
     let resp = client.get(app.url("/probe/fixed")).send().unwrap();
     assert_eq!(resp.status(), 200);
@@ -70,14 +79,20 @@ fn the_spin_headers_are_set_as_spin_sets_them() {
     assert_eq!(get("spin-raw-component-route"), "/probe/...");
     assert_eq!(get("spin-component-route"), "/probe");
     assert_eq!(get("spin-base-path"), "/");
-    assert_eq!(get("spin-full-url"), format!("{}/probe/headers?x=1", app.base));
+    assert_eq!(
+        get("spin-full-url"),
+        format!("{}/probe/headers?x=1", app.base)
+    );
     assert!(get("spin-client-addr").starts_with("127.0.0.1:"));
 }
 
 #[test]
 fn variables_come_from_the_manifest_and_the_environment() {
     let app = TestApp::spawn_with(Options {
-        env: vec![("SPIN_VARIABLE_PERSON_TOKEN_ISSUER".into(), "idp.example".into())],
+        env: vec![(
+            "SPIN_VARIABLE_PERSON_TOKEN_ISSUER".into(),
+            "idp.example".into(),
+        )],
         ..Default::default()
     });
     let client = app.client("operator");
@@ -86,10 +101,19 @@ fn variables_come_from_the_manifest_and_the_environment() {
             .get(app.url(&format!("/probe/variable?name={name}")))
             .send()
             .unwrap();
-        (resp.status().as_u16(), resp.json::<serde_json::Value>().unwrap())
+        (
+            resp.status().as_u16(),
+            resp.json::<serde_json::Value>().unwrap(),
+        )
     };
-    assert_eq!(get("greeting"), (200, serde_json::json!({"value": "hello from spin.toml"})));
-    assert_eq!(get("issuer"), (200, serde_json::json!({"value": "idp.example"})));
+    assert_eq!(
+        get("greeting"),
+        (200, serde_json::json!({"value": "hello from spin.toml"}))
+    );
+    assert_eq!(
+        get("issuer"),
+        (200, serde_json::json!({"value": "idp.example"}))
+    );
     // Declared for other components, not for the probe: undefined here.
     assert_eq!(get("assertion_key").0, 404);
     assert_eq!(get("nonexistent").0, 404);
@@ -118,7 +142,9 @@ fn outbound_http_only_to_allowed_hosts() {
             let Ok(mut s) = stream else { break };
             let mut buf = [0u8; 4096];
             let _ = s.read(&mut buf);
-            let _ = s.write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            let _ = s.write_all(
+                b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+            );
         }
     });
     let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -133,7 +159,10 @@ fn outbound_http_only_to_allowed_hosts() {
         .send()
         .unwrap();
     assert_eq!(resp.status(), 200);
-    assert_eq!(resp.json::<serde_json::Value>().unwrap()["upstream_status"], 204);
+    assert_eq!(
+        resp.json::<serde_json::Value>().unwrap()["upstream_status"],
+        204
+    );
 
     let resp = client
         .get(app.url(&format!("/probe/fetch?url=http://127.0.0.1:{other_port}/")))
@@ -173,7 +202,11 @@ fn an_oversized_body_is_refused_by_the_gateway() {
 #[test]
 fn sigterm_stops_the_gateway_cleanly() {
     let mut app = TestApp::spawn();
-    let resp = app.client("operator").get(app.url("/probe/fixed")).send().unwrap();
+    let resp = app
+        .client("operator")
+        .get(app.url("/probe/fixed"))
+        .send()
+        .unwrap();
     assert_eq!(resp.status(), 200);
     let status = app.terminate();
     assert!(status.success(), "{status:?}");
