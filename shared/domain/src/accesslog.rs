@@ -130,16 +130,23 @@ pub struct AccessLogEntry {
     /// For portal reads: whether the person or a proxy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor: Option<PersonActor>,
-    /// About whom.
-    pub person: PersonRef,
+    /// About whom. `None` only for a read of a document id that names no
+    /// document (refused like any other, and logged so that probing shows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person: Option<PersonRef>,
     /// What was attempted.
     pub action: AccessAction,
-    /// The kind, when one document or kind was concerned.
+    /// The kind, when one document or kind was concerned (for a list: the
+    /// kind it was filtered to).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<DocumentKind>,
     /// The document, when one was concerned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub document_id: Option<DocumentId>,
+    /// For an allowed list: the documents it returned, so that the person
+    /// sees which documents were read, not only that a list was.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub document_ids: Vec<DocumentId>,
     /// Allowed or denied.
     pub outcome: AccessOutcome,
     /// Why it was denied (internal; never shown to the reader who was refused).
@@ -225,13 +232,16 @@ mod tests {
             at: "2025-04-01T00:00:00Z".into(),
             principal: Principal::parse_urn("urn:carehub:medical:1312345678").unwrap(),
             actor: None,
-            person: serde_json::from_value(
-                json!({"insurer_number": "131016", "insured_number": "0000123456"}),
-            )
-            .unwrap(),
+            person: Some(
+                serde_json::from_value(
+                    json!({"insurer_number": "131016", "insured_number": "0000123456"}),
+                )
+                .unwrap(),
+            ),
             action: AccessAction::ReadDocument,
             kind: Some(DocumentKind::BurdenRatioCertificate),
             document_id: None,
+            document_ids: Vec::new(),
             outcome: AccessOutcome::Denied,
             deny_reason: Some(DenyReason::NotMarkedForRole),
         };

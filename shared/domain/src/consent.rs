@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::content::Violation;
 use crate::macros::string_enum;
-use crate::principal::{PersonRef, Principal, Role};
-use crate::registration::is_rfc3339;
+use crate::principal::{PersonActor, PersonRef, Principal, Role, is_person_or_insurer};
+use crate::problem::{Problem, ProblemType};
+use crate::registration::{is_rfc3339, parse_rfc3339};
 
 string_enum! {
     /// Where the person's consent stands.
@@ -153,8 +154,15 @@ pub fn validate_event(event: &ConsentEvent) -> Result<(), Vec<Violation>> {
                     "consent is recorded only after the purpose and scope of sharing were explained",
                 ));
             }
-            if let Some(r) = application_ref {
-                not_blank(&mut v, "/application_ref", r);
+            match application_ref {
+                Some(r) => not_blank(&mut v, "/application_ref", r),
+                // DESIGN §4: a municipality obtains consent at a new or
+                // renewal certification application, linked to it.
+                None if obtained_by.role() == Role::Municipality => v.push(Violation::new(
+                    "/application_ref",
+                    "consent obtained by a municipality names the certification application it came with",
+                )),
+                None => {}
             }
             timestamp(&mut v, "/effective_at", effective_at);
         }
@@ -258,6 +266,176 @@ pub fn may_record_withdrawal(
         Principal::CareManager(_) | Principal::CareService(_) | Principal::Medical(_) => registered,
         Principal::Portal(_) => portal_acts_for_person,
         Principal::Operator(_) => false,
+    }
+}
+
+impl ConsentEvent {
+    /// When the event takes effect (for "not obtained": when it was recorded).
+    pub fn effective_at(&self) -> &str {
+        match self {
+            ConsentEvent::Given { effective_at, .. }
+            | ConsentEvent::Withdrawn { effective_at, .. } => effective_at,
+            ConsentEvent::NotObtained { recorded_at, .. } => recorded_at,
+        }
+    }
+
+    /// The event's wire name: `given`, `not_obtained` or `withdrawn`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ConsentEvent::Given { .. } => "given",
+            ConsentEvent::NotObtained { .. } => "not_obtained",
+            ConsentEvent::Withdrawn { .. } => "withdrawn",
+        }
+    }
+}
+
+/// [`validate_event`], plus: the event's time is not after `now` (both RFC
+/// 3339). The hub records what happened; since the order of recording
+/// decides ([`current_state`]), a consent dated in the future would take
+/// effect before its date.
+pub fn validate_event_at(event: &ConsentEvent, now: &str) -> Result<(), Vec<Violation>> {
+    let mut v = validate_event(event).err().unwrap_or_default();
+    let pointer = match event {
+        ConsentEvent::NotObtained { .. } => "/recorded_at",
+        _ => "/effective_at",
+    };
+    if let (Some(at), Some(now)) = (parse_rfc3339(event.effective_at()), parse_rfc3339(now))
+        && at > now
+    {
+        v.push(Violation::new(
+            pointer,
+            "must not be in the future: record consent once it has been given",
+        ));
+    }
+    if v.is_empty() { Ok(()) } else { Err(v) }
+}
+
+/// Why an event cannot follow the current state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ConsentConflict {
+    /// A withdrawal when no consent is in force.
+    #[error("there is no consent in force to withdraw")]
+    NothingToWithdraw,
+    /// "Could not be obtained" while consent is in force: the person's
+    /// refusal is a withdrawal, recorded as such.
+    #[error("consent is in force; a person who no longer consents withdraws it")]
+    InForce,
+}
+
+/// Whether `event` may follow the history whose state is `current`.
+///
+/// Consent may be given again at any time (a municipality records it at the
+/// renewal application even if an office obtained it before). A withdrawal
+/// needs a consent in force; "could not be obtained" must not silently end a
+/// consent in force.
+pub fn check_transition(
+    current: ConsentState,
+    event: &ConsentEvent,
+) -> Result<(), ConsentConflict> {
+    match (event, current) {
+        (ConsentEvent::Given { .. }, _) => Ok(()),
+        (ConsentEvent::Withdrawn { .. }, ConsentState::InForce) => Ok(()),
+        (ConsentEvent::Withdrawn { .. }, _) => Err(ConsentConflict::NothingToWithdraw),
+        (ConsentEvent::NotObtained { .. }, ConsentState::InForce) => Err(ConsentConflict::InForce),
+        (ConsentEvent::NotObtained { .. }, _) => Ok(()),
+    }
+}
+
+/// Whether the giver named in a portal withdrawal agrees with the person
+/// token: the person withdraws as the person, a proxy as a (named) proxy.
+pub fn giver_matches_actor(by: &Giver, actor: PersonActor) -> bool {
+    matches!(
+        (by, actor),
+        (Giver::Person, PersonActor::Person) | (Giver::Proxy { .. }, PersonActor::Proxy)
+    )
+}
+
+/// Decides whether `principal` may append `event` to `person`'s history,
+/// and which problem refuses it.
+///
+/// `registered`: the principal's registration for the person is in force.
+/// `token`: for the portal, the person and actor its person token names.
+/// Given and "not obtained" follow [`may_record_consent`], withdrawals
+/// [`may_record_withdrawal`] (a portal withdrawal also needs a giver that
+/// matches the token's actor).
+pub fn authorize_recording(
+    principal: &Principal,
+    person: &PersonRef,
+    event: &ConsentEvent,
+    registered: bool,
+    token: Option<(&PersonRef, PersonActor)>,
+) -> Result<(), Problem> {
+    let acts_for_person = token.is_some_and(|(p, _)| p == person);
+    let allowed = match event {
+        ConsentEvent::Given { .. } | ConsentEvent::NotObtained { .. } => {
+            may_record_consent(principal, person, registered)
+        }
+        ConsentEvent::Withdrawn { .. } => {
+            may_record_withdrawal(principal, person, registered, acts_for_person)
+        }
+    };
+    if allowed {
+        if let (ConsentEvent::Withdrawn { by, .. }, Some((_, actor))) = (event, token)
+            && principal.role() == Role::Portal
+            && !giver_matches_actor(by, actor)
+        {
+            return Err(Problem::new(
+                ProblemType::InvalidConsentEvent,
+                "by: must match the person token's actor",
+            )
+            .with_violations(vec![Violation::new(
+                "/by",
+                "the person token's holder withdraws as themself: {\"type\": \"person\"} for the person, a named proxy for a proxy",
+            )]));
+        }
+        return Ok(());
+    }
+    Err(match principal {
+        Principal::Municipality(_) => Problem::new(
+            ProblemType::WrongMunicipality,
+            "A municipality records consent only for persons it insures.",
+        ),
+        Principal::CareManager(_) | Principal::CareService(_) | Principal::Medical(_)
+            if matches!(event, ConsentEvent::Withdrawn { .. })
+                || principal.role() != Role::Medical =>
+        {
+            Problem::new(
+                ProblemType::OfficeNotRegistered,
+                "This office has no registration in force for the person; register as its responsible office first.",
+            )
+        }
+        // The portal speaks only for the person its token names; a refusal
+        // says no more than any other.
+        Principal::Portal(_) if matches!(event, ConsentEvent::Withdrawn { .. }) => {
+            Problem::forbidden()
+        }
+        _ => Problem::new(
+            ProblemType::RoleNotAllowed,
+            match event {
+                ConsentEvent::Withdrawn { .. } => {
+                    "A withdrawal comes through the municipality, a registered office or the portal."
+                }
+                _ => {
+                    "Consent is obtained by the municipality, or by a registered care-manager office or facility on its behalf."
+                }
+            },
+        ),
+    })
+}
+
+/// Whether `principal` may see `person`'s consent state and history: the
+/// person (portal, token naming them), their municipality, and any office
+/// whose registration for the person is in force (it needs to know whether
+/// it may read, or should obtain consent on the municipality's behalf).
+pub fn may_view_consent(
+    principal: &Principal,
+    person: &PersonRef,
+    registered: bool,
+    token_person: Option<&PersonRef>,
+) -> bool {
+    match principal {
+        Principal::CareManager(_) | Principal::CareService(_) | Principal::Medical(_) => registered,
+        _ => is_person_or_insurer(principal, person, token_person),
     }
 }
 
@@ -424,5 +602,206 @@ mod tests {
         assert!(!may_record_withdrawal(&portal, &person, false, false));
         assert!(may_record_withdrawal(&med, &person, true, false));
         assert!(!may_record_withdrawal(&other, &person, true, true));
+    }
+
+    fn person() -> PersonRef {
+        PersonRef::new(
+            InsurerNumber::parse("131016").unwrap(),
+            InsuredNumber::parse("0000123456").unwrap(),
+        )
+    }
+
+    #[test]
+    fn a_municipality_links_consent_to_the_application() {
+        let ConsentEvent::Given {
+            obtained_by,
+            given_by,
+            method,
+            effective_at,
+            ..
+        } = given()
+        else {
+            unreachable!()
+        };
+        let unlinked = ConsentEvent::Given {
+            obtained_by,
+            given_by: given_by.clone(),
+            method,
+            explanation_given: true,
+            application_ref: None,
+            effective_at: effective_at.clone(),
+        };
+        let v = validate_event(&unlinked).unwrap_err();
+        assert_eq!(v[0].pointer, "/application_ref");
+        // An office obtaining it on the municipality's behalf needs no application.
+        let by_office = ConsentEvent::Given {
+            obtained_by: p("urn:carehub:care-manager:1371234567"),
+            given_by,
+            method,
+            explanation_given: true,
+            application_ref: None,
+            effective_at,
+        };
+        assert!(validate_event(&by_office).is_ok());
+    }
+
+    #[test]
+    fn events_are_not_dated_in_the_future() {
+        // given() takes effect at 2025-04-01T00:00:00Z.
+        assert!(validate_event_at(&given(), "2025-04-01T00:00:00Z").is_ok());
+        assert!(validate_event_at(&given(), "2026-01-01T00:00:00.000000Z").is_ok());
+        let v = validate_event_at(&given(), "2025-03-31T23:59:59Z").unwrap_err();
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].pointer, "/effective_at");
+        let not = ConsentEvent::NotObtained {
+            obtained_by: p("urn:carehub:municipality:131016"),
+            reason: "本人不在".into(),
+            recorded_at: "2025-04-02T00:00:00Z".into(),
+        };
+        assert_eq!(
+            validate_event_at(&not, "2025-04-01T00:00:00Z").unwrap_err()[0].pointer,
+            "/recorded_at"
+        );
+        assert_eq!(given().effective_at(), "2025-04-01T09:00:00+09:00");
+        assert_eq!(not.name(), "not_obtained");
+    }
+
+    #[test]
+    fn transitions() {
+        use ConsentState as S;
+        let not = ConsentEvent::NotObtained {
+            obtained_by: p("urn:carehub:municipality:131016"),
+            reason: "本人不在".into(),
+            recorded_at: "2025-04-02T00:00:00Z".into(),
+        };
+        for state in S::ALL {
+            assert_eq!(check_transition(state, &given()), Ok(()));
+            assert_eq!(
+                check_transition(state, &withdrawn()).is_ok(),
+                state == S::InForce,
+                "{state}"
+            );
+            assert_eq!(
+                check_transition(state, &not).is_ok(),
+                state != S::InForce,
+                "{state}"
+            );
+        }
+        assert_eq!(
+            check_transition(S::Withdrawn, &withdrawn()),
+            Err(ConsentConflict::NothingToWithdraw)
+        );
+        assert_eq!(
+            check_transition(S::InForce, &not),
+            Err(ConsentConflict::InForce)
+        );
+    }
+
+    fn slug(r: Result<(), Problem>) -> &'static str {
+        r.err().map_or("ok", |p| p.type_.slug())
+    }
+
+    #[test]
+    fn authorizing_the_recorder() {
+        let person = person();
+        let other = PersonRef::new(
+            InsurerNumber::parse("131016").unwrap(),
+            InsuredNumber::parse("0000999999").unwrap(),
+        );
+        let given = given();
+        let withdrawn = withdrawn();
+        let proxy_withdrawal = ConsentEvent::Withdrawn {
+            by: Giver::Proxy {
+                relationship: ProxyRelationship::FamilyMember,
+                name: "山田 一郎".into(),
+                reason_person_could_not_consent: "入院中".into(),
+            },
+            through: p("urn:carehub:portal:mynaportal"),
+            effective_at: "2025-05-01T00:00:00Z".into(),
+        };
+        let own = p("urn:carehub:municipality:131016");
+        let osaka = p("urn:carehub:municipality:271004");
+        let cm = p("urn:carehub:care-manager:1371234567");
+        let med = p("urn:carehub:medical:1312345678");
+        let portal = p("urn:carehub:portal:mynaportal");
+        let ops = p("urn:carehub:operator:ops");
+        let a = authorize_recording;
+        assert_eq!(slug(a(&own, &person, &given, false, None)), "ok");
+        assert_eq!(
+            slug(a(&osaka, &person, &given, false, None)),
+            "wrong-municipality"
+        );
+        assert_eq!(slug(a(&cm, &person, &given, true, None)), "ok");
+        assert_eq!(
+            slug(a(&cm, &person, &given, false, None)),
+            "office-not-registered"
+        );
+        assert_eq!(
+            slug(a(&med, &person, &given, true, None)),
+            "role-not-allowed"
+        );
+        assert_eq!(slug(a(&med, &person, &withdrawn, true, None)), "ok");
+        assert_eq!(
+            slug(a(&med, &person, &withdrawn, false, None)),
+            "office-not-registered"
+        );
+        assert_eq!(
+            slug(a(&ops, &person, &withdrawn, false, None)),
+            "role-not-allowed"
+        );
+        let me = Some((&person, PersonActor::Person));
+        let proxy = Some((&person, PersonActor::Proxy));
+        let someone_else = Some((&other, PersonActor::Person));
+        assert_eq!(
+            slug(a(&portal, &person, &given, false, me)),
+            "role-not-allowed"
+        );
+        assert_eq!(slug(a(&portal, &person, &withdrawn, false, me)), "ok");
+        assert_eq!(
+            slug(a(&portal, &person, &withdrawn, false, someone_else)),
+            "forbidden"
+        );
+        assert_eq!(
+            slug(a(&portal, &person, &withdrawn, false, None)),
+            "forbidden"
+        );
+        assert_eq!(
+            slug(a(&portal, &person, &withdrawn, false, proxy)),
+            "invalid-consent-event"
+        );
+        assert_eq!(
+            slug(a(&portal, &person, &proxy_withdrawal, false, me)),
+            "invalid-consent-event"
+        );
+        assert_eq!(
+            slug(a(&portal, &person, &proxy_withdrawal, false, proxy)),
+            "ok"
+        );
+    }
+
+    #[test]
+    fn who_may_view() {
+        let person = person();
+        let cm = p("urn:carehub:care-manager:1371234567");
+        assert!(may_view_consent(&cm, &person, true, None));
+        assert!(!may_view_consent(&cm, &person, false, Some(&person)));
+        assert!(may_view_consent(
+            &p("urn:carehub:municipality:131016"),
+            &person,
+            false,
+            None
+        ));
+        assert!(may_view_consent(
+            &p("urn:carehub:portal:mynaportal"),
+            &person,
+            false,
+            Some(&person)
+        ));
+        assert!(!may_view_consent(
+            &p("urn:carehub:operator:ops"),
+            &person,
+            true,
+            Some(&person)
+        ));
     }
 }

@@ -49,8 +49,9 @@ pub use accesslog::{
 };
 pub use codes::{ApplicationType, CareLevel};
 pub use consent::{
-    ConsentEvent, ConsentMethod, ConsentState, Giver, ProxyRelationship, current_state,
-    may_record_consent, may_record_withdrawal, validate_event,
+    ConsentConflict, ConsentEvent, ConsentMethod, ConsentState, Giver, ProxyRelationship,
+    authorize_recording, check_transition, current_state, giver_matches_actor, may_record_consent,
+    may_record_withdrawal, may_view_consent, validate_event, validate_event_at,
 };
 pub use content::{
     BASIC_SURVEY, Violation, example_content, optional_fields, physician_consent, required_fields,
@@ -61,13 +62,17 @@ pub use docid::{DocumentId, DocumentKey, IdempotencyKey, fingerprint};
 pub use ids::{IdError, InsuredNumber, InsurerNumber, MedicalInstitutionCode, OfficeNumber};
 pub use kinds::DocumentKind;
 pub use matrix::{
-    Decision, DenyReason, Mark, ReadContext, SHARING_MATRIX, Viewer, decide, mark, viewer_for,
+    Decision, DenyReason, Mark, ReadContext, SHARING_MATRIX, Viewer, decide, list_decision, mark,
+    viewer_for,
 };
-pub use principal::{ClientId, PersonActor, PersonRef, Principal, PrincipalError, Role};
+pub use principal::{
+    ClientId, PersonActor, PersonRef, Principal, PrincipalError, Role, is_person_or_insurer,
+};
 pub use problem::{PROBLEM_CONTENT_TYPE, Problem, ProblemType};
 pub use registration::{
-    RegistrationError, RegistrationState, VerificationMethod, is_rfc3339, may_register,
-    registration_state, try_registration_state,
+    RegistrationError, RegistrationId, RegistrationState, VerificationMethod, check_deregistration,
+    combined_state, is_rfc3339, may_add_registration, may_register, registration_not_found,
+    registration_state, try_registration_state, validate_registration,
 };
 
 use std::fmt;

@@ -173,6 +173,10 @@ string_enum! {
         ConsentNotObtained = "consent_not_obtained",
         /// The physician did not agree to the opinion's use for care planning.
         PhysicianDeclinedCarePlanning = "physician_declined_care_planning",
+        /// The document id names no document. Never returned by [`decide`]:
+        /// the read handler logs it for a document it could not find, and
+        /// answers exactly as for any other refusal.
+        NoSuchDocument = "no_such_document",
     }
 }
 
@@ -226,6 +230,25 @@ pub fn decide(ctx: &ReadContext) -> Decision {
         Ok(()) => Decision::Allow,
         Err(reason) => Decision::Deny(reason),
     }
+}
+
+/// The decision for a list of a person's documents, from the decisions for
+/// each kind: allowed when any kind may be read. Otherwise refused, for the
+/// first reason that is not "not marked" (the one that could change: no
+/// consent, no registration, …), or "not marked" when nothing could ever be
+/// read. An empty input is refused as "not marked".
+pub fn list_decision(per_kind: impl IntoIterator<Item = Decision>) -> Decision {
+    let mut first_reason = None;
+    for decision in per_kind {
+        match decision {
+            Decision::Allow => return Decision::Allow,
+            Decision::Deny(DenyReason::NotMarkedForRole) => {}
+            Decision::Deny(reason) => {
+                first_reason.get_or_insert(reason);
+            }
+        }
+    }
+    Decision::Deny(first_reason.unwrap_or(DenyReason::NotMarkedForRole))
 }
 
 fn decide_person(ctx: &ReadContext, cell: Mark) -> Result<(), DenyReason> {
@@ -617,5 +640,26 @@ mod tests {
             assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
             assert_eq!(r.as_str().parse::<DenyReason>().unwrap(), r);
         }
+    }
+
+    #[test]
+    fn list_decisions() {
+        use Decision::{Allow, Deny};
+        use DenyReason::*;
+        assert_eq!(list_decision([]), Deny(NotMarkedForRole));
+        assert_eq!(
+            list_decision([Deny(NotMarkedForRole), Allow, Deny(NoConsent)]),
+            Allow
+        );
+        assert_eq!(
+            list_decision([Deny(NotMarkedForRole), Deny(NotRegistered), Deny(NoConsent)]),
+            Deny(NotRegistered)
+        );
+        assert_eq!(
+            list_decision([Deny(NotMarkedForRole), Deny(NotMarkedForRole)]),
+            Deny(NotMarkedForRole)
+        );
+        // decide never reports a missing document: that is the handler's.
+        assert!(every_context().all(|c| decide(&c) != Deny(NoSuchDocument)),);
     }
 }

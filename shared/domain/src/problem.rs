@@ -11,6 +11,10 @@ use crate::content::Violation;
 /// The media type of a problem body.
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 
+/// The detail of every `forbidden` answer: one fixed text, so that a refusal
+/// and a missing document give byte-identical bodies (DESIGN §3 rule 5).
+pub const FORBIDDEN_DETAIL: &str = "The caller may not read this, or it does not exist.";
+
 macro_rules! problem_types {
     ($( $(#[$doc:meta])* $variant:ident => ($status:literal, $slug:literal, $title:literal), )+) => {
         /// A kind of problem: its slug, HTTP status and title are fixed.
@@ -95,6 +99,12 @@ problem_types! {
     Overloaded => (503, "overloaded", "Overloaded"),
     /// An unexpected error; details are in the server log, never here.
     Internal => (500, "internal", "Internal error"),
+    /// An office acted for a person it has no registration in force for.
+    OfficeNotRegistered => (403, "office-not-registered", "Office not registered for this person"),
+    /// A consent event breaks the rules for consent records.
+    InvalidConsentEvent => (422, "invalid-consent-event", "Invalid consent event"),
+    /// A registration breaks the rules for registrations.
+    InvalidRegistration => (422, "invalid-registration", "Invalid registration"),
 }
 
 impl ProblemType {
@@ -148,10 +158,7 @@ impl Problem {
     /// The one refusal every read gives, whatever the reason. Fixed text, so
     /// that refusals are byte-identical and reveal nothing (DESIGN §3 rule 5).
     pub fn forbidden() -> Self {
-        Problem::new(
-            ProblemType::Forbidden,
-            "The request is not allowed for this principal.",
-        )
+        Problem::new(ProblemType::Forbidden, FORBIDDEN_DETAIL)
     }
 
     /// A document that breaks the rules of its kind, with all violations.
@@ -256,6 +263,9 @@ mod tests {
         ("deadline-exceeded", 504),
         ("overloaded", 503),
         ("internal", 500),
+        ("office-not-registered", 403),
+        ("invalid-consent-event", 422),
+        ("invalid-registration", 422),
     ];
 
     #[test]

@@ -5,11 +5,15 @@
 //! reads no clock).
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::macros::string_enum;
-use crate::principal::{Principal, Role};
+use crate::content::Violation;
+use crate::ids::{IdError, reject_common_mistakes};
+use crate::macros::{string_enum, string_newtype};
+use crate::principal::{PersonRef, Principal, Role};
+use crate::problem::{Problem, ProblemType};
 
 string_enum! {
     /// Whether an office's registration for a person is in force.
@@ -128,6 +132,161 @@ pub fn may_register(principal: &Principal) -> bool {
     )
 }
 
+/// The state of an office's registration for a person when it holds several
+/// (one after another: a contract ended, a new one began): in force if any
+/// is; otherwise "none" if one has yet to start; otherwise "ended" if one
+/// ended; "none" when there are none at all.
+pub fn combined_state(states: impl IntoIterator<Item = RegistrationState>) -> RegistrationState {
+    let mut combined = None;
+    for state in states {
+        combined = Some(match (combined, state) {
+            (_, RegistrationState::InForce) => return RegistrationState::InForce,
+            (Some(RegistrationState::None), _) | (_, RegistrationState::None) => {
+                RegistrationState::None
+            }
+            _ => RegistrationState::Ended,
+        });
+    }
+    combined.unwrap_or(RegistrationState::None)
+}
+
+/// Whether an office may add a registration for a person it already has
+/// registrations for (their states now): only once every earlier one has
+/// ended. One office holds one registration per person at a time.
+pub fn may_add_registration(existing: impl IntoIterator<Item = RegistrationState>) -> bool {
+    existing
+        .into_iter()
+        .all(|state| state == RegistrationState::Ended)
+}
+
+/// Checks a new registration at `now` (all timestamps RFC 3339): a complete
+/// verification method, a non-blank reference, a readable start, and an end
+/// (when given) after both the start and `now` — a registration that has
+/// already ended would register nothing. The start may lie in the past (the
+/// contract began before the office registered) or the future (it begins
+/// later; the office reads from then).
+pub fn validate_registration(
+    method: &VerificationMethod,
+    reference: &str,
+    start: &str,
+    end: Option<&str>,
+    now: &str,
+) -> Result<(), Vec<Violation>> {
+    let mut v = Vec::new();
+    if !method.is_complete() {
+        v.push(Violation::new(
+            "/verification_method/description",
+            "another verification method must say what was checked",
+        ));
+    }
+    if reference.trim().is_empty() {
+        v.push(Violation::new(
+            "/verification_reference",
+            "must not be blank: the record of the identity check (e.g. the card reader's result number)",
+        ));
+    }
+    let rfc = "must be an RFC 3339 timestamp, e.g. 2025-04-01T09:00:00+09:00";
+    let start_at = parse_rfc3339(start);
+    if start_at.is_none() {
+        v.push(Violation::new("/start", rfc));
+    }
+    if let Some(end) = end {
+        match parse_rfc3339(end) {
+            None => v.push(Violation::new("/end", rfc)),
+            Some(end_at) => {
+                if start_at.is_some_and(|s| end_at <= s) {
+                    v.push(Violation::new("/end", "must be later than start"));
+                }
+                if parse_rfc3339(now).is_some_and(|n| end_at <= n) {
+                    v.push(Violation::new("/end", "must be in the future"));
+                }
+            }
+        }
+    }
+    if v.is_empty() { Ok(()) } else { Err(v) }
+}
+
+/// Whether `principal` may end `registration_office`'s registration, whose
+/// state is `state`: only the office itself, and only while it has not
+/// ended. `Err` carries the problem: another office's registration is "not
+/// found" (it reveals nothing about registrations of others).
+pub fn check_deregistration(
+    principal: &Principal,
+    registration_office: &Principal,
+    state: RegistrationState,
+) -> Result<(), Problem> {
+    if principal != registration_office {
+        return Err(registration_not_found());
+    }
+    if state == RegistrationState::Ended {
+        return Err(Problem::new(
+            ProblemType::Conflict,
+            "This registration has already ended.",
+        ));
+    }
+    Ok(())
+}
+
+/// The answer for a registration id the caller has none under.
+pub fn registration_not_found() -> Problem {
+    Problem::new(
+        ProblemType::NotFound,
+        "This office has no registration with this id.",
+    )
+}
+
+/// Separates this hash's inputs from any other use of SHA-256 in the hub.
+const REGISTRATION_ID_DOMAIN: &[u8] = b"carehub/registration-id/v1";
+
+/// A registration id: `reg_` followed by 32 lowercase hex digits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct RegistrationId(String);
+
+impl RegistrationId {
+    const ID: &'static str = "registration_id";
+    const PREFIX: &'static str = "reg_";
+
+    /// Parses a registration id.
+    pub fn parse(s: &str) -> Result<Self, IdError> {
+        reject_common_mistakes(Self::ID, s)?;
+        let hex = s
+            .strip_prefix(Self::PREFIX)
+            .ok_or_else(|| IdError::new(Self::ID, "must start with reg_"))?;
+        if hex.len() != 32 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err(IdError::new(
+                Self::ID,
+                "must be reg_ followed by 32 lowercase hex digits",
+            ));
+        }
+        Ok(RegistrationId(s.to_owned()))
+    }
+
+    /// The id of `office`'s registration for `person` recorded at
+    /// `registered_at`: the first 16 bytes of SHA-256 over a versioned
+    /// domain tag and the length-prefixed fields. Derived rather than drawn
+    /// at random because this crate has no randomness; an office holds one
+    /// registration per person at a time ([`may_add_registration`]) and
+    /// each is recorded at a distinct time, so ids do not collide.
+    pub fn derive(office: &Principal, person: &PersonRef, registered_at: &str) -> RegistrationId {
+        let mut hasher = Sha256::new();
+        for part in [
+            REGISTRATION_ID_DOMAIN,
+            office.to_urn().as_bytes(),
+            person.insurer_number.as_str().as_bytes(),
+            person.insured_number.as_str().as_bytes(),
+            registered_at.as_bytes(),
+        ] {
+            hasher.update((part.len() as u64).to_be_bytes());
+            hasher.update(part);
+        }
+        let digest = hasher.finalize();
+        RegistrationId(format!("{}{}", Self::PREFIX, hex::encode(&digest[..16])))
+    }
+}
+
+string_newtype!(RegistrationId, IdError);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,5 +387,91 @@ mod tests {
         assert!(may_register(&p("urn:carehub:medical:1312345678")));
         assert!(!may_register(&p("urn:carehub:municipality:131016")));
         assert!(!may_register(&p("urn:carehub:portal:mynaportal")));
+    }
+
+    #[test]
+    fn several_registrations_combine() {
+        assert_eq!(combined_state([]), R::None);
+        assert_eq!(combined_state([R::Ended, R::InForce]), R::InForce);
+        assert_eq!(combined_state([R::Ended, R::Ended]), R::Ended);
+        assert_eq!(combined_state([R::Ended, R::None]), R::None);
+        assert_eq!(combined_state([R::None, R::Ended]), R::None);
+        assert!(may_add_registration([]));
+        assert!(may_add_registration([R::Ended, R::Ended]));
+        assert!(!may_add_registration([R::Ended, R::InForce]));
+        assert!(!may_add_registration([R::None]));
+    }
+
+    #[test]
+    fn registration_validation() {
+        let now = "2025-05-01T00:00:00Z";
+        let card = VerificationMethod::MyNumberCard;
+        assert!(validate_registration(&card, "MNC-1", START, None, now).is_ok());
+        assert!(
+            validate_registration(&card, "MNC-1", START, Some("2026-03-31T15:00:00Z"), now).is_ok()
+        );
+        let pointers = |r: Result<(), Vec<Violation>>| -> Vec<String> {
+            r.unwrap_err().into_iter().map(|v| v.pointer).collect()
+        };
+        let vague = VerificationMethod::Other {
+            description: "".into(),
+        };
+        assert_eq!(
+            pointers(validate_registration(&vague, " ", "2025-04-01", None, now)),
+            [
+                "/verification_method/description",
+                "/verification_reference",
+                "/start"
+            ]
+        );
+        assert_eq!(
+            pointers(validate_registration(
+                &card,
+                "x",
+                START,
+                Some("2025-03-01T00:00:00Z"),
+                now
+            )),
+            ["/end", "/end"]
+        );
+        assert_eq!(
+            pointers(validate_registration(&card, "x", START, Some("soon"), now)),
+            ["/end"]
+        );
+    }
+
+    #[test]
+    fn only_the_office_deregisters_once() {
+        let p = |s: &str| Principal::parse_urn(s).unwrap();
+        let cm = p("urn:carehub:care-manager:1371234567");
+        let other = p("urn:carehub:care-manager:1371234568");
+        assert!(check_deregistration(&cm, &cm, R::InForce).is_ok());
+        assert!(check_deregistration(&cm, &cm, R::None).is_ok());
+        assert_eq!(
+            check_deregistration(&cm, &cm, R::Ended).unwrap_err().type_,
+            ProblemType::Conflict
+        );
+        assert_eq!(
+            check_deregistration(&other, &cm, R::InForce).unwrap_err(),
+            registration_not_found()
+        );
+    }
+
+    #[test]
+    fn registration_ids() {
+        let office = Principal::parse_urn("urn:carehub:care-manager:1371234567").unwrap();
+        let person = PersonRef::new(
+            crate::ids::InsurerNumber::parse("131016").unwrap(),
+            crate::ids::InsuredNumber::parse("0000123456").unwrap(),
+        );
+        let id = RegistrationId::derive(&office, &person, "2025-04-01T00:00:00.000000Z");
+        assert_eq!(RegistrationId::parse(id.as_str()).unwrap(), id);
+        assert_ne!(
+            id,
+            RegistrationId::derive(&office, &person, "2025-04-01T00:00:00.000001Z")
+        );
+        assert!(RegistrationId::parse("doc_0123456789abcdef0123456789abcdef").is_err());
+        assert!(RegistrationId::parse("reg_0123456789ABCDEF0123456789abcdef").is_err());
+        assert!(RegistrationId::parse("reg_0123").is_err());
     }
 }
