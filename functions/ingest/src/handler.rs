@@ -2,15 +2,13 @@
 //! single and bulk writes against any [`DocumentStore`].
 
 use carehub_domain::{
-    DocumentId, IdempotencyKey, PersonRef, Principal, Problem, ProblemType, content, fingerprint,
+    DocumentId, IdempotencyKey, PersonRef, Principal, Problem, ProblemType, content,
 };
 use carehub_guest::body::{canonical_json, parse_json, sha256_hex};
 use carehub_guest::http::{Reply, RequestHead};
-use carehub_guest::problem::internal;
+use carehub_guest::idempotency::{Answer as IdempotentAnswer, write_once};
 use carehub_guest::routing::Route;
-use carehub_guest::store::{
-    DocumentStore, IdempotencyRecord, NewVersion, StoreError, WriteOutcome, Written, in_transaction,
-};
+use carehub_guest::store::{DocumentStore, NewVersion, StoreError, WriteOutcome, Written};
 use serde::Serialize;
 
 use crate::envelope::{self, Envelope, Format};
@@ -151,48 +149,14 @@ pub fn answer(item: &NewVersion, written: &Written) -> Answer {
     }
 }
 
-fn reply_of(answer: &Answer) -> Reply {
-    let mut r = Reply::bytes(
-        answer.status,
-        carehub_guest::http::JSON,
-        answer.body.clone().into_bytes(),
-    );
-    if let Some(l) = &answer.location {
-        r = r.with_header("location", l.clone());
-    }
-    r
-}
-
-fn replay_reply(record: &IdempotencyRecord) -> Reply {
-    let mut r = Reply::bytes(
-        record.status,
-        carehub_guest::http::JSON,
-        record.body.clone().into_bytes(),
-    );
-    if let Some(l) = &record.location {
-        r = r.with_header("location", l.clone());
-    }
-    r.with_header("idempotent-replayed", "true")
-}
-
 pub(crate) fn key_reused() -> Problem {
-    Problem::new(
-        ProblemType::IdempotencyKeyReused,
-        "This Idempotency-Key was used before with a different request.",
-    )
+    carehub_guest::idempotency::key_reused()
 }
 
 /// The `Idempotency-Key` header, parsed; 400 `invalid-idempotency-key` when
 /// malformed or repeated.
 pub fn idempotency_key(head: &RequestHead) -> Result<Option<IdempotencyKey>, Reply> {
-    let bad = |detail: String| Reply::problem_of(ProblemType::InvalidIdempotencyKey, detail);
-    match head.single_header("idempotency-key") {
-        Ok(None) => Ok(None),
-        Ok(Some(v)) => IdempotencyKey::parse(v)
-            .map(Some)
-            .map_err(|e| bad(format!("Idempotency-Key: {}", e.reason()))),
-        Err(()) => Err(bad("Idempotency-Key must be sent once, as ASCII.".into())),
-    }
+    carehub_guest::idempotency::key(head)
 }
 
 /// Bulk bodies carry a key per line (`idempotency_key`); a request-level
@@ -208,17 +172,6 @@ pub fn refuse_request_key(head: &RequestHead) -> Result<(), Reply> {
     Ok(())
 }
 
-enum Failure {
-    Store(StoreError),
-    Reply(Reply),
-}
-
-impl From<StoreError> for Failure {
-    fn from(e: StoreError) -> Self {
-        Failure::Store(e)
-    }
-}
-
 /// `POST /documents`: stores one document. `body` has passed the media-type
 /// and size checks; `now` is RFC 3339 UTC.
 pub fn single<S: DocumentStore + ?Sized>(
@@ -229,66 +182,31 @@ pub fn single<S: DocumentStore + ?Sized>(
     body: &[u8],
     now: &str,
 ) -> Reply {
-    let fp = key.map(|_| fingerprint(&[head.method.as_bytes(), head.path_info.as_bytes(), body]));
-    let lookup = |s: &S| -> Result<Option<Reply>, StoreError> {
-        let (Some(key), Some(fp)) = (key, &fp) else {
-            return Ok(None);
-        };
-        Ok(s.find_idempotency(principal, &[key.as_str()])?
-            .pop()
-            .map(|rec| {
-                if rec.fingerprint == *fp {
-                    replay_reply(&rec)
-                } else {
-                    Reply::problem(&key_reused())
-                }
+    write_once(
+        store,
+        principal,
+        head,
+        key,
+        body,
+        now,
+        "ingest write",
+        || {
+            let value = parse_json(body)?;
+            envelope::parse(value, Format::Single)
+                .and_then(|e| prepare(principal, e))
+                .map_err(|problem| Reply::problem(&problem))
+        },
+        |s, item| {
+            let written = s
+                .write_versions(std::slice::from_ref(&item), now)?
+                .pop()
+                .ok_or_else(|| StoreError::Corrupt("write_versions returned nothing".into()))?;
+            let answer = answer(&item, &written);
+            Ok(Ok(IdempotentAnswer {
+                status: answer.status,
+                location: answer.location,
+                body: answer.body,
             }))
-    };
-
-    // A repeat is answered from its record before the body is judged again.
-    match lookup(store) {
-        Ok(Some(reply)) => return reply,
-        Ok(None) => {}
-        Err(e) => return internal("ingest idempotency lookup", &e),
-    }
-
-    let value = match parse_json(body) {
-        Ok(v) => v,
-        Err(reply) => return reply,
-    };
-    let item = match envelope::parse(value, Format::Single).and_then(|e| prepare(principal, e)) {
-        Ok(item) => item,
-        Err(problem) => return Reply::problem(&problem),
-    };
-
-    let result = in_transaction(store, |s| -> Result<Answer, Failure> {
-        // Checked again under the write lock: a concurrent twin may have won.
-        if let Some(reply) = lookup(s)? {
-            return Err(Failure::Reply(reply));
-        }
-        let written = s
-            .write_versions(std::slice::from_ref(&item), now)?
-            .pop()
-            .ok_or_else(|| StoreError::Corrupt("write_versions returned nothing".into()))?;
-        let answer = answer(&item, &written);
-        if let (Some(key), Some(fp)) = (key, &fp) {
-            s.put_idempotency(
-                principal,
-                &[IdempotencyRecord {
-                    key: key.as_str().to_owned(),
-                    fingerprint: fp.clone(),
-                    status: answer.status,
-                    location: answer.location.clone(),
-                    body: answer.body.clone(),
-                }],
-                now,
-            )?;
-        }
-        Ok(answer)
-    });
-    match result {
-        Ok(answer) => reply_of(&answer),
-        Err(Failure::Reply(reply)) => reply,
-        Err(Failure::Store(e)) => internal("ingest write", &e),
-    }
+        },
+    )
 }

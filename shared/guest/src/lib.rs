@@ -7,6 +7,9 @@
 //! * [`person_token`] — the portal's person token → person and actor;
 //! * [`http`], [`problem`], [`routing`], [`body`] — the request head, replies,
 //!   RFC 9457 problems, routing on `spin-path-info`, body limits and JSON;
+//! * [`fields`] — reading JSON request objects member by member;
+//! * [`idempotency`] — `Idempotency-Key` on writes: replay or refuse a
+//!   repeated key, store the answer with the write;
 //! * [`store`] — typed store operations over a backend-neutral `Db`, with one
 //!   module per SQL dialect;
 //! * `wasm` (only on `wasm32`) — the Spin boundary: the only module that
@@ -19,7 +22,9 @@
 pub mod assertion;
 pub mod body;
 pub mod clock;
+pub mod fields;
 pub mod http;
+pub mod idempotency;
 pub mod jwt;
 pub mod person_token;
 pub mod problem;

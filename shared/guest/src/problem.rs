@@ -12,7 +12,7 @@ use crate::http::Reply;
 
 /// The detail of every `forbidden` answer. One fixed text, so that a refusal
 /// and a missing document give byte-identical bodies (DESIGN §3 rule 5).
-pub const FORBIDDEN_DETAIL: &str = "The caller may not read this, or it does not exist.";
+pub use carehub_domain::problem::FORBIDDEN_DETAIL;
 
 /// The detail of every `internal` answer. Never the error itself.
 pub const INTERNAL_DETAIL: &str =
@@ -20,7 +20,7 @@ pub const INTERNAL_DETAIL: &str =
 
 /// The one generic refusal for reads.
 pub fn forbidden() -> Reply {
-    Reply::problem_of(ProblemType::Forbidden, FORBIDDEN_DETAIL)
+    Reply::problem(&Problem::forbidden())
 }
 
 /// A 500 `internal` problem. `error` (which may hold SQL or host error text)
@@ -74,6 +74,10 @@ mod tests {
     fn forbidden_is_always_the_same_bytes() {
         assert_eq!(forbidden(), forbidden());
         assert_eq!(forbidden().status, 403);
+        assert_eq!(
+            forbidden(),
+            Reply::problem_of(ProblemType::Forbidden, FORBIDDEN_DETAIL)
+        );
     }
 
     #[test]

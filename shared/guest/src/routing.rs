@@ -4,9 +4,10 @@
 //! `not-found` for a path no route has, and 405 `method-not-allowed` with an
 //! `Allow` header for a known path with another method.
 
-use carehub_domain::ProblemType;
+use carehub_domain::{Cursor, InsuredNumber, InsurerNumber, PersonRef, ProblemType};
 
 use crate::http::{Reply, RequestHead};
+use crate::problem::{invalid_identifier, invalid_request};
 
 /// One route: a method and a path pattern whose `{name}` segments capture.
 #[derive(Debug, Clone, Copy)]
@@ -120,6 +121,75 @@ pub fn parse_query(query: &str, known: &[&str]) -> Result<Vec<(String, String)>,
         out.push((name, value));
     }
     Ok(out)
+}
+
+/// The person named by a route's `{insurer_number}/{insured_number}`
+/// segments; 400 `invalid-identifier` naming the segment.
+pub fn person_from_path(insurer: &str, insured: &str) -> Result<PersonRef, Reply> {
+    let insurer =
+        InsurerNumber::parse(insurer).map_err(|e| invalid_identifier("insurer_number", &e))?;
+    let insured =
+        InsuredNumber::parse(insured).map_err(|e| invalid_identifier("insured_number", &e))?;
+    Ok(PersonRef::new(insurer, insured))
+}
+
+/// Page size when `limit` is not given.
+pub const DEFAULT_LIMIT: u32 = 50;
+/// Largest accepted `limit`.
+pub const MAX_LIMIT: u32 = 200;
+
+/// A page of a list, newest first: at most `limit` items with a sequence
+/// number below `before_seq`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    /// Page size, 1–200.
+    pub limit: u32,
+    /// Continue after this sequence number (from `cursor`).
+    pub before_seq: Option<i64>,
+}
+
+/// `limit` (1–200): 400 `invalid-request` otherwise.
+pub fn parse_limit(value: &str) -> Result<u32, Reply> {
+    value
+        .parse::<u32>()
+        .ok()
+        .filter(|n| (1..=MAX_LIMIT).contains(n))
+        .ok_or_else(|| {
+            invalid_request("limit", format!("must be an integer from 1 to {MAX_LIMIT}"))
+        })
+}
+
+/// `cursor`: 400 `invalid-cursor` unless the hub issued it.
+pub fn parse_cursor(value: &str) -> Result<i64, Reply> {
+    Cursor::decode(value)
+        .map_err(|e| Reply::problem_of(ProblemType::InvalidCursor, format!("cursor: {e}")))
+}
+
+/// Parses a query of only `?limit=&cursor=`.
+pub fn page(query: &str) -> Result<Page, Reply> {
+    let mut page = Page {
+        limit: DEFAULT_LIMIT,
+        before_seq: None,
+    };
+    for (name, value) in parse_query(query, &["limit", "cursor"])? {
+        match name.as_str() {
+            "limit" => page.limit = parse_limit(&value)?,
+            _ => page.before_seq = Some(parse_cursor(&value)?),
+        }
+    }
+    Ok(page)
+}
+
+/// Trims a page fetched with `limit + 1` rows to `limit`, and gives the
+/// cursor of the next page when there is one. `seq` reads an item's
+/// sequence number.
+pub fn paginate<T>(items: &mut Vec<T>, limit: u32, seq: impl Fn(&T) -> i64) -> Option<String> {
+    if items.len() > limit as usize {
+        items.truncate(limit as usize);
+        items.last().map(|item| Cursor::encode(seq(item)))
+    } else {
+        None
+    }
 }
 
 /// Decodes `%XX` escapes and `+` (as space, per HTML forms). `None` when an
@@ -238,5 +308,35 @@ mod tests {
         assert_eq!(percent_decode("a+b%20c"), Some("a b c".into()));
         assert_eq!(percent_decode("%ff"), None);
         assert_eq!(percent_decode("%2"), None);
+    }
+
+    #[test]
+    fn pages() {
+        assert_eq!(
+            page("").unwrap(),
+            Page {
+                limit: DEFAULT_LIMIT,
+                before_seq: None
+            }
+        );
+        assert_eq!(
+            page("limit=2&cursor=AQAAAAAAAAAq").unwrap(),
+            Page {
+                limit: 2,
+                before_seq: Some(42)
+            }
+        );
+        assert_eq!(page("limit=0").unwrap_err().status, 400);
+        assert_eq!(page("cursor=x").unwrap_err().status, 400);
+        assert_eq!(page("kind=x").unwrap_err().status, 400);
+        let mut items = vec![5, 4, 3];
+        assert_eq!(paginate(&mut items, 2, |i| *i), Some(Cursor::encode(4)));
+        assert_eq!(items, [5, 4]);
+        assert_eq!(paginate(&mut items, 2, |i| *i), None);
+        assert!(person_from_path("131016", "0000012345").is_ok());
+        assert_eq!(
+            person_from_path("13101", "0000012345").unwrap_err().status,
+            400
+        );
     }
 }

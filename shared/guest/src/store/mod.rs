@@ -1,5 +1,5 @@
-//! The store: typed functions over documents, their versions and idempotency
-//! records.
+//! The store: typed functions over documents, their versions, idempotency
+//! records, consent events, office registrations and the access log.
 //!
 //! Three layers, so that a second database can be added without touching
 //! the handlers:
@@ -8,8 +8,10 @@
 //!   positional parameters and get rows back. Implemented over Spin's SQLite
 //!   interface inside wasm (`crate::wasm`) and over rusqlite in native tests
 //!   (`native`, feature `native-sqlite`).
-//! * [`DocumentStore`] — the typed, backend-neutral operations the handlers
-//!   call. Inputs and outputs are domain types; no SQL leaks out.
+//! * [`DocumentStore`] (with transactions and idempotency records),
+//!   [`ConsentStore`], [`RegistrationStore`], [`AccessLogStore`] — the
+//!   typed, backend-neutral operations the handlers call. Inputs and outputs
+//!   are domain types; no SQL leaks out.
 //! * one module per SQL dialect ([`sqlite`]; PostgreSQL later, selected by
 //!   the `store_backend` variable) holding every statement of that dialect.
 //!
@@ -18,7 +20,10 @@
 
 use std::fmt;
 
-use carehub_domain::{DocumentId, DocumentKey, DocumentKind, PersonRef, Principal};
+use carehub_domain::{
+    AccessLogEntry, ConsentEvent, ConsentState, DocumentId, DocumentKey, DocumentKind, PersonRef,
+    Principal, RegistrationId, RegistrationState, VerificationMethod, registration_state,
+};
 
 #[cfg(feature = "native-sqlite")]
 pub mod native;
@@ -298,6 +303,186 @@ pub trait DocumentStore {
         person: &PersonRef,
         query: &ListQuery<'_>,
     ) -> Result<Vec<ListedDocument>, StoreError>;
+}
+
+/// One recorded consent event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentRecord {
+    /// The store's sequence number (the order of recording).
+    pub seq: i64,
+    /// The event as recorded.
+    pub event: ConsentEvent,
+    /// When the hub recorded it, RFC 3339 UTC.
+    pub recorded_at: String,
+}
+
+/// A person's consent history: append-only, the latest event decides.
+pub trait ConsentStore: DocumentStore {
+    /// Every event about `person`, oldest first.
+    fn consent_history(&self, person: &PersonRef) -> Result<Vec<ConsentRecord>, StoreError>;
+
+    /// The state the latest event about `person` left (`None` without one).
+    fn consent_state(&self, person: &PersonRef) -> Result<ConsentState, StoreError>;
+
+    /// Appends an event; run it in a write transaction after checking the
+    /// transition against [`ConsentStore::consent_state`] read in the same
+    /// transaction. Returns the event's sequence number.
+    fn append_consent(
+        &self,
+        person: &PersonRef,
+        event: &ConsentEvent,
+        recorded_by: &Principal,
+        recorded_at: &str,
+    ) -> Result<i64, StoreError>;
+}
+
+/// A registration to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRegistration {
+    /// `RegistrationId::derive(office, person, registered_at)`.
+    pub registration_id: RegistrationId,
+    /// The registering office (care-manager, care-service or medical).
+    pub office: Principal,
+    /// The person it is responsible for.
+    pub person: PersonRef,
+    /// How the office verified the person's identity.
+    pub verification_method: VerificationMethod,
+    /// The record of that check.
+    pub verification_reference: String,
+    /// From when (RFC 3339, as sent).
+    pub start: String,
+    /// Until when, if known (RFC 3339, as sent).
+    pub end: Option<String>,
+}
+
+/// The end of a registration by deregistration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deregistration {
+    /// When (RFC 3339 UTC).
+    pub at: String,
+    /// Who ended it.
+    pub by: Principal,
+    /// Why (e.g. the contract ended).
+    pub reason: String,
+}
+
+/// A registration as stored, with its deregistration if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistrationRecord {
+    /// The store's sequence number: list order and cursor.
+    pub seq: i64,
+    /// What was registered.
+    pub registration: NewRegistration,
+    /// When the hub recorded it, RFC 3339 UTC.
+    pub registered_at: String,
+    /// Its deregistration, if it was deregistered.
+    pub deregistration: Option<Deregistration>,
+}
+
+impl RegistrationRecord {
+    /// The registration's state at `now` (`carehub_domain::registration_state`).
+    pub fn state(&self, now: &str) -> RegistrationState {
+        registration_state(
+            &self.registration.start,
+            self.registration.end.as_deref(),
+            self.deregistration.as_ref().map(|d| d.at.as_str()),
+            now,
+        )
+    }
+}
+
+/// Offices' registrations as persons' responsible offices.
+pub trait RegistrationStore: DocumentStore {
+    /// Every registration of `office` for `person`, oldest first.
+    fn office_registrations_for(
+        &self,
+        office: &Principal,
+        person: &PersonRef,
+    ) -> Result<Vec<RegistrationRecord>, StoreError>;
+
+    /// The registration with this id.
+    fn registration(&self, id: &RegistrationId) -> Result<Option<RegistrationRecord>, StoreError>;
+
+    /// Records a registration (in a write transaction).
+    fn add_registration(
+        &self,
+        registration: &NewRegistration,
+        registered_at: &str,
+    ) -> Result<RegistrationRecord, StoreError>;
+
+    /// Records the deregistration of the registration with sequence number
+    /// `seq` (in a write transaction). It must not have one yet.
+    fn deregister(&self, seq: i64, deregistration: &Deregistration) -> Result<(), StoreError>;
+
+    /// A person's registrations, newest first, below `before_seq`.
+    fn person_registrations(
+        &self,
+        person: &PersonRef,
+        before_seq: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<RegistrationRecord>, StoreError>;
+
+    /// An office's registrations, newest first, below `before_seq`.
+    fn office_registrations(
+        &self,
+        office: &Principal,
+        before_seq: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<RegistrationRecord>, StoreError>;
+}
+
+/// The state of `office`'s registration for `person` at `now`, over all its
+/// registrations (`carehub_domain::combined_state`). Roles that do not
+/// register (municipality, portal, operator) are never registered.
+pub fn office_registration_state<S: RegistrationStore + ?Sized>(
+    store: &S,
+    office: &Principal,
+    person: &PersonRef,
+    now: &str,
+) -> Result<RegistrationState, StoreError> {
+    if !carehub_domain::may_register(office) {
+        return Ok(RegistrationState::None);
+    }
+    let records = store.office_registrations_for(office, person)?;
+    Ok(carehub_domain::combined_state(
+        records.iter().map(|r| r.state(now)),
+    ))
+}
+
+/// One access-log row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedAccess {
+    /// The store's sequence number: chain order and cursor.
+    pub seq: i64,
+    /// The entry.
+    pub entry: AccessLogEntry,
+    /// Its chained hash.
+    pub hash: String,
+}
+
+/// The tamper-evident access log: one global hash chain.
+pub trait AccessLogStore: DocumentStore {
+    /// Appends entries to the chain, each hashed over the previous row's
+    /// hash. Must run inside a write transaction (`BEGIN IMMEDIATE`), which
+    /// holds the write lock from reading the previous hash to the insert,
+    /// so that concurrent writers keep the chain linear; use [`log_access`].
+    fn append_access(&self, entries: &[AccessLogEntry]) -> Result<(), StoreError>;
+
+    /// Accesses to `person`'s data, newest first, below `before_seq`.
+    fn person_accesses(
+        &self,
+        person: &PersonRef,
+        before_seq: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<LoggedAccess>, StoreError>;
+}
+
+/// Appends `entries` to the access log in a transaction of their own.
+pub fn log_access<S: AccessLogStore + ?Sized>(
+    store: &S,
+    entries: &[AccessLogEntry],
+) -> Result<(), StoreError> {
+    in_transaction(store, |s| s.append_access(entries))
 }
 
 /// Runs `f` inside a write transaction: committed when `f` returns `Ok`,

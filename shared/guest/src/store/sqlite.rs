@@ -11,12 +11,16 @@ use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
 use carehub_domain::{
-    DocumentId, DocumentKey, DocumentKind, InsuredNumber, InsurerNumber, PersonRef, Principal,
+    AccessLogEntry, ConsentEvent, ConsentState, DocumentId, DocumentKey, DocumentKind,
+    GENESIS_HASH, InsuredNumber, InsurerNumber, PersonRef, Principal, RegistrationId,
+    VerificationMethod, canonical_json, chain_hash,
 };
 
 use super::{
-    Db, DocumentRecord, DocumentStore, IdempotencyRecord, ListQuery, ListedDocument, NewVersion,
-    RowReader, StoreError, Value, VersionMeta, WriteOutcome, Written, take_text,
+    AccessLogStore, ConsentRecord, ConsentStore, Db, Deregistration, DocumentRecord, DocumentStore,
+    IdempotencyRecord, ListQuery, ListedDocument, LoggedAccess, NewRegistration, NewVersion,
+    RegistrationRecord, RegistrationStore, RowReader, StoreError, Value, VersionMeta, WriteOutcome,
+    Written, take_text,
 };
 
 /// Documents per multi-row statement. 8 parameters per document row keeps a
@@ -423,6 +427,314 @@ impl<D: Db> DocumentStore for SqliteStore<D> {
                     record: document_record(row, 0)?,
                     current: version_meta(row, 8)?,
                     content,
+                })
+            })
+            .collect()
+    }
+}
+
+fn person_params(person: &PersonRef) -> [Value; 2] {
+    [
+        person.insurer_number.as_str().into(),
+        person.insured_number.as_str().into(),
+    ]
+}
+
+fn person_of(r: &RowReader<'_>, insurer: usize, insured: usize) -> Result<PersonRef, StoreError> {
+    Ok(PersonRef::new(
+        r.parse(insurer, InsurerNumber::parse)?,
+        r.parse(insured, InsuredNumber::parse)?,
+    ))
+}
+
+fn json_column<T: serde::de::DeserializeOwned>(
+    r: &RowReader<'_>,
+    i: usize,
+) -> Result<T, StoreError> {
+    r.parse(i, |s| serde_json::from_str::<T>(s))
+}
+
+fn consent_record(row: &[Value]) -> Result<ConsentRecord, StoreError> {
+    let r = RowReader::new(row, "consent_events");
+    Ok(ConsentRecord {
+        seq: r.int(0)?,
+        event: json_column(&r, 1)?,
+        recorded_at: r.text(2)?.to_owned(),
+    })
+}
+
+impl<D: Db> ConsentStore for SqliteStore<D> {
+    fn consent_history(&self, person: &PersonRef) -> Result<Vec<ConsentRecord>, StoreError> {
+        let rows = self.exec(
+            "SELECT seq, body, recorded_at FROM consent_events \
+             WHERE insurer_number = ?1 AND insured_number = ?2 ORDER BY seq",
+            person_params(person).into(),
+        )?;
+        rows.rows.iter().map(|row| consent_record(row)).collect()
+    }
+
+    fn consent_state(&self, person: &PersonRef) -> Result<ConsentState, StoreError> {
+        let rows = self.exec(
+            "SELECT seq, body, recorded_at FROM consent_events \
+             WHERE insurer_number = ?1 AND insured_number = ?2 ORDER BY seq DESC LIMIT 1",
+            person_params(person).into(),
+        )?;
+        Ok(match rows.rows.first() {
+            Some(row) => consent_record(row)?.event.resulting_state(),
+            None => ConsentState::None,
+        })
+    }
+
+    fn append_consent(
+        &self,
+        person: &PersonRef,
+        event: &ConsentEvent,
+        recorded_by: &Principal,
+        recorded_at: &str,
+    ) -> Result<i64, StoreError> {
+        let body = serde_json::to_value(event)
+            .map_err(|e| StoreError::Corrupt(format!("consent event does not serialize: {e}")))?;
+        let [insurer, insured] = person_params(person);
+        let rows = self.exec(
+            "INSERT INTO consent_events (insurer_number, insured_number, event, body, \
+             recorded_by, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING seq",
+            vec![
+                insurer,
+                insured,
+                event.name().into(),
+                canonical_json(&body).into(),
+                recorded_by.to_urn().into(),
+                recorded_at.into(),
+            ],
+        )?;
+        let row = rows
+            .rows
+            .first()
+            .ok_or_else(|| StoreError::Corrupt("consent insert returned no seq".into()))?;
+        RowReader::new(row, "consent_events insert").int(0)
+    }
+}
+
+const REGISTRATION_COLUMNS: &str = "r.seq, r.registration_id, r.office, r.insurer_number, \
+     r.insured_number, r.verification_method, r.verification_reference, r.start_at, r.end_at, \
+     r.registered_at, d.deregistered_at, d.deregistered_by, d.reason";
+
+const REGISTRATION_FROM: &str =
+    "office_registrations r LEFT JOIN office_deregistrations d ON d.registration_seq = r.seq";
+
+fn registration_record(row: &[Value]) -> Result<RegistrationRecord, StoreError> {
+    let r = RowReader::new(row, "office_registrations");
+    let deregistration = match r.opt_text(10)? {
+        None => None,
+        Some(at) => Some(Deregistration {
+            at: at.to_owned(),
+            by: r.parse(11, Principal::parse_urn)?,
+            reason: r.text(12)?.to_owned(),
+        }),
+    };
+    Ok(RegistrationRecord {
+        seq: r.int(0)?,
+        registration: NewRegistration {
+            registration_id: r.parse(1, RegistrationId::parse)?,
+            office: r.parse(2, Principal::parse_urn)?,
+            person: person_of(&r, 3, 4)?,
+            verification_method: json_column::<VerificationMethod>(&r, 5)?,
+            verification_reference: r.text(6)?.to_owned(),
+            start: r.text(7)?.to_owned(),
+            end: r.opt_text(8)?.map(str::to_owned),
+        },
+        registered_at: r.text(9)?.to_owned(),
+        deregistration,
+    })
+}
+
+impl<D: Db> SqliteStore<D> {
+    fn registrations_where(
+        &self,
+        condition: &str,
+        params: Vec<Value>,
+        order: &str,
+    ) -> Result<Vec<RegistrationRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {REGISTRATION_COLUMNS} FROM {REGISTRATION_FROM} WHERE {condition} {order}"
+        );
+        let rows = self.exec(&sql, params)?;
+        rows.rows
+            .iter()
+            .map(|row| registration_record(row))
+            .collect()
+    }
+}
+
+impl<D: Db> RegistrationStore for SqliteStore<D> {
+    fn office_registrations_for(
+        &self,
+        office: &Principal,
+        person: &PersonRef,
+    ) -> Result<Vec<RegistrationRecord>, StoreError> {
+        let [insurer, insured] = person_params(person);
+        self.registrations_where(
+            "r.office = ?1 AND r.insurer_number = ?2 AND r.insured_number = ?3",
+            vec![office.to_urn().into(), insurer, insured],
+            "ORDER BY r.seq",
+        )
+    }
+
+    fn registration(&self, id: &RegistrationId) -> Result<Option<RegistrationRecord>, StoreError> {
+        Ok(self
+            .registrations_where("r.registration_id = ?1", vec![id.as_str().into()], "")?
+            .pop())
+    }
+
+    fn add_registration(
+        &self,
+        registration: &NewRegistration,
+        registered_at: &str,
+    ) -> Result<RegistrationRecord, StoreError> {
+        let method = serde_json::to_value(&registration.verification_method).map_err(|e| {
+            StoreError::Corrupt(format!("verification method does not serialize: {e}"))
+        })?;
+        let [insurer, insured] = person_params(&registration.person);
+        let rows = self.exec(
+            "INSERT INTO office_registrations (registration_id, office, insurer_number, \
+             insured_number, verification_method, verification_reference, start_at, end_at, \
+             registered_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING seq",
+            vec![
+                registration.registration_id.as_str().into(),
+                registration.office.to_urn().into(),
+                insurer,
+                insured,
+                canonical_json(&method).into(),
+                registration.verification_reference.as_str().into(),
+                registration.start.as_str().into(),
+                registration.end.clone().into(),
+                registered_at.into(),
+            ],
+        )?;
+        let row = rows
+            .rows
+            .first()
+            .ok_or_else(|| StoreError::Corrupt("registration insert returned no seq".into()))?;
+        Ok(RegistrationRecord {
+            seq: RowReader::new(row, "office_registrations insert").int(0)?,
+            registration: registration.clone(),
+            registered_at: registered_at.to_owned(),
+            deregistration: None,
+        })
+    }
+
+    fn deregister(&self, seq: i64, deregistration: &Deregistration) -> Result<(), StoreError> {
+        self.exec(
+            "INSERT INTO office_deregistrations (registration_seq, deregistered_at, \
+             deregistered_by, reason) VALUES (?1, ?2, ?3, ?4)",
+            vec![
+                seq.into(),
+                deregistration.at.as_str().into(),
+                deregistration.by.to_urn().into(),
+                deregistration.reason.as_str().into(),
+            ],
+        )
+        .map(drop)
+    }
+
+    fn person_registrations(
+        &self,
+        person: &PersonRef,
+        before_seq: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<RegistrationRecord>, StoreError> {
+        let [insurer, insured] = person_params(person);
+        self.registrations_where(
+            "r.insurer_number = ?1 AND r.insured_number = ?2 AND r.seq < ?3",
+            vec![
+                insurer,
+                insured,
+                before_seq.unwrap_or(i64::MAX).into(),
+                i64::from(limit).into(),
+            ],
+            "ORDER BY r.seq DESC LIMIT ?4",
+        )
+    }
+
+    fn office_registrations(
+        &self,
+        office: &Principal,
+        before_seq: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<RegistrationRecord>, StoreError> {
+        self.registrations_where(
+            "r.office = ?1 AND r.seq < ?2",
+            vec![
+                office.to_urn().into(),
+                before_seq.unwrap_or(i64::MAX).into(),
+                i64::from(limit).into(),
+            ],
+            "ORDER BY r.seq DESC LIMIT ?3",
+        )
+    }
+}
+
+impl<D: Db> AccessLogStore for SqliteStore<D> {
+    fn append_access(&self, entries: &[AccessLogEntry]) -> Result<(), StoreError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        // Read under the transaction's write lock: no other writer can
+        // append between this read and the inserts below.
+        let rows = self.exec(
+            "SELECT hash FROM access_log ORDER BY seq DESC LIMIT 1",
+            Vec::new(),
+        )?;
+        let mut prev = match rows.rows.first() {
+            Some(row) => RowReader::new(row, "access_log").text(0)?.to_owned(),
+            None => GENESIS_HASH.to_owned(),
+        };
+        for entry in entries {
+            let text = entry.canonical_json();
+            let hash = chain_hash(&prev, &text);
+            let (insurer, insured) = match &entry.person {
+                Some(p) => (
+                    Value::from(p.insurer_number.as_str()),
+                    Value::from(p.insured_number.as_str()),
+                ),
+                None => (Value::Null, Value::Null),
+            };
+            self.exec(
+                "INSERT INTO access_log (insurer_number, insured_number, entry, hash) \
+                 VALUES (?1, ?2, ?3, ?4)",
+                vec![insurer, insured, text.into(), hash.as_str().into()],
+            )?;
+            prev = hash;
+        }
+        Ok(())
+    }
+
+    fn person_accesses(
+        &self,
+        person: &PersonRef,
+        before_seq: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<LoggedAccess>, StoreError> {
+        let [insurer, insured] = person_params(person);
+        let rows = self.exec(
+            "SELECT seq, entry, hash FROM access_log \
+             WHERE insurer_number = ?1 AND insured_number = ?2 AND seq < ?3 \
+             ORDER BY seq DESC LIMIT ?4",
+            vec![
+                insurer,
+                insured,
+                before_seq.unwrap_or(i64::MAX).into(),
+                i64::from(limit).into(),
+            ],
+        )?;
+        rows.rows
+            .iter()
+            .map(|row| {
+                let r = RowReader::new(row, "access_log");
+                Ok(LoggedAccess {
+                    seq: r.int(0)?,
+                    entry: json_column(&r, 1)?,
+                    hash: r.text(2)?.to_owned(),
                 })
             })
             .collect()

@@ -1,0 +1,220 @@
+//! `Idempotency-Key` on writes: the same principal sending the same key with
+//! the same method, path and body gets the stored answer again; the same key
+//! with another request is refused with 409 `idempotency-key-reused`. Only
+//! successful writes are recorded, in the transaction of the write itself.
+
+use carehub_domain::{IdempotencyKey, Principal, Problem, ProblemType, fingerprint};
+use serde::Serialize;
+
+use crate::http::{JSON, Reply, RequestHead};
+use crate::problem::internal;
+use crate::store::{DocumentStore, IdempotencyRecord, StoreError, in_transaction};
+
+/// The `Idempotency-Key` header, parsed; 400 `invalid-idempotency-key` when
+/// malformed or repeated. `None` when absent (the key is optional).
+pub fn key(head: &RequestHead) -> Result<Option<IdempotencyKey>, Reply> {
+    let bad = |detail: String| Reply::problem_of(ProblemType::InvalidIdempotencyKey, detail);
+    match head.single_header("idempotency-key") {
+        Ok(None) => Ok(None),
+        Ok(Some(v)) => IdempotencyKey::parse(v)
+            .map(Some)
+            .map_err(|e| bad(format!("Idempotency-Key: {}", e.reason()))),
+        Err(()) => Err(bad("Idempotency-Key must be sent once, as ASCII.".into())),
+    }
+}
+
+/// The 409 for a key used before with another request.
+pub fn key_reused() -> Problem {
+    Problem::new(
+        ProblemType::IdempotencyKeyReused,
+        "This Idempotency-Key was used before with a different request.",
+    )
+}
+
+/// A successful write's answer, as sent and as stored for replays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// The status (2xx).
+    pub status: u16,
+    /// `Location`, if any.
+    pub location: Option<String>,
+    /// The JSON body.
+    pub body: String,
+}
+
+impl Answer {
+    /// An answer with a JSON body.
+    pub fn json(status: u16, location: Option<String>, body: &impl Serialize) -> Answer {
+        Answer {
+            status,
+            location,
+            body: serde_json::to_string(body).expect("answers are plain JSON data"),
+        }
+    }
+
+    /// The reply.
+    pub fn reply(&self) -> Reply {
+        let mut r = Reply::bytes(self.status, JSON, self.body.clone().into_bytes());
+        if let Some(l) = &self.location {
+            r = r.with_header("location", l.clone());
+        }
+        r
+    }
+}
+
+/// The reply to a repeated request: the stored answer, marked as a replay.
+pub fn replay(record: &IdempotencyRecord) -> Reply {
+    Answer {
+        status: record.status,
+        location: record.location.clone(),
+        body: record.body.clone(),
+    }
+    .reply()
+    .with_header("idempotent-replayed", "true")
+}
+
+enum Failure {
+    Store(StoreError),
+    Reply(Reply),
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Failure::Store(e)
+    }
+}
+
+/// Runs one idempotent write.
+///
+/// 1. A key seen before is answered from its record (or refused when the
+///    request differs) before anything else.
+/// 2. `prepare` parses and checks the request (its `Err` is the answer).
+/// 3. In one write transaction: the key is looked up again (a concurrent
+///    twin may have won), `write` runs — its `Ok(Err(reply))` refuses
+///    (409 on a state conflict, 403 on a registration it finds ended, …) and
+///    rolls back — and the answer is stored under the key.
+///
+/// `body` is the request body as received; with method and path-info it
+/// makes the request's fingerprint. `context` names the write in the log
+/// of an internal error.
+#[allow(clippy::too_many_arguments)]
+pub fn write_once<S, P>(
+    store: &S,
+    principal: &Principal,
+    head: &RequestHead,
+    key: Option<&IdempotencyKey>,
+    body: &[u8],
+    now: &str,
+    context: &str,
+    prepare: impl FnOnce() -> Result<P, Reply>,
+    write: impl FnOnce(&S, P) -> Result<Result<Answer, Reply>, StoreError>,
+) -> Reply
+where
+    S: DocumentStore + ?Sized,
+{
+    let fp = key.map(|_| fingerprint(&[head.method.as_bytes(), head.path_info.as_bytes(), body]));
+    let lookup = |s: &S| -> Result<Option<Reply>, StoreError> {
+        let (Some(key), Some(fp)) = (key, &fp) else {
+            return Ok(None);
+        };
+        Ok(s.find_idempotency(principal, &[key.as_str()])?
+            .pop()
+            .map(|rec| {
+                if rec.fingerprint == *fp {
+                    replay(&rec)
+                } else {
+                    Reply::problem(&key_reused())
+                }
+            }))
+    };
+
+    match lookup(store) {
+        Ok(Some(reply)) => return reply,
+        Ok(None) => {}
+        Err(e) => return internal(context, &e),
+    }
+    let prepared = match prepare() {
+        Ok(p) => p,
+        Err(reply) => return reply,
+    };
+    let result = in_transaction(store, |s| -> Result<Answer, Failure> {
+        if let Some(reply) = lookup(s)? {
+            return Err(Failure::Reply(reply));
+        }
+        let answer = write(s, prepared)?.map_err(Failure::Reply)?;
+        if let (Some(key), Some(fp)) = (key, &fp) {
+            s.put_idempotency(
+                principal,
+                &[IdempotencyRecord {
+                    key: key.as_str().to_owned(),
+                    fingerprint: fp.clone(),
+                    status: answer.status,
+                    location: answer.location.clone(),
+                    body: answer.body.clone(),
+                }],
+                now,
+            )?;
+        }
+        Ok(answer)
+    });
+    match result {
+        Ok(answer) => answer.reply(),
+        Err(Failure::Reply(reply)) => reply,
+        Err(Failure::Store(e)) => internal(context, &e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(key: Option<&[u8]>) -> RequestHead {
+        let headers = key
+            .map(|k| ("Idempotency-Key".to_owned(), k.to_vec()))
+            .into_iter();
+        RequestHead::new("POST", "/x", "", headers)
+    }
+
+    #[test]
+    fn keys() {
+        assert_eq!(key(&head(None)).unwrap(), None);
+        assert_eq!(
+            key(&head(Some(b"abc-1"))).unwrap().unwrap().as_str(),
+            "abc-1"
+        );
+        assert_eq!(key(&head(Some(b"a b"))).unwrap_err().status, 400);
+        let twice = RequestHead::new(
+            "POST",
+            "/x",
+            "",
+            [
+                ("idempotency-key".to_owned(), b"a".to_vec()),
+                ("idempotency-key".to_owned(), b"b".to_vec()),
+            ],
+        );
+        assert_eq!(key(&twice).unwrap_err().status, 400);
+    }
+
+    #[test]
+    fn answers_and_replays() {
+        let a = Answer::json(
+            201,
+            Some("/api/x/1".into()),
+            &serde_json::json!({"ok": true}),
+        );
+        let r = a.reply();
+        assert_eq!(r.status, 201);
+        assert_eq!(r.header("location"), Some("/api/x/1"));
+        assert_eq!(r.body, br#"{"ok":true}"#);
+        let replayed = replay(&IdempotencyRecord {
+            key: "k".into(),
+            fingerprint: "f".into(),
+            status: a.status,
+            location: a.location.clone(),
+            body: a.body.clone(),
+        });
+        assert_eq!(replayed.header("idempotent-replayed"), Some("true"));
+        assert_eq!(replayed.body, r.body);
+        assert_eq!(key_reused().status(), 409);
+    }
+}
