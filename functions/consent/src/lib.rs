@@ -1,0 +1,94 @@
+//! # carehub-consent
+//!
+//! The consent operation: the person's one-time comprehensive consent
+//! (包括同意, DESIGN §4). A Spin HTTP component on route `/api/consent/...`:
+//!
+//! * `POST /persons/{insurer_number}/{insured_number}/events` — record an
+//!   event (`application/json`, ≤ 64 KiB; optional `Idempotency-Key`):
+//!   consent given (by the municipality, linked to the certification
+//!   application, or by a registered care-manager office or facility on its
+//!   behalf), could not be obtained (with the reason), or withdrawn (by the
+//!   person or a proxy, through the municipality, a registered office or the
+//!   portal with a person token). History is append-only; the latest event
+//!   decides, and a withdrawal takes effect at once.
+//! * `GET /persons/{insurer_number}/{insured_number}` — the current state
+//!   and the history.
+//!
+//! Policy is the domain's (`carehub_domain::consent`); [`handler`] and
+//! [`request`] are plain Rust, tested natively against the real schema;
+//! only `component` (wasm32) touches Spin.
+#![deny(missing_docs)]
+
+pub mod handler;
+pub mod request;
+
+#[cfg(test)]
+mod tests;
+
+#[cfg(target_arch = "wasm32")]
+// `http_component` expands to the component's export glue (`export_name`,
+// unsafe ABI shims); this module holds nothing else.
+#[allow(unsafe_code)]
+mod component {
+    use carehub_domain::Role;
+    use carehub_guest::http::JSON;
+    use carehub_guest::{Reply, clock, idempotency, routing, wasm};
+    use spin_sdk::http::{IncomingRequest, ResponseOutparam};
+
+    use crate::handler::{self, BODY_LIMIT, Caller, Endpoint, ROUTES};
+
+    #[spin_sdk::http_component]
+    async fn handle(req: IncomingRequest, out: ResponseOutparam) {
+        let reply = serve(req).await;
+        wasm::send(out, reply).await;
+    }
+
+    async fn serve(req: IncomingRequest) -> Reply {
+        let head = wasm::head(&req);
+        // Identity first: nothing else is looked at for an unidentified caller.
+        let principal = match wasm::identify(&head) {
+            Ok(p) => p,
+            Err(reply) => return reply,
+        };
+        let matched = match routing::route(ROUTES, &head) {
+            Ok(m) => m,
+            Err(reply) => return reply,
+        };
+        let person = match routing::person_from_path(matched.params[0], matched.params[1]) {
+            Ok(p) => p,
+            Err(reply) => return reply,
+        };
+        // The portal acts only for the person its token names.
+        let token = if principal.role() == Role::Portal {
+            match wasm::person(&head) {
+                Ok(t) => Some((t.person, t.actor)),
+                Err(reply) => return reply,
+            }
+        } else {
+            None
+        };
+        let caller = Caller { principal, token };
+        match matched.endpoint {
+            Endpoint::Record => {
+                let key = match idempotency::key(&head) {
+                    Ok(k) => k,
+                    Err(reply) => return reply,
+                };
+                let body = match wasm::read_body(req, &head, JSON, BODY_LIMIT).await {
+                    Ok(b) => b,
+                    Err(reply) => return reply,
+                };
+                let store = match wasm::open_store() {
+                    Ok(s) => s,
+                    Err(reply) => return reply,
+                };
+                let now = clock::now_rfc3339();
+                handler::record(&store, &caller, &person, &head, key.as_ref(), &body, &now)
+            }
+            Endpoint::Show => match wasm::open_store() {
+                Ok(store) => handler::show(&store, &caller, &person, &clock::now_rfc3339()),
+                Err(reply) => reply,
+            },
+        }
+    }
+}
