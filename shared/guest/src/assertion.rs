@@ -6,10 +6,11 @@
 //! routing, before reading the body — and trusts no other identity header.
 
 use carehub_domain::{Principal, Problem, ProblemType};
+use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::Deserialize;
 
 use crate::http::RequestHead;
-use crate::jwt::{self, Audience};
+use crate::jwt;
 
 /// The header the gateway sets.
 pub const HEADER: &str = "carehub-assertion";
@@ -48,10 +49,12 @@ impl AssertionError {
     }
 }
 
+/// The claims read here; `iss` and `aud` are matched by `jsonwebtoken`.
 #[derive(Deserialize)]
 struct Claims {
-    iss: String,
-    aud: Audience,
+    /// A single string (`jsonwebtoken` would also take an array holding it).
+    #[serde(rename = "iss")]
+    _iss: String,
     sub: String,
     #[serde(deserialize_with = "jwt::numeric_date")]
     iat: u64,
@@ -84,19 +87,18 @@ pub fn verify_token(token: &str, key: &[u8], now: u64) -> Result<Principal, Asse
     if key.is_empty() {
         return Err(invalid("empty assertion key".into()));
     }
-    let (c, typ): (Claims, _) =
-        jwt::verify(token, jwt::Key::Hs256(key)).map_err(|e| invalid(e.to_string()))?;
-    if let Some(typ) = typ
+    let data = jwt::decode::<Claims>(
+        token,
+        &DecodingKey::from_secret(key),
+        &jwt::validation(Algorithm::HS256, ISSUER, AUDIENCE),
+    )
+    .map_err(invalid)?;
+    if let Some(typ) = &data.header.typ
         && !typ.eq_ignore_ascii_case("JWT")
     {
         return Err(invalid(format!("unexpected typ {typ:?}")));
     }
-    if c.iss != ISSUER {
-        return Err(invalid("wrong iss".into()));
-    }
-    if !c.aud.contains(AUDIENCE) {
-        return Err(invalid("wrong aud".into()));
-    }
+    let c = data.claims;
     jwt::check_time(c.exp, Some(c.iat), c.nbf, now, LEEWAY_SECS).map_err(invalid)?;
     if c.exp < c.iat || c.exp - c.iat > MAX_LIFETIME_SECS {
         return Err(invalid("lifetime longer than the edge issues".into()));
@@ -110,7 +112,7 @@ pub fn verify_token(token: &str, key: &[u8], now: u64) -> Result<Principal, Asse
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    use jsonwebtoken::EncodingKey;
     use serde_json::json;
 
     pub(crate) const KEY: &[u8] =
@@ -118,16 +120,28 @@ pub(crate) mod tests {
     const NOW: u64 = 1_764_000_000;
 
     pub(crate) fn sign(claims: &serde_json::Value, key: &[u8]) -> String {
-        jsonwebtoken::encode(
-            &Header::new(Algorithm::HS256),
-            claims,
-            &EncodingKey::from_secret(key),
-        )
-        .unwrap()
+        crate::jwt::tests::encode(Algorithm::HS256, claims, &EncodingKey::from_secret(key))
     }
 
     pub(crate) fn claims(sub: &str, iat: u64) -> serde_json::Value {
         json!({"iss": ISSUER, "aud": AUDIENCE, "sub": sub, "iat": iat, "exp": iat + 60, "jti": "ab12"})
+    }
+
+    /// Signs `claims` under a hand-made header, with [`KEY`].
+    fn sign_with_header(header: serde_json::Value, claims: &serde_json::Value) -> String {
+        use base64::Engine as _;
+        let b64 = |v: &serde_json::Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+        };
+        let input = format!("{}.{}", b64(&header), b64(claims));
+        crate::jwt::install();
+        let sig = jsonwebtoken::crypto::sign(
+            input.as_bytes(),
+            &EncodingKey::from_secret(KEY),
+            Algorithm::HS256,
+        )
+        .unwrap();
+        format!("{input}.{sig}")
     }
 
     fn head(token: Option<&str>) -> RequestHead {
@@ -144,6 +158,11 @@ pub(crate) mod tests {
         assert_eq!(p.to_urn(), "urn:carehub:municipality:131016");
         // Within leeway after expiry.
         assert!(verify(&head(Some(&t)), KEY, NOW + 64).is_ok());
+        // `aud` may be an array holding ours; `nbf` may be present.
+        let mut c = claims("urn:carehub:municipality:131016", NOW);
+        c["aud"] = json!(["someone-else", AUDIENCE]);
+        c["nbf"] = json!(NOW);
+        assert!(verify(&head(Some(&sign(&c, KEY))), KEY, NOW).is_ok());
     }
 
     #[test]
@@ -201,6 +220,37 @@ pub(crate) mod tests {
             ),
             (sign(&claims("someone", NOW), KEY), "not a urn"),
             ("not.a.jwt".to_owned(), "garbage"),
+            (
+                sign(
+                    &json!({"iss": [ISSUER], "aud": AUDIENCE, "sub": "urn:carehub:portal:p", "iat": NOW, "exp": NOW + 60, "jti": "a"}),
+                    KEY,
+                ),
+                "iss array",
+            ),
+            (
+                sign(
+                    &json!({"iss": ISSUER, "aud": [AUDIENCE], "sub": "urn:carehub:portal:p", "iat": NOW, "exp": NOW + 60, "nbf": NOW + 30, "jti": "a"}),
+                    KEY,
+                ),
+                "not yet valid",
+            ),
+            // A person token (ES256) where the edge's HS256 is expected.
+            (crate::person_token::tests::sign(&good), "ES256"),
+            (
+                crate::jwt::tests::encode(Algorithm::HS512, &good, &EncodingKey::from_secret(KEY)),
+                "HS512",
+            ),
+            (
+                sign_with_header(json!({"alg": "HS256", "typ": "at+jwt"}), &good),
+                "typ",
+            ),
+            (
+                sign_with_header(
+                    json!({"alg": "HS256", "crit": ["b64"], "b64": false}),
+                    &good,
+                ),
+                "crit",
+            ),
         ];
         for (token, why) in cases {
             match verify(&head(Some(&token)), KEY, NOW) {

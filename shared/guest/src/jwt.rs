@@ -1,26 +1,30 @@
-//! JWS compact verification for exactly the two token types the hub accepts:
-//! HS256 (the edge's assertion) and ES256 (the portal's person token).
+//! JWT verification with `jsonwebtoken`, for exactly the two token types the
+//! hub accepts: HS256 (the edge's assertion) and ES256 (the portal's person
+//! token).
 //!
-//! Why not `jsonwebtoken` here: its default crypto provider links every
-//! algorithm it supports (RSA, P-384, Ed25519, their DER parsers), about
-//! 40 % of a component's code, for two algorithms we use. The crypto itself
-//! is RustCrypto's (`hmac`, `p256`), the same crates `jsonwebtoken` uses;
-//! this module does only the JOSE framing, strictly:
+//! `jsonwebtoken` does the JOSE work: the compact framing, the header, the
+//! algorithm pinned by the [`Validation`] (the key decides the algorithm,
+//! never the token: no `none`, no HS/ES confusion), the signature checked
+//! before the payload is parsed, and the `iss`, `aud`, `sub` and `exp`
+//! claims required and matched.
 //!
-//! * three non-empty base64url (unpadded) segments, at most [`MAX_TOKEN_LEN`];
-//! * the header's `alg` must be the one the caller expects — the key decides
-//!   the algorithm, never the token (no `none`, no HS/ES confusion);
-//! * a `crit` header is refused (we understand no extensions);
-//! * the signature is checked before the payload is parsed.
+//! Its `rust_crypto` provider is not linked into components: it brings RSA,
+//! P-384 and Ed25519 along, more than doubling a component. [`PROVIDER`] is a
+//! [`CryptoProvider`] on RustCrypto's `hmac` and `p256` (the crates
+//! `rust_crypto` uses for these two algorithms) that verifies HS256 and ES256
+//! and refuses every other algorithm and all signing; [`decode`] installs it
+//! as the process default before the first decode.
 //!
-//! Claim checks (issuer, audience, times) are done by the callers with
-//! [`check_time`] and [`Audience`]. Tests sign with `jsonwebtoken`, as the
-//! gateway does, so interoperability is checked on every test run.
+//! What this module adds around `jsonwebtoken::decode`: a length limit
+//! ([`MAX_TOKEN_LEN`]), refusal of a `crit` header (we understand no
+//! extensions), and the time checks ([`check_time`]), which take "now" from
+//! the caller because `jsonwebtoken` can only read the system clock.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
-use p256::ecdsa::signature::Verifier as _;
+use jsonwebtoken::crypto::{CryptoProvider, JwtSigner, JwtVerifier, KeyUtils};
+use jsonwebtoken::errors::{Error, ErrorKind};
+use jsonwebtoken::signature;
+use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, EncodingKey, TokenData, Validation};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use sha2::Sha256;
@@ -28,124 +32,125 @@ use sha2::Sha256;
 /// Longest token accepted, in bytes. Real ones are a few hundred.
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
 
-/// The key a token must be signed with; it fixes the algorithm.
-#[derive(Clone, Copy)]
-pub enum Key<'a> {
-    /// HMAC-SHA-256 with this secret.
-    Hs256(&'a [u8]),
-    /// ECDSA P-256 SHA-256 with this public key.
-    Es256(&'a p256::ecdsa::VerifyingKey),
+/// The carehub guest's `jsonwebtoken` crypto provider: verifies HS256
+/// (`hmac`) and ES256 (`p256`, the key given as a SEC1 point) and nothing
+/// else; signs nothing; supports no JWK operations.
+pub static PROVIDER: CryptoProvider = CryptoProvider {
+    signer_factory: refuse_signing,
+    verifier_factory: verifier,
+    key_utils: KeyUtils {
+        rsa_pub_components_from_private_key: |_| Err(unsupported()),
+        rsa_pub_components_from_public_key: |_| Err(unsupported()),
+        ec_pub_components_from_private_key: |_, _| Err(unsupported()),
+        ed_pub_components_from_private_key: |_, _| Err(unsupported()),
+        compute_digest: |_, _| Err(unsupported()),
+    },
+};
+
+fn unsupported() -> Error {
+    ErrorKind::UnsupportedAlgorithm.into()
 }
 
-/// Why a token was refused. For logs only.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum JwtError {
-    /// Not a well-formed JWS compact token.
-    Malformed(&'static str),
-    /// The header names another algorithm than the key's.
-    WrongAlgorithm,
-    /// The signature does not verify.
-    BadSignature,
-    /// The payload is not the expected claims object.
-    Claims(String),
+fn refuse_signing(_: &Algorithm, _: &EncodingKey) -> Result<Box<dyn JwtSigner>, Error> {
+    Err(ErrorKind::Provider("the carehub guest verifies tokens and signs none".into()).into())
 }
 
-impl std::fmt::Display for JwtError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            JwtError::Malformed(why) => write!(f, "malformed token: {why}"),
-            JwtError::WrongAlgorithm => f.write_str("unexpected alg"),
-            JwtError::BadSignature => f.write_str("bad signature"),
-            JwtError::Claims(why) => write!(f, "claims: {why}"),
+fn verifier(alg: &Algorithm, key: &DecodingKey) -> Result<Box<dyn JwtVerifier>, Error> {
+    match (alg, key.family()) {
+        (Algorithm::HS256, AlgorithmFamily::Hmac) => {
+            let mac = Hmac::<Sha256>::new_from_slice(key.try_get_as_bytes()?)
+                .map_err(|_| ErrorKind::InvalidKeyFormat)?;
+            Ok(Box::new(Hs256(mac)))
         }
+        (Algorithm::ES256, AlgorithmFamily::Ec) => {
+            let public = p256::ecdsa::VerifyingKey::from_sec1_bytes(key.try_get_as_bytes()?)
+                .map_err(|_| ErrorKind::InvalidEcdsaKey)?;
+            Ok(Box::new(Es256(public)))
+        }
+        (Algorithm::HS256 | Algorithm::ES256, _) => Err(ErrorKind::InvalidKeyFormat.into()),
+        _ => Err(unsupported()),
     }
 }
 
-#[derive(Deserialize)]
-struct Header {
-    alg: String,
-    #[serde(default)]
-    typ: Option<String>,
-    #[serde(default)]
-    crit: Option<serde_json::Value>,
+struct Hs256(Hmac<Sha256>);
+
+impl signature::Verifier<Vec<u8>> for Hs256 {
+    fn verify(&self, message: &[u8], tag: &Vec<u8>) -> Result<(), signature::Error> {
+        let mut mac = self.0.clone();
+        mac.update(message);
+        // Constant-time comparison.
+        mac.verify_slice(tag).map_err(signature::Error::from_source)
+    }
 }
 
-fn b64(segment: &str, what: &'static str) -> Result<Vec<u8>, JwtError> {
-    URL_SAFE_NO_PAD
-        .decode(segment)
-        .map_err(|_| JwtError::Malformed(what))
+impl JwtVerifier for Hs256 {
+    fn algorithm(&self) -> Algorithm {
+        Algorithm::HS256
+    }
 }
 
-/// Verifies `token` with `key` and returns its claims and header `typ`.
-pub fn verify<C: DeserializeOwned>(
+struct Es256(p256::ecdsa::VerifyingKey);
+
+impl signature::Verifier<Vec<u8>> for Es256 {
+    fn verify(&self, message: &[u8], signature: &Vec<u8>) -> Result<(), signature::Error> {
+        // JWS ES256 signatures are the fixed-size r || s (RFC 7518, 3.4).
+        let signature = p256::ecdsa::Signature::from_slice(signature)?;
+        signature::Verifier::verify(&self.0, message, &signature)
+    }
+}
+
+impl JwtVerifier for Es256 {
+    fn algorithm(&self) -> Algorithm {
+        Algorithm::ES256
+    }
+}
+
+/// Makes [`PROVIDER`] `jsonwebtoken`'s process default. [`decode`] calls it
+/// every time; only the first call in a process (a wasm instance serves one
+/// request) installs, later ones are no-ops. If a default was already chosen
+/// (a native process that also links `rust_crypto` and used jsonwebtoken
+/// first), that one stays: it verifies HS256 and ES256 alike, and the
+/// [`Validation`] still pins the algorithm. In this crate's unit tests the
+/// provider installed is [`PROVIDER`]'s verifier with `rust_crypto`'s signer.
+pub fn install() {
+    #[cfg(not(test))]
+    let provider = &PROVIDER;
+    #[cfg(test)]
+    let provider = &tests::PROVIDER_SIGNING_FOR_TESTS;
+    // Err only means a default is already installed.
+    let _ = provider.install_default();
+}
+
+/// The validation every hub token gets: `alg` pinned to `alg`; `exp`, `iss`,
+/// `aud` and `sub` required; `iss` must be `issuer` and `aud` must be or
+/// contain `audience`. Times are not checked here (jsonwebtoken would use
+/// the system clock): callers use [`check_time`] with their "now".
+pub fn validation(alg: Algorithm, issuer: &str, audience: &str) -> Validation {
+    let mut v = Validation::new(alg);
+    v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    v.set_issuer(&[issuer]);
+    v.set_audience(&[audience]);
+    v.validate_exp = false;
+    v.validate_nbf = false;
+    v
+}
+
+/// Decodes and verifies `token` with `key` under `validation`, after
+/// installing [`PROVIDER`]. The error is for logs only.
+pub fn decode<C: DeserializeOwned>(
     token: &str,
-    key: Key<'_>,
-) -> Result<(C, Option<String>), JwtError> {
+    key: &DecodingKey,
+    validation: &Validation,
+) -> Result<TokenData<C>, String> {
     if token.len() > MAX_TOKEN_LEN {
-        return Err(JwtError::Malformed("too long"));
+        return Err("token too long".into());
     }
-    let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(JwtError::Malformed("not three segments"));
-    };
-    if h.is_empty() || p.is_empty() || s.is_empty() {
-        return Err(JwtError::Malformed("empty segment"));
+    install();
+    let data = jsonwebtoken::decode::<C>(token, key, validation).map_err(|e| e.to_string())?;
+    if data.header.crit.is_some() {
+        return Err("crit header".into());
     }
-    let header: Header = serde_json::from_slice(&b64(h, "header encoding")?)
-        .map_err(|_| JwtError::Malformed("header is not a JOSE header"))?;
-    if header.crit.is_some() {
-        return Err(JwtError::Malformed("crit header"));
-    }
-    let signing_input = &token.as_bytes()[..h.len() + 1 + p.len()];
-    let signature = b64(s, "signature encoding")?;
-    match key {
-        Key::Hs256(secret) => {
-            if header.alg != "HS256" {
-                return Err(JwtError::WrongAlgorithm);
-            }
-            let mut mac = Hmac::<Sha256>::new_from_slice(secret)
-                .map_err(|_| JwtError::Malformed("hmac key"))?;
-            mac.update(signing_input);
-            // Constant-time comparison.
-            mac.verify_slice(&signature)
-                .map_err(|_| JwtError::BadSignature)?;
-        }
-        Key::Es256(public) => {
-            if header.alg != "ES256" {
-                return Err(JwtError::WrongAlgorithm);
-            }
-            let signature = p256::ecdsa::Signature::from_slice(&signature)
-                .map_err(|_| JwtError::BadSignature)?;
-            public
-                .verify(signing_input, &signature)
-                .map_err(|_| JwtError::BadSignature)?;
-        }
-    }
-    let claims = serde_json::from_slice(&b64(p, "payload encoding")?)
-        .map_err(|e| JwtError::Claims(e.to_string()))?;
-    Ok((claims, header.typ))
-}
-
-/// An `aud` claim: one string or an array of strings.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum Audience {
-    /// `"aud": "x"`.
-    One(String),
-    /// `"aud": ["x", "y"]`.
-    Many(Vec<String>),
-}
-
-impl Audience {
-    /// Whether `expected` is among the audiences.
-    pub fn contains(&self, expected: &str) -> bool {
-        match self {
-            Audience::One(a) => a == expected,
-            Audience::Many(all) => all.iter().any(|a| a == expected),
-        }
-    }
+    Ok(data)
 }
 
 fn to_seconds<E: serde::de::Error>(f: f64) -> Result<u64, E> {
@@ -189,17 +194,32 @@ pub fn check_time(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use serde_json::{Value, json};
 
+    /// What [`install`] installs in this crate's tests: [`PROVIDER`]'s
+    /// verifier (so every test verifies with it, whatever runs first) and
+    /// `rust_crypto`'s signer, so that tests sign with `jsonwebtoken::encode`
+    /// as the gateway does.
+    pub(crate) static PROVIDER_SIGNING_FOR_TESTS: CryptoProvider = CryptoProvider {
+        signer_factory: |alg, key| {
+            (jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.signer_factory)(alg, key)
+        },
+        verifier_factory: verifier,
+        key_utils: KeyUtils::new_unimplemented(),
+    };
+
+    /// Signs `claims` with jsonwebtoken (after [`install`]).
+    pub(crate) fn encode(alg: Algorithm, claims: &Value, key: &EncodingKey) -> String {
+        install();
+        jsonwebtoken::encode(&jsonwebtoken::Header::new(alg), claims, key).unwrap()
+    }
+
     fn hs(claims: &Value, key: &[u8]) -> String {
-        jsonwebtoken::encode(
-            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-            claims,
-            &jsonwebtoken::EncodingKey::from_secret(key),
-        )
-        .unwrap()
+        encode(Algorithm::HS256, claims, &EncodingKey::from_secret(key))
     }
 
     fn forge(header: &Value, claims: &Value, sig: &[u8]) -> String {
@@ -211,74 +231,219 @@ mod tests {
         )
     }
 
+    fn claims() -> Value {
+        json!({"iss": "i", "aud": "a", "sub": "s", "exp": 1})
+    }
+
+    fn hs_validation() -> Validation {
+        validation(Algorithm::HS256, "i", "a")
+    }
+
+    /// The secret and public key of the person-token tests' key pair.
+    fn es_keys() -> (EncodingKey, DecodingKey) {
+        use crate::person_token::tests::{PRIVATE_PEM, PUBLIC_PEM};
+        (
+            EncodingKey::from_ec_pem(PRIVATE_PEM.as_bytes()).unwrap(),
+            DecodingKey::from_ec_pem(PUBLIC_PEM.as_bytes()).unwrap(),
+        )
+    }
+
+    const ALL: [AlgorithmFamily; 4] = [
+        AlgorithmFamily::Hmac,
+        AlgorithmFamily::Rsa,
+        AlgorithmFamily::Ec,
+        AlgorithmFamily::Ed,
+    ];
+
+    #[test]
+    fn installed_default_verifies_with_our_provider() {
+        install();
+        // rust_crypto would verify HS384; ours refuses to.
+        let e = jsonwebtoken::crypto::verify(
+            "",
+            b"m",
+            &DecodingKey::from_secret(b"k"),
+            Algorithm::HS384,
+        )
+        .unwrap_err();
+        assert_eq!(e.kind(), &ErrorKind::UnsupportedAlgorithm);
+    }
+
+    #[test]
+    fn provider_verifies_hs256_and_es256_only_and_signs_nothing() {
+        let hmac = DecodingKey::from_secret(b"k");
+        let (es_secret, ec) = es_keys();
+        for family in ALL {
+            for alg in family.algorithms() {
+                let key = if family == AlgorithmFamily::Ec {
+                    &ec
+                } else {
+                    &hmac
+                };
+                let got = (PROVIDER.verifier_factory)(alg, key);
+                match alg {
+                    Algorithm::HS256 | Algorithm::ES256 => {
+                        assert_eq!(got.unwrap().algorithm(), *alg);
+                    }
+                    _ => assert_eq!(
+                        got.err().unwrap().kind(),
+                        &ErrorKind::UnsupportedAlgorithm,
+                        "{alg:?}"
+                    ),
+                }
+                let signer = (PROVIDER.signer_factory)(alg, &EncodingKey::from_secret(b"k"));
+                assert!(signer.is_err(), "{alg:?}");
+            }
+        }
+        assert!((PROVIDER.signer_factory)(&Algorithm::ES256, &es_secret).is_err());
+        // The key's family must be the algorithm's.
+        assert!((PROVIDER.verifier_factory)(&Algorithm::HS256, &ec).is_err());
+        assert!((PROVIDER.verifier_factory)(&Algorithm::ES256, &hmac).is_err());
+        assert!(
+            (PROVIDER.verifier_factory)(&Algorithm::ES256, &DecodingKey::from_ec_der(b"x"))
+                .is_err()
+        );
+        assert!(
+            (PROVIDER.key_utils.compute_digest)(b"x", jsonwebtoken::jwk::ThumbprintHash::SHA256)
+                .is_err()
+        );
+    }
+
     #[test]
     fn hs256_round_trip_and_tampering() {
-        let claims = json!({"sub": "x", "n": 1});
-        let t = hs(&claims, b"secret");
-        let (got, typ): (Value, _) = verify(&t, Key::Hs256(b"secret")).unwrap();
-        assert_eq!(got, claims);
-        assert_eq!(typ.as_deref(), Some("JWT"));
-        assert_eq!(
-            verify::<Value>(&t, Key::Hs256(b"other")).unwrap_err(),
-            JwtError::BadSignature
+        let c = claims();
+        let t = hs(&c, b"secret");
+        let got =
+            decode::<Value>(&t, &DecodingKey::from_secret(b"secret"), &hs_validation()).unwrap();
+        assert_eq!(got.claims, c);
+        assert_eq!(got.header.typ.as_deref(), Some("JWT"));
+        assert!(
+            decode::<Value>(&t, &DecodingKey::from_secret(b"other"), &hs_validation()).is_err()
         );
 
-        // Change one payload character: the signature no longer matches.
+        // Change the payload: the signature no longer matches.
         let mut parts: Vec<String> = t.split('.').map(str::to_owned).collect();
-        parts[1] = URL_SAFE_NO_PAD.encode(json!({"sub": "y", "n": 1}).to_string());
-        assert_eq!(
-            verify::<Value>(&parts.join("."), Key::Hs256(b"secret")).unwrap_err(),
-            JwtError::BadSignature
+        parts[1] = URL_SAFE_NO_PAD
+            .encode(json!({"iss": "i", "aud": "a", "sub": "t", "exp": 1}).to_string());
+        assert!(
+            decode::<Value>(
+                &parts.join("."),
+                &DecodingKey::from_secret(b"secret"),
+                &hs_validation()
+            )
+            .is_err()
         );
+    }
+
+    #[test]
+    fn es256_round_trip_and_tampering() {
+        let (secret, public) = es_keys();
+        let c = claims();
+        let t = encode(Algorithm::ES256, &c, &secret);
+        let v = validation(Algorithm::ES256, "i", "a");
+        assert_eq!(decode::<Value>(&t, &public, &v).unwrap().claims, c);
+        let mut parts: Vec<String> = t.split('.').map(str::to_owned).collect();
+        parts[1] = URL_SAFE_NO_PAD
+            .encode(json!({"iss": "i", "aud": "a", "sub": "t", "exp": 1}).to_string());
+        assert!(decode::<Value>(&parts.join("."), &public, &v).is_err());
     }
 
     #[test]
     fn refuses_malformed_tokens_and_other_algorithms() {
-        let claims = json!({"sub": "x"});
+        let k = DecodingKey::from_secret(b"k");
+        let v = hs_validation();
+        let c = claims();
         for bad in ["", "a.b", "a.b.c.d", "..", "a..c", "!!!.b.c"] {
-            assert!(
-                matches!(
-                    verify::<Value>(bad, Key::Hs256(b"k")),
-                    Err(JwtError::Malformed(_))
-                ),
-                "{bad:?}"
-            );
+            assert!(decode::<Value>(bad, &k, &v).is_err(), "{bad:?}");
         }
-        let none = forge(&json!({"alg": "none"}), &claims, b"");
-        assert!(verify::<Value>(&none, Key::Hs256(b"k")).is_err());
+        let none = forge(&json!({"alg": "none"}), &c, b"");
+        assert!(decode::<Value>(&none, &k, &v).is_err());
         let none = format!("{}.", &none[..none.len() - 1]);
-        assert!(verify::<Value>(&none, Key::Hs256(b"k")).is_err());
-        let hs384 = forge(&json!({"alg": "HS384"}), &claims, &[0; 48]);
-        assert_eq!(
-            verify::<Value>(&hs384, Key::Hs256(b"k")).unwrap_err(),
-            JwtError::WrongAlgorithm
-        );
+        assert!(decode::<Value>(&none, &k, &v).is_err());
+        let hs384 = encode(Algorithm::HS384, &c, &EncodingKey::from_secret(b"k"));
+        assert!(decode::<Value>(&hs384, &k, &v).is_err());
         // A token claiming ES256 is never checked as HMAC, and vice versa.
-        let es = forge(&json!({"alg": "ES256"}), &claims, &[0; 64]);
-        assert_eq!(
-            verify::<Value>(&es, Key::Hs256(b"k")).unwrap_err(),
-            JwtError::WrongAlgorithm
+        let es = forge(&json!({"alg": "ES256"}), &c, &[0; 64]);
+        assert!(decode::<Value>(&es, &k, &v).is_err());
+        let hs_token = hs(&c, b"k");
+        let (_, public) = es_keys();
+        assert!(
+            decode::<Value>(&hs_token, &public, &validation(Algorithm::ES256, "i", "a")).is_err()
         );
-        let crit = forge(&json!({"alg": "HS256", "crit": ["exp"]}), &claims, &[0; 32]);
-        assert!(matches!(
-            verify::<Value>(&crit, Key::Hs256(b"k")),
-            Err(JwtError::Malformed(_))
-        ));
-        let padded = format!("{}=", hs(&claims, b"k"));
-        assert!(verify::<Value>(&padded, Key::Hs256(b"k")).is_err());
+        // Not even with the public key's bytes as the HMAC secret.
+        let spki = crate::person_token::tests::PUBLIC_PEM;
+        let confused = encode(
+            Algorithm::HS256,
+            &c,
+            &EncodingKey::from_secret(spki.as_bytes()),
+        );
+        assert!(
+            decode::<Value>(&confused, &public, &validation(Algorithm::ES256, "i", "a")).is_err()
+        );
+
+        let crit = hs_with_header(json!({"alg": "HS256", "crit": ["exp"]}), &c, b"k");
+        assert_eq!(decode::<Value>(&crit, &k, &v).unwrap_err(), "crit header");
+        let padded = format!("{}=", hs(&c, b"k"));
+        assert!(decode::<Value>(&padded, &k, &v).is_err());
         let long = "a".repeat(MAX_TOKEN_LEN + 1);
-        assert!(verify::<Value>(&long, Key::Hs256(b"k")).is_err());
+        assert!(decode::<Value>(&long, &k, &v).is_err());
+    }
+
+    /// An HS256 token with a hand-made header, correctly signed.
+    fn hs_with_header(header: Value, claims: &Value, key: &[u8]) -> String {
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        install();
+        let sig = jsonwebtoken::crypto::sign(
+            input.as_bytes(),
+            &EncodingKey::from_secret(key),
+            Algorithm::HS256,
+        )
+        .unwrap();
+        format!("{input}.{sig}")
     }
 
     #[test]
-    fn audiences_and_times() {
-        let a: Audience = serde_json::from_value(json!("carehub")).unwrap();
-        assert!(a.contains("carehub") && !a.contains("x"));
-        let a: Audience = serde_json::from_value(json!(["x", "carehub"])).unwrap();
-        assert!(a.contains("carehub"));
+    fn requires_and_matches_the_registered_claims() {
+        let k = DecodingKey::from_secret(b"k");
+        let v = hs_validation();
+        assert!(decode::<Value>(&hs(&claims(), b"k"), &k, &v).is_ok());
+        for (field, value) in [
+            ("iss", json!("other")),
+            ("iss", json!(null)),
+            ("aud", json!("other")),
+            ("aud", json!(["other", "x"])),
+            ("aud", json!([])),
+            ("aud", json!(null)),
+            ("sub", json!(null)),
+            ("exp", json!(null)),
+            ("exp", json!("soon")),
+        ] {
+            let mut c = claims();
+            if value.is_null() {
+                c.as_object_mut().unwrap().remove(field);
+            } else {
+                c[field] = value.clone();
+            }
+            assert!(
+                decode::<Value>(&hs(&c, b"k"), &k, &v).is_err(),
+                "{field}: {value}"
+            );
+        }
+        let mut c = claims();
+        c["aud"] = json!(["x", "a"]);
+        assert!(decode::<Value>(&hs(&c, b"k"), &k, &v).is_ok());
+    }
+
+    #[test]
+    fn times() {
         assert!(check_time(100, Some(90), None, 104, 5).is_ok());
         assert!(check_time(100, Some(90), None, 106, 5).is_err());
         assert!(check_time(200, Some(110), None, 100, 5).is_err());
         assert!(check_time(200, None, Some(110), 100, 5).is_err());
+        assert!(check_time(200, None, Some(104), 100, 5).is_ok());
     }
 }

@@ -5,12 +5,12 @@
 //! the `person_token_public_key` variable; `iss` must equal the
 //! `person_token_issuer` variable and `aud` must be `carehub`.
 
-use base64::Engine as _;
 use carehub_domain::{InsuredNumber, InsurerNumber, PersonActor, PersonRef, Problem, ProblemType};
+use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::Deserialize;
 
 use crate::http::RequestHead;
-use crate::jwt::{self, Audience};
+use crate::jwt;
 
 /// The only accepted `aud`.
 pub const AUDIENCE: &str = "carehub";
@@ -18,14 +18,6 @@ pub const AUDIENCE: &str = "carehub";
 pub const DEFAULT_ISSUER: &str = "carehub-dev-idp";
 /// Clock skew tolerated between the portal's identity provider and the hub.
 pub const LEEWAY_SECS: u64 = 30;
-
-/// The DER prefix of a P-256 SubjectPublicKeyInfo (id-ecPublicKey,
-/// prime256v1, 66-byte BIT STRING): what every P-256 "PUBLIC KEY" PEM starts
-/// with. What follows is the 65-byte uncompressed point.
-const P256_SPKI_PREFIX: [u8; 26] = [
-    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
-    0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
-];
 
 /// The verified person token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,10 +67,13 @@ impl std::fmt::Display for KeyError {
 
 impl std::error::Error for KeyError {}
 
+const NOT_P256: &str = "not a P-256 (ES256) public key in PEM form (-----BEGIN PUBLIC KEY-----)";
+
 /// How to verify person tokens: the key and the expected issuer.
 #[derive(Clone, Debug)]
 pub struct Verifier {
-    key: p256::ecdsa::VerifyingKey,
+    /// The public key as an uncompressed SEC1 point on P-256.
+    key: DecodingKey,
     issuer: String,
 }
 
@@ -87,32 +82,20 @@ impl Verifier {
     /// and the expected issuer. Literal `\n` sequences (as a key pasted into
     /// an environment variable often has) are accepted as line breaks.
     pub fn from_pem(pem: &str, issuer: &str) -> Result<Verifier, KeyError> {
+        use p256::pkcs8::DecodePublicKey as _;
+        // Lines trimmed, as a key indented in a config file has them.
         let pem = pem.replace("\\n", "\n");
-        let mut lines = pem.lines().map(str::trim).filter(|l| !l.is_empty());
-        if lines.next() != Some("-----BEGIN PUBLIC KEY-----") {
-            return Err(KeyError("expected -----BEGIN PUBLIC KEY-----"));
-        }
-        let mut b64 = String::new();
-        let mut ended = false;
-        for line in lines {
-            if line == "-----END PUBLIC KEY-----" {
-                ended = true;
-                break;
-            }
-            b64.push_str(line);
-        }
-        if !ended {
-            return Err(KeyError("expected -----END PUBLIC KEY-----"));
-        }
-        let der = base64::engine::general_purpose::STANDARD
-            .decode(b64.as_bytes())
-            .map_err(|_| KeyError("the PEM body is not base64"))?;
-        let point = der
-            .strip_prefix(&P256_SPKI_PREFIX[..])
-            .filter(|p| p.len() == 65 && p[0] == 0x04)
-            .ok_or(KeyError("not a P-256 (ES256) public key"))?;
-        let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(point)
-            .map_err(|_| KeyError("not a point on P-256"))?;
+        let pem: Vec<&str> = pem
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        // SubjectPublicKeyInfo with id-ecPublicKey and prime256v1: not a
+        // certificate, not a private key, not another curve.
+        let public = p256::ecdsa::VerifyingKey::from_public_key_pem(&pem.join("\n"))
+            .map_err(|_| KeyError(NOT_P256))?;
+        // What the provider reads: the uncompressed SEC1 point.
+        let key = DecodingKey::from_ec_der(public.to_encoded_point(false).as_bytes());
         Ok(Verifier {
             key,
             issuer: issuer.to_owned(),
@@ -140,14 +123,13 @@ impl Verifier {
     /// Verifies one token.
     pub fn verify_token(&self, token: &str, now: u64) -> Result<PersonToken, PersonTokenError> {
         let invalid = |why: String| PersonTokenError::Invalid(why);
-        let (c, _typ): (Claims, _) =
-            jwt::verify(token, jwt::Key::Es256(&self.key)).map_err(|e| invalid(e.to_string()))?;
-        if c.iss != self.issuer {
-            return Err(invalid("wrong iss".into()));
-        }
-        if !c.aud.contains(AUDIENCE) {
-            return Err(invalid("wrong aud".into()));
-        }
+        let c = jwt::decode::<Claims>(
+            token,
+            &self.key,
+            &jwt::validation(Algorithm::ES256, &self.issuer, AUDIENCE),
+        )
+        .map_err(invalid)?
+        .claims;
         jwt::check_time(c.exp, c.iat, c.nbf, now, LEEWAY_SECS).map_err(invalid)?;
         let insurer =
             InsurerNumber::parse(&c.insurer_number).map_err(|e| invalid(e.to_string()))?;
@@ -165,10 +147,12 @@ impl Verifier {
     }
 }
 
+/// The claims read here; `iss` and `aud` are matched by `jsonwebtoken`.
 #[derive(Deserialize)]
 struct Claims {
-    iss: String,
-    aud: Audience,
+    /// A single string (`jsonwebtoken` would also take an array holding it).
+    #[serde(rename = "iss")]
+    _iss: String,
     sub: String,
     insurer_number: String,
     insured_number: String,
@@ -184,7 +168,8 @@ struct Claims {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    use base64::Engine as _;
+    use jsonwebtoken::EncodingKey;
     use serde_json::json;
 
     /// A throwaway P-256 key pair (generated with openssl for these tests).
@@ -223,7 +208,7 @@ sLJs5Qhnd0sv9SDhC90+goRJVJYSWRe4wWhusz/MJp8Rw1rORGFy9GNz
 
     fn sign_with(claims: &serde_json::Value, pem: &str) -> String {
         let key = EncodingKey::from_ec_der(&pkcs8_der(pem));
-        jsonwebtoken::encode(&Header::new(Algorithm::ES256), claims, &key).unwrap()
+        crate::jwt::tests::encode(Algorithm::ES256, claims, &key)
     }
 
     pub(crate) fn claims(insurer: &str, insured: &str, iat: u64) -> serde_json::Value {
@@ -232,6 +217,18 @@ sLJs5Qhnd0sv9SDhC90+goRJVJYSWRe4wWhusz/MJp8Rw1rORGFy9GNz
             "insurer_number": insurer, "insured_number": insured, "actor": "person",
             "iat": iat, "exp": iat + 600
         })
+    }
+
+    /// An unsigned token, `"alg": "none"`.
+    fn unsigned(claims: &serde_json::Value) -> String {
+        let b64 = |v: serde_json::Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+        };
+        format!(
+            "{}.{}.",
+            b64(json!({"alg": "none", "typ": "JWT"})),
+            b64(claims.clone())
+        )
     }
 
     fn head(auth: Option<&str>) -> RequestHead {
@@ -271,6 +268,12 @@ sLJs5Qhnd0sv9SDhC90+goRJVJYSWRe4wWhusz/MJp8Rw1rORGFy9GNz
         wrong_aud["aud"] = json!("carehub-components");
         let mut bad_actor = claims("131016", "0000012345", NOW);
         bad_actor["actor"] = json!("robot");
+        let mut no_aud = claims("131016", "0000012345", NOW);
+        no_aud.as_object_mut().unwrap().remove("aud");
+        let mut iss_array = claims("131016", "0000012345", NOW);
+        iss_array["iss"] = json!([DEFAULT_ISSUER]);
+        let mut not_yet = claims("131016", "0000012345", NOW);
+        not_yet["nbf"] = json!(NOW + 60);
         let cases = [
             (
                 sign_with(&claims("131016", "0000012345", NOW), OTHER_PRIVATE_PEM),
@@ -287,6 +290,18 @@ sLJs5Qhnd0sv9SDhC90+goRJVJYSWRe4wWhusz/MJp8Rw1rORGFy9GNz
                 crate::assertion::tests::sign(&claims("131016", "0000012345", NOW), b"k"),
                 "HS256",
             ),
+            // HS256 keyed with the public key: the classic confusion.
+            (
+                crate::assertion::tests::sign(
+                    &claims("131016", "0000012345", NOW),
+                    PUBLIC_PEM.as_bytes(),
+                ),
+                "HS256 with the public key",
+            ),
+            (unsigned(&claims("131016", "0000012345", NOW)), "alg none"),
+            (sign(&no_aud), "no aud"),
+            (sign(&iss_array), "iss array"),
+            (sign(&not_yet), "nbf"),
         ];
         for (t, why) in cases {
             match v.verify(&head(Some(&format!("Bearer {t}"))), NOW) {
@@ -302,5 +317,26 @@ sLJs5Qhnd0sv9SDhC90+goRJVJYSWRe4wWhusz/MJp8Rw1rORGFy9GNz
         assert!(Verifier::from_pem(PRIVATE_PEM, DEFAULT_ISSUER).is_err());
         let truncated = PUBLIC_PEM.replace("-----END PUBLIC KEY-----", "");
         assert!(Verifier::from_pem(&truncated, DEFAULT_ISSUER).is_err());
+        // EC public keys on other curves: P-384 (ES384) and secp256k1.
+        const P384_PEM: &str = "-----BEGIN PUBLIC KEY-----
+MHYwEAYHKoZIzj0CAQYFK4EEACIDYgAEkrZq0R1cz68vnisdW0PwpaQ2GztwNAL6
+tRClYVc32zZqd/NnSVX8ijCBuj/iR/PoXh4V2Fe9OBvOGrVERXQoKYY6QkFVaO2+
+8GLR1Q7pfyx6MAumLPfpNJmE+7I+/gkq
+-----END PUBLIC KEY-----
+";
+        const SECP256K1_PEM: &str = "-----BEGIN PUBLIC KEY-----
+MFYwEAYHKoZIzj0CAQYFK4EEAAoDQgAEm5+oEhnJTdsywh2J0Al5JPQR++weT4Uh
+3DhW2T6CR/fJAVIeefrV1dCmV5fNT9/9LZ12T41FzwVlpF4QPGvDSg==
+-----END PUBLIC KEY-----
+";
+        for other in [P384_PEM, SECP256K1_PEM] {
+            assert_eq!(
+                Verifier::from_pem(other, DEFAULT_ISSUER).unwrap_err(),
+                KeyError(NOT_P256)
+            );
+        }
+        // An indented key is fine.
+        let indented: String = PUBLIC_PEM.lines().map(|l| format!("    {l}\n")).collect();
+        assert!(Verifier::from_pem(&indented, DEFAULT_ISSUER).is_ok());
     }
 }
