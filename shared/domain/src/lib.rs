@@ -41,7 +41,9 @@ pub mod kinds;
 pub mod matrix;
 pub mod principal;
 pub mod problem;
+pub mod progress;
 pub mod registration;
+pub mod relay;
 
 pub use accesslog::{
     AccessAction, AccessLogEntry, AccessOutcome, GENESIS_HASH, canonical_json, chain_hash,
@@ -69,10 +71,20 @@ pub use principal::{
     ClientId, PersonActor, PersonRef, Principal, PrincipalError, Role, is_person_or_insurer,
 };
 pub use problem::{PROBLEM_CONTENT_TYPE, Problem, ProblemType};
+pub use progress::{
+    ApplicationId, OpinionTrack, Phase, Progress, Stage, SurveyTrack, TRANSITIONS, Transition,
+    allowed_next, certificate_for_decision, may_manage_progress, may_view_progress,
+    transition_refused, validate_step,
+};
 pub use registration::{
     RegistrationError, RegistrationId, RegistrationState, VerificationMethod, check_deregistration,
     combined_state, is_rfc3339, may_add_registration, may_register, registration_not_found,
     registration_state, try_registration_state, validate_registration,
+};
+pub use relay::{
+    AnswerEffect, CarePlanRequestType, SubmissionAnswer, SubmissionId, SubmissionState,
+    SubmissionType, check_answer, may_send, may_view_submission, validate_answer,
+    validate_care_plan_request,
 };
 
 use std::fmt;

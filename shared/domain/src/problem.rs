@@ -105,6 +105,13 @@ problem_types! {
     InvalidConsentEvent => (422, "invalid-consent-event", "Invalid consent event"),
     /// A registration breaks the rules for registrations.
     InvalidRegistration => (422, "invalid-registration", "Invalid registration"),
+    /// A certification application cannot take this step from its current
+    /// stage; the body's `allowed_next` lists the steps it can take.
+    InvalidTransition => (409, "invalid-transition", "Step not allowed from the current stage"),
+    /// A progress step's details break the rules for that step.
+    InvalidProgressStep => (422, "invalid-progress-step", "Invalid progress step"),
+    /// A relayed submission's payload breaks the rules for its type.
+    InvalidSubmission => (422, "invalid-submission", "Invalid submission"),
 }
 
 impl ProblemType {
@@ -137,6 +144,9 @@ pub struct Problem {
     pub detail: String,
     /// Field-level violations (for `invalid-document` and similar).
     pub violations: Vec<Violation>,
+    /// Further members of this problem type (RFC 9457 §3.2), e.g. the
+    /// allowed next stages of an `invalid-transition`.
+    pub extensions: Map<String, Value>,
 }
 
 impl Problem {
@@ -146,7 +156,27 @@ impl Problem {
             type_,
             detail: detail.into(),
             violations: Vec::new(),
+            extensions: Map::new(),
         }
+    }
+
+    /// Adds an extension member (never `type`, `title`, `status`, `detail`,
+    /// `instance` or `violations`, which the body already defines).
+    pub fn with_extension(mut self, name: &str, value: Value) -> Self {
+        debug_assert!(
+            ![
+                "type",
+                "title",
+                "status",
+                "detail",
+                "instance",
+                "violations"
+            ]
+            .contains(&name),
+            "extension {name} would shadow a standard member"
+        );
+        self.extensions.insert(name.to_owned(), value);
+        self
     }
 
     /// Attaches field-level violations.
@@ -188,6 +218,9 @@ impl Problem {
                 "violations".into(),
                 serde_json::to_value(&self.violations).expect("violations serialize"),
             );
+        }
+        for (name, value) in &self.extensions {
+            body.insert(name.clone(), value.clone());
         }
         Value::Object(body)
     }
@@ -266,6 +299,9 @@ mod tests {
         ("office-not-registered", 403),
         ("invalid-consent-event", 422),
         ("invalid-registration", 422),
+        ("invalid-transition", 409),
+        ("invalid-progress-step", 422),
+        ("invalid-submission", 422),
     ];
 
     #[test]
