@@ -27,7 +27,12 @@ use carehub_domain::{
 
 #[cfg(feature = "native-sqlite")]
 pub mod native;
+pub mod progress;
+pub mod relay;
 pub mod sqlite;
+
+pub use progress::{ApplicationRecord, NewApplication, ProgressStore, StepRecord};
+pub use relay::{NewSubmission, RelayEvent, RelayStore, SubmissionRecord};
 
 /// A value bound to, or read from, a statement.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,0 +1,102 @@
+//! Certification applications and their steps (DESIGN §6): typed,
+//! backend-neutral operations; the SQL of each dialect is in a submodule.
+
+use carehub_domain::{ApplicationId, ApplicationType, PersonRef, Principal, Stage};
+
+use super::{DocumentStore, StoreError};
+
+mod sqlite;
+
+/// An application to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewApplication {
+    /// Its id.
+    pub application_id: ApplicationId,
+    /// Who applied.
+    pub person: PersonRef,
+    /// New, renewal or change of category.
+    pub application_type: ApplicationType,
+    /// Canonical JSON of what the municipality recorded with it (received
+    /// date, the application document's id, …).
+    pub details: String,
+    /// The municipality that recorded it.
+    pub created_by: Principal,
+}
+
+/// An application as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplicationRecord {
+    /// The store's sequence number: list order and cursor.
+    pub seq: i64,
+    /// What was recorded.
+    pub application: NewApplication,
+    /// The latest step's stage.
+    pub stage: Stage,
+    /// How many steps it has taken.
+    pub step_count: i64,
+    /// When it was recorded, RFC 3339 UTC.
+    pub created_at: String,
+    /// When its last step was recorded.
+    pub updated_at: String,
+}
+
+/// One recorded step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepRecord {
+    /// 1, 2, … in order.
+    pub step_no: i64,
+    /// The stage it moved to.
+    pub step: Stage,
+    /// Canonical JSON of its details.
+    pub details: String,
+    /// Who recorded it.
+    pub recorded_by: Principal,
+    /// When, RFC 3339 UTC.
+    pub recorded_at: String,
+}
+
+/// Applications and their append-only timelines.
+pub trait ProgressStore: DocumentStore {
+    /// Records an application at stage `received` (in a write transaction).
+    fn add_application(
+        &self,
+        application: &NewApplication,
+        at: &str,
+    ) -> Result<ApplicationRecord, StoreError>;
+
+    /// The application with this id.
+    fn application(&self, id: &ApplicationId) -> Result<Option<ApplicationRecord>, StoreError>;
+
+    /// Its steps, oldest first.
+    fn application_steps(&self, seq: i64) -> Result<Vec<StepRecord>, StoreError>;
+
+    /// Appends the next step of `application` (read in the same write
+    /// transaction) and moves its stage. Fails when another step was
+    /// recorded since it was read.
+    fn append_step(
+        &self,
+        application: &ApplicationRecord,
+        step: Stage,
+        details: &str,
+        recorded_by: &Principal,
+        at: &str,
+    ) -> Result<(), StoreError>;
+
+    /// A person's applications, newest first, below `before_seq`.
+    fn person_applications(
+        &self,
+        person: &PersonRef,
+        before_seq: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<ApplicationRecord>, StoreError>;
+
+    /// A municipality's open applications (not notified, not withdrawn),
+    /// optionally only those at `stage`, newest first, below `before_seq`.
+    fn open_applications(
+        &self,
+        insurer_number: &str,
+        stage: Option<Stage>,
+        before_seq: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<ApplicationRecord>, StoreError>;
+}
