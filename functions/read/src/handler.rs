@@ -1,23 +1,34 @@
-//! The read operation, independent of Spin: routes, parameters, and the two
-//! reads against any [`DocumentStore`].
+//! The read operation, independent of Spin: routes, parameters, the two
+//! reads and the access listing against any store. Every read and every
+//! refused read is appended to the access log before the answer leaves.
 
 use carehub_domain::{
-    Cursor, DocumentId, DocumentKind, InsuredNumber, InsurerNumber, PersonRef, ProblemType, decide,
+    AccessAction, AccessLogEntry, AccessOutcome, Decision, DenyReason, DocumentId, DocumentKind,
+    PersonActor, PersonRef, Principal, ProblemType, Viewer, decide, is_person_or_insurer,
+    list_decision,
 };
 use carehub_guest::http::{Reply, RequestHead};
 use carehub_guest::problem::{forbidden, internal, invalid_identifier, invalid_request};
-use carehub_guest::routing::{Route, parse_query};
-use carehub_guest::store::{DocumentRecord, DocumentStore, ListQuery, StoreError, VersionMeta};
+use carehub_guest::routing::{Page, Route, paginate, parse_cursor, parse_limit, parse_query};
+use carehub_guest::store::{
+    AccessLogStore, ConsentStore, DocumentRecord, DocumentStore, ListQuery, RegistrationStore,
+    StoreError, VersionMeta, log_access, office_registration_state,
+};
 use serde::Serialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
 use crate::policy::{DocumentFacts, PersonFacts, Reader, read_context, readable_kinds};
 
-/// Page size when `limit` is not given.
-pub const DEFAULT_LIMIT: u32 = 50;
-/// Largest accepted `limit`.
-pub const MAX_LIMIT: u32 = 200;
+pub use carehub_guest::routing::{DEFAULT_LIMIT, MAX_LIMIT};
+
+/// Everything the read operation needs from the store.
+pub trait ReadStore: DocumentStore + ConsentStore + RegistrationStore + AccessLogStore {}
+
+impl<S: DocumentStore + ConsentStore + RegistrationStore + AccessLogStore + ?Sized> ReadStore
+    for S
+{
+}
 
 /// What a route does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +37,8 @@ pub enum Endpoint {
     List,
     /// `GET /documents/{document_id}`.
     One,
+    /// `GET /persons/{insurer_number}/{insured_number}/accesses`.
+    Accesses,
 }
 
 /// The component's routes (after the `/api/read` prefix).
@@ -39,6 +52,11 @@ pub const ROUTES: &[Route<Endpoint>] = &[
         method: "GET",
         pattern: "/documents/{document_id}",
         endpoint: Endpoint::One,
+    },
+    Route {
+        method: "GET",
+        pattern: "/persons/{insurer_number}/{insured_number}/accesses",
+        endpoint: Endpoint::Accesses,
     },
 ];
 
@@ -73,23 +91,8 @@ pub fn list_params(head: &RequestHead) -> Result<ListParams, Reply> {
                     )
                 })?);
             }
-            "limit" => {
-                params.limit = value
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|n| (1..=MAX_LIMIT).contains(n))
-                    .ok_or_else(|| {
-                        invalid_request(
-                            "limit",
-                            format!("must be an integer from 1 to {MAX_LIMIT}"),
-                        )
-                    })?;
-            }
-            "cursor" => {
-                params.before_seq = Some(Cursor::decode(&value).map_err(|e| {
-                    Reply::problem_of(ProblemType::InvalidCursor, format!("cursor: {e}"))
-                })?);
-            }
+            "limit" => params.limit = parse_limit(&value)?,
+            "cursor" => params.before_seq = Some(parse_cursor(&value)?),
             _ => unreachable!("parse_query admits only the names above"),
         }
     }
@@ -113,11 +116,7 @@ pub fn version_param(head: &RequestHead) -> Result<Option<i64>, Reply> {
 
 /// The person named by the list route's path segments.
 pub fn person_from_path(insurer: &str, insured: &str) -> Result<PersonRef, Reply> {
-    let insurer =
-        InsurerNumber::parse(insurer).map_err(|e| invalid_identifier("insurer_number", &e))?;
-    let insured =
-        InsuredNumber::parse(insured).map_err(|e| invalid_identifier("insured_number", &e))?;
-    Ok(PersonRef::new(insurer, insured))
+    carehub_guest::routing::person_from_path(insurer, insured)
 }
 
 /// The document id of the `/documents/{document_id}` route.
@@ -125,15 +124,118 @@ pub fn document_id_from_path(id: &str) -> Result<DocumentId, Reply> {
     DocumentId::parse(id).map_err(|e| invalid_identifier("document_id", &e))
 }
 
-/// Consent and registration of `person` as they bear on `reader`. Nothing
-/// is recorded yet (the consent and office-register operations come next),
-/// so nothing is in force; this is where their lookups will go.
-pub fn person_facts<S: DocumentStore + ?Sized>(
-    _store: &S,
-    _reader: &Reader,
-    _person: &PersonRef,
+/// Consent and registration of `person` as they bear on `reader` at `now`.
+/// Each is looked up only for the viewers whose decisions depend on it:
+/// the person reads without either, the municipality needs consent for ◎
+/// kinds, offices need both.
+pub fn person_facts<S: ReadStore + ?Sized>(
+    store: &S,
+    reader: &Reader,
+    person: &PersonRef,
+    now: &str,
 ) -> Result<PersonFacts, StoreError> {
-    Ok(PersonFacts::not_yet_known())
+    let mut facts = PersonFacts::not_yet_known();
+    if reader.viewer == Viewer::Person {
+        return Ok(facts);
+    }
+    facts.consent = store.consent_state(person)?;
+    if reader.viewer.is_office() {
+        facts.registration = office_registration_state(store, &reader.principal, person, now)?;
+    }
+    Ok(facts)
+}
+
+/// One access-log entry for `principal` (and the portal's `actor`).
+#[allow(clippy::too_many_arguments)]
+fn access_entry(
+    principal: &Principal,
+    actor: Option<PersonActor>,
+    person: Option<&PersonRef>,
+    action: AccessAction,
+    kind: Option<DocumentKind>,
+    document_id: Option<&DocumentId>,
+    document_ids: Vec<DocumentId>,
+    decision: Decision,
+    now: &str,
+) -> AccessLogEntry {
+    AccessLogEntry {
+        at: now.to_owned(),
+        principal: principal.clone(),
+        actor,
+        person: person.cloned(),
+        action,
+        kind,
+        document_id: document_id.cloned(),
+        document_ids,
+        outcome: if decision.is_allowed() {
+            AccessOutcome::Allowed
+        } else {
+            AccessOutcome::Denied
+        },
+        deny_reason: decision.deny_reason(),
+    }
+}
+
+/// Appends `entry`, then answers `reply`; an entry that cannot be written
+/// turns the answer into a 500 (no read goes unlogged).
+fn logged<S: AccessLogStore + ?Sized>(store: &S, entry: AccessLogEntry, reply: Reply) -> Reply {
+    match log_access(store, &[entry]) {
+        Ok(()) => reply,
+        Err(e) => internal("access log append", &e),
+    }
+}
+
+/// What an unreadable caller (the operator, which reads no care data) tried
+/// to read.
+#[derive(Debug, Clone, Copy)]
+pub enum Target<'a> {
+    /// A person's list, perhaps filtered to a kind.
+    List(&'a PersonRef, Option<DocumentKind>),
+    /// One document.
+    Document(&'a DocumentId),
+}
+
+/// The refusal of a caller whose role reads no care data, logged like any
+/// other refused read.
+pub fn refuse_unreadable<S: ReadStore + ?Sized>(
+    store: &S,
+    principal: &Principal,
+    target: Target<'_>,
+    now: &str,
+) -> Reply {
+    let deny = Decision::Deny(DenyReason::NotMarkedForRole);
+    let entry = match target {
+        Target::List(person, kind) => access_entry(
+            principal,
+            None,
+            Some(person),
+            AccessAction::ListDocuments,
+            kind,
+            None,
+            Vec::new(),
+            deny,
+            now,
+        ),
+        Target::Document(id) => match store.document(id) {
+            Ok(record) => access_entry(
+                principal,
+                None,
+                record.as_ref().map(|r| &r.person),
+                AccessAction::ReadDocument,
+                record.as_ref().map(|r| r.kind),
+                Some(id),
+                Vec::new(),
+                if record.is_some() {
+                    deny
+                } else {
+                    Decision::Deny(DenyReason::NoSuchDocument)
+                },
+                now,
+            ),
+            Err(e) => return internal("read document", &e),
+        },
+    };
+    logged(store, entry, forbidden())
 }
 
 #[derive(Serialize)]
@@ -222,29 +324,59 @@ fn content_for_decision(kind: DocumentKind, content: &str) -> Result<Option<Valu
 
 /// `GET /persons/{insurer_number}/{insured_number}/documents`: the person's
 /// documents the reader may read, current version with content, newest
-/// first. 403 when the reader may read nothing about this person.
-pub fn list<S: DocumentStore + ?Sized>(
+/// first. 403 when the reader may read nothing about this person. Logged:
+/// one entry per request, with the documents it returned.
+pub fn list<S: ReadStore + ?Sized>(
     store: &S,
     reader: &Reader,
     person: &PersonRef,
     params: &ListParams,
+    now: &str,
 ) -> Reply {
-    match try_list(store, reader, person, params) {
+    match try_list(store, reader, person, params, now) {
         Ok(reply) => reply,
         Err(e) => internal("read list", &e),
     }
 }
 
-fn try_list<S: DocumentStore + ?Sized>(
+fn try_list<S: ReadStore + ?Sized>(
     store: &S,
     reader: &Reader,
     person: &PersonRef,
     params: &ListParams,
+    now: &str,
 ) -> Result<Reply, StoreError> {
-    let facts = person_facts(store, reader, person)?;
+    let facts = person_facts(store, reader, person, now)?;
     let readable = readable_kinds(reader, &facts, person);
+    let entry = |decision: Decision, document_ids: Vec<DocumentId>| {
+        access_entry(
+            &reader.principal,
+            reader.actor,
+            Some(person),
+            AccessAction::ListDocuments,
+            params.kind,
+            None,
+            document_ids,
+            decision,
+            now,
+        )
+    };
     if readable.is_empty() {
-        return Ok(forbidden());
+        // Why: the most telling reason across the kinds (no consent, not
+        // registered, …), for the log only.
+        let decision = list_decision(DocumentKind::ALL.into_iter().map(|kind| {
+            decide(&read_context(
+                reader,
+                &facts,
+                &DocumentFacts {
+                    person,
+                    kind,
+                    author: None,
+                    content: None,
+                },
+            ))
+        }));
+        return Ok(logged(store, entry(decision, Vec::new()), forbidden()));
     }
     let kinds: Vec<DocumentKind> = readable
         .into_iter()
@@ -259,12 +391,7 @@ fn try_list<S: DocumentStore + ?Sized>(
         limit: params.limit + 1,
     };
     let mut rows = store.person_documents(person, &query)?;
-    let next_cursor = if rows.len() > params.limit as usize {
-        rows.truncate(params.limit as usize);
-        rows.last().map(|r| Cursor::encode(r.record.seq))
-    } else {
-        None
-    };
+    let next_cursor = paginate(&mut rows, params.limit, |r| r.record.seq);
 
     let mut contents = Vec::with_capacity(rows.len());
     for row in &mut rows {
@@ -282,54 +409,76 @@ fn try_list<S: DocumentStore + ?Sized>(
                 .transpose()?,
         );
     }
-    let documents = rows
+    let shown: Vec<(&_, &RawValue)> = rows
         .iter()
         .zip(&contents)
-        .filter_map(|(row, content)| {
-            content
-                .as_deref()
-                .map(|c| DocumentView::new(&row.record, &row.current, c))
-        })
+        .filter_map(|(row, content)| content.as_deref().map(|c| (row, c)))
         .collect();
-    Ok(Reply::json(
+    let document_ids = shown
+        .iter()
+        .map(|(row, _)| row.record.document_id.clone())
+        .collect();
+    let documents = shown
+        .iter()
+        .map(|(row, c)| DocumentView::new(&row.record, &row.current, c))
+        .collect();
+    let reply = Reply::json(
         200,
         &ListView {
             person,
             documents,
             next_cursor,
         },
-    ))
+    );
+    Ok(logged(store, entry(Decision::Allow, document_ids), reply))
 }
 
 /// `GET /documents/{document_id}[?version=N]`: the current (or the given)
 /// version with its content, and the version history. A document that does
-/// not exist and one the reader may not read get the same 403.
-pub fn one<S: DocumentStore + ?Sized>(
+/// not exist and one the reader may not read get the same 403; both are
+/// logged.
+pub fn one<S: ReadStore + ?Sized>(
     store: &S,
     reader: &Reader,
     id: &DocumentId,
     version: Option<i64>,
+    now: &str,
 ) -> Reply {
-    match try_one(store, reader, id, version) {
+    match try_one(store, reader, id, version, now) {
         Ok(reply) => reply,
         Err(e) => internal("read document", &e),
     }
 }
 
-fn try_one<S: DocumentStore + ?Sized>(
+fn try_one<S: ReadStore + ?Sized>(
     store: &S,
     reader: &Reader,
     id: &DocumentId,
     version: Option<i64>,
+    now: &str,
 ) -> Result<Reply, StoreError> {
-    let Some(record) = store.document(id)? else {
-        return Ok(forbidden());
+    let entry = |record: Option<&DocumentRecord>, decision: Decision| {
+        access_entry(
+            &reader.principal,
+            reader.actor,
+            record.map(|r| &r.person),
+            AccessAction::ReadDocument,
+            record.map(|r| r.kind),
+            Some(id),
+            Vec::new(),
+            decision,
+            now,
+        )
     };
-    let facts = person_facts(store, reader, &record.person)?;
+    let Some(record) = store.document(id)? else {
+        let missing = entry(None, Decision::Deny(DenyReason::NoSuchDocument));
+        return Ok(logged(store, missing, forbidden()));
+    };
+    let facts = person_facts(store, reader, &record.person, now)?;
     let current = store
         .version_content(record.seq, record.current_version)?
         .ok_or_else(|| StoreError::Corrupt(format!("{} has no current version", id.as_str())))?;
-    let may_read = |content: &str| -> Result<bool, StoreError> {
+    let decide_for = |content: &str| -> Result<Decision, StoreError> {
         let decision_content = content_for_decision(record.kind, content)?;
         let doc = DocumentFacts {
             person: &record.person,
@@ -337,10 +486,11 @@ fn try_one<S: DocumentStore + ?Sized>(
             author: Some(&record.author),
             content: decision_content.as_ref(),
         };
-        Ok(decide(&read_context(reader, &facts, &doc)).is_allowed())
+        Ok(decide(&read_context(reader, &facts, &doc)))
     };
-    if !may_read(&current)? {
-        return Ok(forbidden());
+    let decision = decide_for(&current)?;
+    if !decision.is_allowed() {
+        return Ok(logged(store, entry(Some(&record), decision), forbidden()));
     }
     let wanted = version.unwrap_or(record.current_version);
     let content = if wanted == record.current_version {
@@ -354,8 +504,9 @@ fn try_one<S: DocumentStore + ?Sized>(
         };
         // An older version is shown only if it, too, may be read (its own
         // physician's box, for an opinion).
-        if !may_read(&old)? {
-            return Ok(forbidden());
+        let decision = decide_for(&old)?;
+        if !decision.is_allowed() {
+            return Ok(logged(store, entry(Some(&record), decision), forbidden()));
         }
         old
     };
@@ -381,5 +532,73 @@ fn try_one<S: DocumentStore + ?Sized>(
         current_version: record.current_version,
         versions: versions.iter().map(VersionMetaView).collect(),
     };
-    Ok(Reply::json(200, &view))
+    let reply = Reply::json(200, &view);
+    Ok(logged(store, entry(Some(&record), Decision::Allow), reply))
+}
+
+/// One access as the person and the municipality see it: who, what, when,
+/// allowed or not. The refusal's reason stays in the log (it is internal).
+#[derive(Serialize)]
+struct AccessView<'a> {
+    at: &'a str,
+    principal: &'a Principal,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    actor: Option<PersonActor>,
+    action: AccessAction,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kind: Option<DocumentKind>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    document_id: Option<&'a DocumentId>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    document_ids: &'a [DocumentId],
+    outcome: AccessOutcome,
+}
+
+#[derive(Serialize)]
+struct AccessList<'a> {
+    person: &'a PersonRef,
+    accesses: Vec<AccessView<'a>>,
+    next_cursor: Option<String>,
+}
+
+/// `GET /persons/{insurer_number}/{insured_number}/accesses`: every read
+/// and refused read of the person's data, newest first. For the person
+/// (portal, token naming them) and their municipality; the generic refusal
+/// for everyone else.
+pub fn accesses<S: ReadStore + ?Sized>(
+    store: &S,
+    principal: &Principal,
+    token_person: Option<&PersonRef>,
+    person: &PersonRef,
+    page: Page,
+) -> Reply {
+    if !is_person_or_insurer(principal, person, token_person) {
+        return forbidden();
+    }
+    let mut rows = match store.person_accesses(person, page.before_seq, page.limit + 1) {
+        Ok(rows) => rows,
+        Err(e) => return internal("access list", &e),
+    };
+    let next_cursor = paginate(&mut rows, page.limit, |r| r.seq);
+    let accesses = rows
+        .iter()
+        .map(|r| AccessView {
+            at: &r.entry.at,
+            principal: &r.entry.principal,
+            actor: r.entry.actor,
+            action: r.entry.action,
+            kind: r.entry.kind,
+            document_id: r.entry.document_id.as_ref(),
+            document_ids: &r.entry.document_ids,
+            outcome: r.entry.outcome,
+        })
+        .collect();
+    Reply::json(
+        200,
+        &AccessList {
+            person,
+            accesses,
+            next_cursor,
+        },
+    )
 }

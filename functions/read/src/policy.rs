@@ -1,13 +1,13 @@
 //! Who is reading, and the one place a [`ReadContext`] is built.
 //!
 //! Every read decision goes through `carehub_domain::decide`; this module
-//! only gathers the facts. Consent and registration are not looked up yet
-//! (the next issue adds them): [`PersonFacts::not_yet_known`] says
-//! "none recorded", which the matrix treats as "not in force".
+//! only gathers the facts. The handler looks up consent and registration
+//! (`crate::handler::person_facts`) for the viewers whose decisions depend
+//! on them.
 
 use carehub_domain::{
-    ConsentState, DocumentKind, PersonRef, Principal, ReadContext, RegistrationState, Viewer,
-    content, decide, viewer_for,
+    ConsentState, DocumentKind, PersonActor, PersonRef, Principal, ReadContext, RegistrationState,
+    Viewer, content, decide, viewer_for,
 };
 use serde_json::Value;
 
@@ -21,6 +21,9 @@ pub struct Reader {
     pub viewer: Viewer,
     /// Portal only: the person the person token names.
     pub token_person: Option<PersonRef>,
+    /// Portal only: whether the token's holder is the person or a proxy
+    /// (for the access log).
+    pub actor: Option<PersonActor>,
 }
 
 impl Reader {
@@ -32,7 +35,14 @@ impl Reader {
             principal,
             viewer,
             token_person,
+            actor: None,
         })
+    }
+
+    /// The same reader, recording the person token's holder.
+    pub fn with_actor(mut self, actor: Option<PersonActor>) -> Reader {
+        self.actor = actor;
+        self
     }
 }
 
@@ -47,7 +57,7 @@ pub struct PersonFacts {
 }
 
 impl PersonFacts {
-    /// Until consent and registration are recorded: neither is in force.
+    /// Nothing recorded: neither consent nor registration in force.
     pub const fn not_yet_known() -> PersonFacts {
         PersonFacts {
             consent: ConsentState::None,

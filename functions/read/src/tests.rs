@@ -17,6 +17,7 @@ use crate::policy::Reader;
 const MUNICIPALITY: &str = "urn:carehub:municipality:131016";
 const CARE_MANAGER: &str = "urn:carehub:care-manager:1310100019";
 const CARE_SERVICE: &str = "urn:carehub:care-service:1370100018";
+const NOW: &str = "2025-11-25T08:00:00.000000Z";
 
 fn principal(urn: &str) -> Principal {
     Principal::parse_urn(urn).unwrap()
@@ -136,7 +137,7 @@ fn kinds_of(r: &Reply) -> Vec<String> {
 fn the_person_reads_their_column_about_themselves_only() {
     let (s, p, _) = seeded();
     let me = reader("urn:carehub:portal:mynaportal", Some(&p));
-    let r = handler::list(&s, &me, &p, &params());
+    let r = handler::list(&s, &me, &p, &params(), NOW);
     assert_eq!(r.status, 200);
     // Newest first; survey and opinion are not the person's to see.
     assert_eq!(
@@ -165,7 +166,7 @@ fn the_person_reads_their_column_about_themselves_only() {
     // Another person's token: 403 for the whole list.
     let other = person("0000099999");
     let them = reader("urn:carehub:portal:mynaportal", Some(&other));
-    let r = handler::list(&s, &them, &p, &params());
+    let r = handler::list(&s, &them, &p, &params(), NOW);
     assert_eq!(r.status, 403);
 }
 
@@ -173,7 +174,7 @@ fn the_person_reads_their_column_about_themselves_only() {
 fn a_municipality_reads_only_its_insured_and_not_consent_kinds() {
     let (s, p, _) = seeded();
     let m = reader(MUNICIPALITY, None);
-    let r = handler::list(&s, &m, &p, &params());
+    let r = handler::list(&s, &m, &p, &params(), NOW);
     assert_eq!(r.status, 200);
     // Care plan and LIFE feedback (◎) need consent, which is not recorded yet.
     assert_eq!(
@@ -186,30 +187,31 @@ fn a_municipality_reads_only_its_insured_and_not_consent_kinds() {
         ]
     );
     let osaka = reader("urn:carehub:municipality:271004", None);
-    assert_eq!(handler::list(&s, &osaka, &p, &params()).status, 403);
+    assert_eq!(handler::list(&s, &osaka, &p, &params(), NOW).status, 403);
 }
 
 #[test]
 fn offices_get_403_lists_but_read_what_they_wrote() {
     let (s, p, ids) = seeded();
     let cm = reader(CARE_MANAGER, None);
-    assert_eq!(handler::list(&s, &cm, &p, &params()).status, 403);
+    assert_eq!(handler::list(&s, &cm, &p, &params(), NOW).status, 403);
     let plan = &ids
         .iter()
         .find(|(k, _)| *k == DocumentKind::CarePlan)
         .unwrap()
         .1;
-    let r = handler::one(&s, &cm, plan, None);
+    let r = handler::one(&s, &cm, plan, None, NOW);
     assert_eq!(r.status, 200);
     assert_eq!(json_of(&r)["kind"], "care_plan");
 
     let cert = &ids[0].1;
-    let refused = handler::one(&s, &cm, cert, None);
+    let refused = handler::one(&s, &cm, cert, None, NOW);
     let missing = handler::one(
         &s,
         &cm,
         &DocumentId::parse("doc_00000000000000000000000000000000").unwrap(),
         None,
+        NOW,
     );
     assert_eq!(refused.status, 403);
     assert_eq!(
@@ -218,7 +220,7 @@ fn offices_get_403_lists_but_read_what_they_wrote() {
     );
     for urn in [CARE_SERVICE, "urn:carehub:medical:1312345678"] {
         assert_eq!(
-            handler::one(&s, &reader(urn, None), cert, None),
+            handler::one(&s, &reader(urn, None), cert, None, NOW),
             missing,
             "{urn}"
         );
@@ -242,7 +244,7 @@ fn one_document_with_versions() {
     );
 
     let me = reader("urn:carehub:portal:mynaportal", Some(&p));
-    let r = handler::one(&s, &me, &cert, None);
+    let r = handler::one(&s, &me, &cert, None, NOW);
     assert_eq!(r.status, 200);
     let v = json_of(&r);
     assert_eq!(v["document_id"], cert.as_str());
@@ -265,7 +267,7 @@ fn one_document_with_versions() {
         sha256_hex(canonical_json(&v["content"]).as_bytes())
     );
 
-    let r = handler::one(&s, &me, &cert, Some(1));
+    let r = handler::one(&s, &me, &cert, Some(1), NOW);
     let old = json_of(&r);
     assert_eq!(
         (old["version"].clone(), old["current_version"].clone()),
@@ -276,13 +278,13 @@ fn one_document_with_versions() {
         example(DocumentKind::InsuranceCertificate, &p)
     );
 
-    let r = handler::one(&s, &me, &cert, Some(3));
+    let r = handler::one(&s, &me, &cert, Some(3), NOW);
     assert_eq!(r.status, 404);
 
     // Another person's token cannot read it, and cannot tell it exists.
     let other = person("0000099999");
     let them = reader("urn:carehub:portal:mynaportal", Some(&other));
-    assert_eq!(handler::one(&s, &them, &cert, Some(3)).status, 403);
+    assert_eq!(handler::one(&s, &them, &cert, Some(3), NOW).status, 403);
 }
 
 #[test]
@@ -322,7 +324,7 @@ fn pages_with_a_cursor_and_filters_by_kind() {
             limit: 2,
             before_seq: cursor,
         };
-        let v = json_of(&handler::list(&s, &m, &p, &params));
+        let v = json_of(&handler::list(&s, &m, &p, &params, NOW));
         pages += 1;
         for d in v["documents"].as_array().unwrap() {
             assert_eq!(d["kind"], "housing_renovation");
@@ -346,6 +348,7 @@ fn pages_with_a_cursor_and_filters_by_kind() {
             limit: 200,
             before_seq: None,
         },
+        NOW,
     );
     assert_eq!(kinds_of(&everything).len(), 6);
 }
@@ -414,4 +417,310 @@ fn bad_parameters_are_400() {
     );
     let r = handler::document_id_from_path("doc_XYZ").unwrap_err();
     assert_eq!(problem_slug(&r), "invalid-identifier");
+}
+
+// ---- consent, registration and the access log ----
+
+use carehub_domain::{
+    AccessOutcome, ConsentEvent, ConsentMethod, DenyReason, Giver, PersonActor, RegistrationId,
+    VerificationMethod, verify_chain,
+};
+use carehub_guest::routing::Page;
+use carehub_guest::store::{
+    AccessLogStore, ConsentStore, Deregistration, NewRegistration, RegistrationStore,
+};
+
+const MEDICAL: &str = "urn:carehub:medical:1312345678";
+
+fn consent(s: &SqliteStore<NativeDb>, p: &PersonRef) {
+    let event = ConsentEvent::Given {
+        obtained_by: principal(MUNICIPALITY),
+        given_by: Giver::Person,
+        method: ConsentMethod::PaperForm,
+        explanation_given: true,
+        application_ref: Some("APP-1".into()),
+        effective_at: "2025-11-01T00:00:00Z".into(),
+    };
+    in_transaction(s, |s| {
+        s.append_consent(p, &event, &principal(MUNICIPALITY), "2025-11-01T00:00:00Z")
+    })
+    .unwrap();
+}
+
+fn withdraw(s: &SqliteStore<NativeDb>, p: &PersonRef) {
+    let event = ConsentEvent::Withdrawn {
+        by: Giver::Person,
+        through: principal("urn:carehub:portal:mynaportal"),
+        effective_at: NOW.into(),
+    };
+    in_transaction(s, |s| {
+        s.append_consent(p, &event, &principal("urn:carehub:portal:mynaportal"), NOW)
+    })
+    .unwrap();
+}
+
+fn register(s: &SqliteStore<NativeDb>, office: &str, p: &PersonRef) -> i64 {
+    let office = principal(office);
+    let reg = NewRegistration {
+        registration_id: RegistrationId::derive(&office, p, "2025-11-01T00:00:00.000000Z"),
+        office,
+        person: p.clone(),
+        verification_method: VerificationMethod::MyNumberCard,
+        verification_reference: "MNC-1".into(),
+        start: "2025-11-01T00:00:00Z".into(),
+        end: None,
+    };
+    in_transaction(s, |s| {
+        s.add_registration(&reg, "2025-11-01T00:00:00.000000Z")
+    })
+    .unwrap()
+    .seq
+}
+
+fn id_of(ids: &[(DocumentKind, DocumentId)], kind: DocumentKind) -> DocumentId {
+    ids.iter().find(|(k, _)| *k == kind).unwrap().1.clone()
+}
+
+#[test]
+fn registered_offices_read_with_consent_and_lose_it_at_once() {
+    let (s, p, ids) = seeded();
+    let cs = reader(CARE_SERVICE, None);
+    let care_plan = id_of(&ids, DocumentKind::CarePlan);
+    let refused = handler::one(&s, &cs, &care_plan, None, NOW);
+    assert_eq!(refused, carehub_guest::problem::forbidden());
+
+    // Registered, without consent: still refused.
+    let seq = register(&s, CARE_SERVICE, &p);
+    assert_eq!(handler::one(&s, &cs, &care_plan, None, NOW), refused);
+    assert_eq!(handler::list(&s, &cs, &p, &params(), NOW), refused);
+
+    // Registered with consent: the care-service column.
+    consent(&s, &p);
+    assert_eq!(handler::one(&s, &cs, &care_plan, None, NOW).status, 200);
+    let r = handler::list(&s, &cs, &p, &params(), NOW);
+    assert_eq!(
+        kinds_of(&r),
+        ["life_feedback", "care_plan", "insurance_certificate"]
+    );
+
+    // Withdrawal cuts access on the next request.
+    withdraw(&s, &p);
+    assert_eq!(handler::one(&s, &cs, &care_plan, None, NOW), refused);
+    consent(&s, &p);
+    assert_eq!(handler::one(&s, &cs, &care_plan, None, NOW).status, 200);
+    // So does deregistration.
+    in_transaction(&s, |s| {
+        s.deregister(
+            seq,
+            &Deregistration {
+                at: NOW.into(),
+                by: principal(CARE_SERVICE),
+                reason: "契約終了".into(),
+            },
+        )
+    })
+    .unwrap();
+    assert_eq!(handler::one(&s, &cs, &care_plan, None, NOW), refused);
+    // But the author still reads what it wrote (its LIFE feedback).
+    let life = id_of(&ids, DocumentKind::LifeFeedback);
+    assert_eq!(handler::one(&s, &cs, &life, None, NOW).status, 200);
+}
+
+#[test]
+fn medical_never_reads_the_burden_ratio_and_care_managers_respect_the_physician() {
+    let (s, p, ids) = seeded();
+    let burden = put(
+        &s,
+        &p,
+        DocumentKind::BurdenRatioCertificate,
+        MUNICIPALITY,
+        "current",
+        &example(DocumentKind::BurdenRatioCertificate, &p),
+        "2025-11-25T06:00:00.000000Z",
+    );
+    let mut declined = example(DocumentKind::PhysicianOpinion, &p);
+    declined["consent_to_care_planning"] = json!(false);
+    let declined = put(
+        &s,
+        &p,
+        DocumentKind::PhysicianOpinion,
+        MUNICIPALITY,
+        "2025-07",
+        &declined,
+        "2025-11-25T06:00:00.000000Z",
+    );
+    consent(&s, &p);
+    register(&s, MEDICAL, &p);
+    register(&s, CARE_MANAGER, &p);
+    let med = reader(MEDICAL, None);
+    let forbidden = carehub_guest::problem::forbidden();
+    assert_eq!(handler::one(&s, &med, &burden, None, NOW), forbidden);
+    let cert = id_of(&ids, DocumentKind::InsuranceCertificate);
+    assert_eq!(handler::one(&s, &med, &cert, None, NOW).status, 200);
+    let kinds = kinds_of(&handler::list(&s, &med, &p, &params(), NOW));
+    assert!(!kinds.contains(&"burden_ratio_certificate".to_owned()));
+
+    let cm = reader(CARE_MANAGER, None);
+    assert_eq!(handler::one(&s, &cm, &declined, None, NOW), forbidden);
+    let agreed = id_of(&ids, DocumentKind::PhysicianOpinion);
+    assert_eq!(handler::one(&s, &cm, &agreed, None, NOW).status, 200);
+    let listed: Vec<_> = json_of(&handler::list(&s, &cm, &p, &params(), NOW))["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["document_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(listed.contains(&agreed.as_str().to_owned()));
+    assert!(!listed.contains(&declined.as_str().to_owned()));
+    // The municipality reads the declined opinion (the box is about care planning).
+    let m = reader(MUNICIPALITY, None);
+    assert_eq!(handler::one(&s, &m, &declined, None, NOW).status, 200);
+}
+
+fn accesses_of(
+    s: &SqliteStore<NativeDb>,
+    urn: &str,
+    token: Option<&PersonRef>,
+    p: &PersonRef,
+) -> Reply {
+    handler::accesses(
+        s,
+        &principal(urn),
+        token,
+        p,
+        Page {
+            limit: 200,
+            before_seq: None,
+        },
+    )
+}
+
+#[test]
+fn every_read_and_refusal_is_logged_in_one_chain() {
+    let (s, p, ids) = seeded();
+    let cm = reader(CARE_MANAGER, None);
+    let cert = id_of(&ids, DocumentKind::InsuranceCertificate);
+    let missing = DocumentId::parse("doc_00000000000000000000000000000000").unwrap();
+    // Refused: not registered; a document that does not exist; a list.
+    assert_eq!(handler::one(&s, &cm, &cert, None, NOW).status, 403);
+    assert_eq!(handler::one(&s, &cm, &missing, None, NOW).status, 403);
+    assert_eq!(handler::list(&s, &cm, &p, &params(), NOW).status, 403);
+    // Allowed: the person through the portal (a proxy), and the municipality.
+    let me = reader("urn:carehub:portal:mynaportal", Some(&p)).with_actor(Some(PersonActor::Proxy));
+    assert_eq!(handler::one(&s, &me, &cert, None, NOW).status, 200);
+    let m = reader(MUNICIPALITY, None);
+    let list = handler::list(&s, &m, &p, &params(), NOW);
+    assert_eq!(list.status, 200);
+    // The operator reads no care data; refused and logged all the same.
+    let ops = principal("urn:carehub:operator:ops");
+    assert_eq!(
+        handler::refuse_unreadable(&s, &ops, handler::Target::Document(&cert), NOW),
+        carehub_guest::problem::forbidden()
+    );
+
+    // The chain: six entries, verifying from the genesis.
+    let rows: Vec<(String, String)> = {
+        let db = &s.db().0;
+        let mut st = db
+            .prepare("SELECT entry, hash FROM access_log ORDER BY seq")
+            .unwrap();
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert_eq!(rows.len(), 6);
+    assert_eq!(verify_chain(&rows), Ok(()));
+    let logged = s.person_accesses(&p, None, 100).unwrap();
+    // The missing document names no person: five entries about p.
+    assert_eq!(logged.len(), 5);
+    let reasons: Vec<_> = logged.iter().rev().map(|a| a.entry.deny_reason).collect();
+    assert_eq!(
+        reasons,
+        [
+            Some(DenyReason::NotRegistered),
+            Some(DenyReason::NotRegistered),
+            None,
+            None,
+            Some(DenyReason::NotMarkedForRole)
+        ]
+    );
+
+    // What the person sees: newest first, refusals included, no reasons.
+    let seen = accesses_of(&s, "urn:carehub:portal:mynaportal", Some(&p), &p);
+    assert_eq!(seen.status, 200);
+    let v = json_of(&seen);
+    let accesses = v["accesses"].as_array().unwrap();
+    assert_eq!(accesses.len(), 5);
+    assert!(accesses.iter().all(|a| a.get("deny_reason").is_none()));
+    assert_eq!(accesses[4]["principal"], CARE_MANAGER);
+    assert_eq!(accesses[4]["outcome"], "denied");
+    assert_eq!(accesses[4]["document_id"], cert.as_str());
+    assert_eq!(accesses[4]["kind"], "insurance_certificate");
+    assert_eq!(accesses[2]["actor"], "proxy");
+    assert_eq!(accesses[1]["action"], "list_documents");
+    assert_eq!(
+        accesses[1]["document_ids"].as_array().unwrap().len(),
+        json_of(&list)["documents"].as_array().unwrap().len()
+    );
+    assert_eq!(accesses[0]["principal"], "urn:carehub:operator:ops");
+    assert_eq!(
+        logged[0].entry.outcome,
+        AccessOutcome::Denied,
+        "newest first"
+    );
+    // The municipality sees the same; others get the generic refusal.
+    assert_eq!(accesses_of(&s, MUNICIPALITY, None, &p).body, seen.body);
+    for (urn, token) in [
+        ("urn:carehub:municipality:271004", None),
+        (CARE_MANAGER, None),
+        ("urn:carehub:portal:mynaportal", Some(&person("0000099999"))),
+    ] {
+        assert_eq!(
+            accesses_of(&s, urn, token, &p),
+            carehub_guest::problem::forbidden(),
+            "{urn}"
+        );
+    }
+
+    // Append-only in the database.
+    let err = s
+        .db()
+        .0
+        .execute("UPDATE access_log SET entry = '{}'", [])
+        .unwrap_err();
+    assert!(err.to_string().contains("append-only"));
+}
+
+#[test]
+fn accesses_page_with_a_cursor() {
+    let (s, p, ids) = seeded();
+    let m = reader(MUNICIPALITY, None);
+    let cert = id_of(&ids, DocumentKind::InsuranceCertificate);
+    for _ in 0..5 {
+        assert_eq!(handler::one(&s, &m, &cert, None, NOW).status, 200);
+    }
+    let mut before = None;
+    let mut seen = 0;
+    let mut pages = 0;
+    loop {
+        let r = handler::accesses(
+            &s,
+            &principal(MUNICIPALITY),
+            None,
+            &p,
+            Page {
+                limit: 2,
+                before_seq: before,
+            },
+        );
+        let v = json_of(&r);
+        seen += v["accesses"].as_array().unwrap().len();
+        pages += 1;
+        match v["next_cursor"].as_str() {
+            Some(c) => before = Some(carehub_domain::Cursor::decode(c).unwrap()),
+            None => break,
+        }
+    }
+    assert_eq!((seen, pages), (5, 3));
 }

@@ -1,5 +1,6 @@
-//! `infra/openapi.json` — the OpenAPI 3.1 document of the ingest and read
-//! routes, which the gateway serves at `/openapi.json` — is generated from
+//! `infra/openapi.json` — the OpenAPI 3.1 document of the ingest, read,
+//! consent and office-register routes, which the gateway serves at
+//! `/openapi.json` — is generated from
 //! the domain crate (kinds, their fields with Japanese names, examples, the
 //! problem catalogue) so that it cannot drift from what the components
 //! enforce. This test fails when the file is stale; regenerate it with
@@ -11,11 +12,16 @@
 use std::path::PathBuf;
 
 use carehub_domain::content::{example_content, optional_fields, required_fields};
-use carehub_domain::{DocumentKind, InsuredNumber, InsurerNumber, PersonRef, ProblemType};
+use carehub_domain::{
+    AccessAction, AccessOutcome, ConsentMethod, ConsentState, DocumentKind, InsuredNumber,
+    InsurerNumber, PersonActor, PersonRef, ProblemType, ProxyRelationship, RegistrationState, Role,
+};
 use serde_json::{Map, Value, json};
 
 const INGEST: &str = "/api/ingest";
 const READ: &str = "/api/read";
+const CONSENT: &str = "/api/consent";
+const OFFICE_REGISTER: &str = "/api/office-register";
 
 fn path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../infra/openapi.json")
@@ -235,7 +241,7 @@ fn read_list() -> Value {
             "operationId": "listPersonDocuments",
             "tags": ["read"],
             "summary": "List a person's documents",
-            "description": "Who may read follows the sharing matrix (共有範囲): the portal (with a person token naming this very person) reads the kinds marked for the person; a municipality reads the persons it insures (kinds marked ★/○, and ◎ with consent); care offices and medical institutions read only with a registration in force and the person's consent (not yet recordable, so their lists are refused). A caller that may read nothing about the person gets 403 `forbidden`.",
+            "description": "Who may read follows the sharing matrix (共有範囲): the portal (with a person token naming this very person) reads the kinds marked for the person; a municipality reads the persons it insures (kinds marked ★/○, and ◎ with consent); care offices and medical institutions read only with a registration in force (`/api/office-register`) and the person's consent in force (`/api/consent`), checked at every request, so a withdrawal or a deregistration cuts access on the next one. A caller that may read nothing about the person gets 403 `forbidden`. Every list, allowed or refused, is appended to the person's access log with the documents it returned.",
             "security": [{ "mutualTLS": [] }, { "mutualTLS": [], "personToken": [] }],
             "parameters": [
                 { "$ref": "#/components/parameters/InsurerNumberPath" },
@@ -262,7 +268,7 @@ fn read_one() -> Value {
             "operationId": "readDocument",
             "tags": ["read"],
             "summary": "Read one document",
-            "description": "A document that does not exist and one the caller may not read are answered with the same 403 `forbidden` body, byte for byte. An author always reads what it stored. 404 `not-found` only for a `version` the (readable) document does not have.",
+            "description": "A document that does not exist and one the caller may not read are answered with the same 403 `forbidden` body, byte for byte. An author always reads what it stored. 404 `not-found` only for a `version` the (readable) document does not have. Every read and every refused read is appended to the person's access log.",
             "security": [{ "mutualTLS": [] }, { "mutualTLS": [], "personToken": [] }],
             "parameters": [
                 { "$ref": "#/components/parameters/DocumentIdPath" },
@@ -271,6 +277,443 @@ fn read_one() -> Value {
             "responses": responses,
         }
     })
+}
+
+fn read_accesses() -> Value {
+    let mut responses = Map::new();
+    responses.insert("200".into(), json!({
+        "description": "Accesses to the person's data, newest first: every read and every refused read of their documents, by whom and when. Why a read was refused stays in the log (it is internal).",
+        "content": { "application/json": { "schema": schema_ref("AccessList") } },
+    }));
+    op_problems(&[400], &mut responses);
+    op_problems(COMMON, &mut responses);
+    json!({
+        "get": {
+            "operationId": "listPersonAccesses",
+            "tags": ["read"],
+            "summary": "List who read (or tried to read) the person's data",
+            "description": "For the person (the portal, with a person token naming this very person) and the person's municipality; anyone else gets 403 `forbidden`. The log is append-only and tamper-evident: each entry chains the hash of the previous one (`carehub verify-log` checks the chain).",
+            "security": [{ "mutualTLS": [] }, { "mutualTLS": [], "personToken": [] }],
+            "parameters": [
+                { "$ref": "#/components/parameters/InsurerNumberPath" },
+                { "$ref": "#/components/parameters/InsuredNumberPath" },
+                { "$ref": "#/components/parameters/Limit" },
+                { "$ref": "#/components/parameters/Cursor" },
+            ],
+            "responses": responses,
+        }
+    })
+}
+
+fn consent_record() -> Value {
+    let mut responses = Map::new();
+    responses.insert("201".into(), json!({
+        "description": "Recorded: the event as stored and the state it leaves.",
+        "headers": {
+            "Location": { "description": "Where the person's consent is shown: `/api/consent/persons/{insurer_number}/{insured_number}`.", "schema": { "type": "string" } },
+            "Idempotent-Replayed": { "description": "`true` when this is the stored answer to an earlier request with the same Idempotency-Key.", "schema": { "type": "string" } },
+        },
+        "content": { "application/json": { "schema": schema_ref("ConsentRecorded") } },
+    }));
+    op_problems(&[400, 409, 413, 415, 422], &mut responses);
+    op_problems(COMMON, &mut responses);
+    json!({
+        "post": {
+            "operationId": "recordConsentEvent",
+            "tags": ["consent"],
+            "summary": "Record a comprehensive-consent event (包括同意)",
+            "description": "One consent covers every office and every document, now and later. `given`: by the person's municipality at a new or renewal certification application (`application_ref` required), or by a care-manager office or care-service office/facility registered for the person, on the municipality's behalf. `not_obtained`: consent could not be obtained, with the reason; nothing is shared. `withdrawn`: by the person or a proxy, through the municipality, an office registered for the person (medical institutions included) or the portal with a person token (`by` must match the token's holder; it defaults to the person when the holder is the person); takes effect at once. Who recorded it (`obtained_by`, `through`) is the caller; the time of a withdrawal or of `not_obtained` is the hub's. Refused with `wrong-municipality`, `office-not-registered`, `role-not-allowed` or (the portal acting for someone else) `forbidden`; `invalid-consent-event` (422) for a consent without explanation, a proxy without name or reason, a time in the future; `conflict` (409) for a withdrawal with no consent in force, or `not_obtained` while consent is in force (that is a withdrawal). The history is append-only; the latest event decides. Body limit 64 KiB.",
+            "security": [{ "mutualTLS": [] }, { "mutualTLS": [], "personToken": [] }],
+            "parameters": [
+                { "$ref": "#/components/parameters/InsurerNumberPath" },
+                { "$ref": "#/components/parameters/InsuredNumberPath" },
+                { "$ref": "#/components/parameters/IdempotencyKey" },
+            ],
+            "requestBody": {
+                "required": true,
+                "content": { "application/json": { "schema": schema_ref("ConsentEventRequest") } },
+            },
+            "responses": responses,
+        }
+    })
+}
+
+fn consent_show() -> Value {
+    let mut responses = Map::new();
+    responses.insert(
+        "200".into(),
+        json!({
+            "description": "The current state and the whole history, oldest first.",
+            "content": { "application/json": { "schema": schema_ref("ConsentHistory") } },
+        }),
+    );
+    op_problems(&[400], &mut responses);
+    op_problems(COMMON, &mut responses);
+    json!({
+        "get": {
+            "operationId": "showConsent",
+            "tags": ["consent"],
+            "summary": "The person's consent: state and history",
+            "description": "For the person (portal, person token naming them), the person's municipality, and offices with a registration in force for the person; anyone else gets 403 `forbidden`.",
+            "security": [{ "mutualTLS": [] }, { "mutualTLS": [], "personToken": [] }],
+            "parameters": [
+                { "$ref": "#/components/parameters/InsurerNumberPath" },
+                { "$ref": "#/components/parameters/InsuredNumberPath" },
+            ],
+            "responses": responses,
+        }
+    })
+}
+
+fn registrations() -> Value {
+    let mut created = Map::new();
+    created.insert("201".into(), json!({
+        "description": "Registered.",
+        "headers": {
+            "Location": { "description": "`/api/office-register/registrations/{registration_id}`.", "schema": { "type": "string" } },
+            "Idempotent-Replayed": { "description": "`true` when this is the stored answer to an earlier request with the same Idempotency-Key.", "schema": { "type": "string" } },
+        },
+        "content": { "application/json": { "schema": schema_ref("Registration") } },
+    }));
+    op_problems(&[400, 409, 413, 415, 422], &mut created);
+    op_problems(COMMON, &mut created);
+    let mut listed = Map::new();
+    listed.insert("200".into(), json!({
+        "description": "The calling office's registrations, newest first, each with its state now.",
+        "content": { "application/json": { "schema": schema_ref("OfficeRegistrationList") } },
+    }));
+    op_problems(&[400], &mut listed);
+    op_problems(COMMON, &mut listed);
+    json!({
+        "post": {
+            "operationId": "registerOffice",
+            "tags": ["office-register"],
+            "summary": "Register as the person's responsible office (担当事業所登録)",
+            "description": "The calling office — a care-manager office, a care-service office or facility, or a medical institution (deemed care office) — registers itself after verifying the person's identity when the contract starts: the method (`my_number_card`, or `other` with a description) and a reference to the check, the start and an optional end. Identity is not re-checked at each read. Other roles get `role-not-allowed`; an incomplete verification or an end not after start and now is `invalid-registration` (422); an office that already holds a registration for the person that has not ended gets `conflict` (409). Body limit 16 KiB.",
+            "parameters": [{ "$ref": "#/components/parameters/IdempotencyKey" }],
+            "requestBody": {
+                "required": true,
+                "content": { "application/json": { "schema": schema_ref("RegistrationRequest") } },
+            },
+            "responses": created,
+        },
+        "get": {
+            "operationId": "listOfficeRegistrations",
+            "tags": ["office-register"],
+            "summary": "The persons the calling office is registered for",
+            "description": "For offices (care-manager, care-service, medical); other roles get `role-not-allowed`.",
+            "parameters": [
+                { "$ref": "#/components/parameters/Limit" },
+                { "$ref": "#/components/parameters/Cursor" },
+            ],
+            "responses": listed,
+        }
+    })
+}
+
+fn registration_one() -> Value {
+    let mut responses = Map::new();
+    responses.insert(
+        "200".into(),
+        json!({
+            "description": "The registration, with its state now.",
+            "content": { "application/json": { "schema": schema_ref("Registration") } },
+        }),
+    );
+    op_problems(&[400], &mut responses);
+    op_problems(COMMON, &mut responses);
+    json!({
+        "get": {
+            "operationId": "readRegistration",
+            "tags": ["office-register"],
+            "summary": "One of the calling office's registrations",
+            "description": "404 `not-found` for an id the calling office holds no registration under (whether or not another office does).",
+            "parameters": [{ "$ref": "#/components/parameters/RegistrationIdPath" }],
+            "responses": responses,
+        }
+    })
+}
+
+fn deregister() -> Value {
+    let mut responses = Map::new();
+    responses.insert(
+        "200".into(),
+        json!({
+            "description": "Deregistered: the registration has ended, now.",
+            "content": { "application/json": { "schema": schema_ref("Registration") } },
+        }),
+    );
+    op_problems(&[400, 409, 413, 415, 422], &mut responses);
+    op_problems(COMMON, &mut responses);
+    json!({
+        "post": {
+            "operationId": "deregisterOffice",
+            "tags": ["office-register"],
+            "summary": "End the calling office's registration",
+            "description": "The office ends its registration (the contract ended); its reads of the person stop at the next request. 404 `not-found` for another office's registration or none; 409 `conflict` when it has already ended; a blank reason is `invalid-registration`.",
+            "parameters": [
+                { "$ref": "#/components/parameters/RegistrationIdPath" },
+                { "$ref": "#/components/parameters/IdempotencyKey" },
+            ],
+            "requestBody": {
+                "required": true,
+                "content": { "application/json": { "schema": schema_ref("DeregistrationRequest") } },
+            },
+            "responses": responses,
+        }
+    })
+}
+
+fn person_registrations() -> Value {
+    let mut responses = Map::new();
+    responses.insert("200".into(), json!({
+        "description": "Every registration for the person, newest first, each with its state now.",
+        "content": { "application/json": { "schema": schema_ref("PersonRegistrationList") } },
+    }));
+    op_problems(&[400], &mut responses);
+    op_problems(COMMON, &mut responses);
+    json!({
+        "get": {
+            "operationId": "listPersonRegistrations",
+            "tags": ["office-register"],
+            "summary": "The person's responsible offices",
+            "description": "For the person (portal, person token naming them) and the person's municipality; anyone else gets 403 `forbidden`.",
+            "security": [{ "mutualTLS": [] }, { "mutualTLS": [], "personToken": [] }],
+            "parameters": [
+                { "$ref": "#/components/parameters/InsurerNumberPath" },
+                { "$ref": "#/components/parameters/InsuredNumberPath" },
+                { "$ref": "#/components/parameters/Limit" },
+                { "$ref": "#/components/parameters/Cursor" },
+            ],
+            "responses": responses,
+        }
+    })
+}
+
+fn consent_and_registration_schemas(s: &mut Map<String, Value>) {
+    let giver = json!({
+        "description": "Who gave or withdrew consent: the person, or a proxy (with relationship, name and why the person could not act themself).",
+        "oneOf": [
+            {
+                "type": "object", "title": "person",
+                "required": ["type"],
+                "properties": { "type": { "const": "person" } },
+                "additionalProperties": false,
+            },
+            {
+                "type": "object", "title": "proxy",
+                "required": ["type", "relationship", "name", "reason_person_could_not_consent"],
+                "properties": {
+                    "type": { "const": "proxy" },
+                    "relationship": { "enum": ProxyRelationship::NAMES, "description": "family_member 家族, legal_guardian 成年後見人, other_representative その他の代理人." },
+                    "name": { "type": "string", "minLength": 1 },
+                    "reason_person_could_not_consent": { "type": "string", "minLength": 1 },
+                },
+                "additionalProperties": false,
+            },
+        ],
+    });
+    s.insert("Giver".into(), giver);
+    s.insert("ConsentEventRequest".into(), json!({
+        "description": "What happened. The recorder (`obtained_by` / `through`) is the caller.",
+        "oneOf": [
+            {
+                "type": "object", "title": "given",
+                "required": ["event", "given_by", "method", "explanation_given"],
+                "properties": {
+                    "event": { "const": "given" },
+                    "given_by": schema_ref("Giver"),
+                    "method": { "enum": ConsentMethod::NAMES, "description": "paper_form (e.g. the application's consent box), electronic, verbal_with_record." },
+                    "explanation_given": { "type": "boolean", "description": "Must be true: consent is recorded only after the purpose and scope of sharing were explained." },
+                    "application_ref": { "type": "string", "minLength": 1, "description": "The new or renewal certification application the consent came with. Required when a municipality records it." },
+                    "effective_at": { "type": "string", "format": "date-time", "description": "When the consent was given (RFC 3339, not in the future); default now." },
+                },
+                "additionalProperties": false,
+                "examples": [{ "event": "given", "given_by": { "type": "person" }, "method": "paper_form", "explanation_given": true, "application_ref": "APP-2025-000123" }],
+            },
+            {
+                "type": "object", "title": "not_obtained",
+                "required": ["event", "reason"],
+                "properties": {
+                    "event": { "const": "not_obtained" },
+                    "reason": { "type": "string", "minLength": 1 },
+                },
+                "additionalProperties": false,
+            },
+            {
+                "type": "object", "title": "withdrawn",
+                "required": ["event"],
+                "properties": {
+                    "event": { "const": "withdrawn" },
+                    "by": { "$ref": "#/components/schemas/Giver", "description": "Required except for the portal when the token's holder is the person (then it is the person)." },
+                },
+                "additionalProperties": false,
+            },
+        ],
+        "discriminator": { "propertyName": "event" },
+    }));
+    s.insert("ConsentState".into(), json!({
+        "enum": ConsentState::NAMES,
+        "description": "none (nothing recorded), in_force, withdrawn, not_obtained. Offices read only while in_force.",
+    }));
+    s.insert("ConsentHistoryEvent".into(), json!({
+        "type": "object",
+        "description": "A recorded event: the request's fields, who recorded it (`obtained_by` for given / not_obtained, `through` for withdrawn), its time (`effective_at`, or `recorded_at` alone for not_obtained), and `recorded_at`, when the hub recorded it.",
+        "required": ["event", "recorded_at"],
+        "properties": {
+            "event": { "enum": ["given", "not_obtained", "withdrawn"] },
+            "obtained_by": schema_ref("PrincipalUrn"),
+            "through": schema_ref("PrincipalUrn"),
+            "given_by": schema_ref("Giver"),
+            "by": schema_ref("Giver"),
+            "method": { "enum": ConsentMethod::NAMES },
+            "explanation_given": { "type": "boolean" },
+            "application_ref": { "type": "string" },
+            "reason": { "type": "string" },
+            "effective_at": { "type": "string", "format": "date-time" },
+            "recorded_at": schema_ref("Timestamp"),
+        },
+    }));
+    s.insert(
+        "ConsentRecorded".into(),
+        json!({
+            "type": "object",
+            "required": ["person", "state", "recorded"],
+            "properties": {
+                "person": schema_ref("PersonRef"),
+                "state": schema_ref("ConsentState"),
+                "recorded": schema_ref("ConsentHistoryEvent"),
+            },
+        }),
+    );
+    s.insert("ConsentHistory".into(), json!({
+        "type": "object",
+        "required": ["person", "state", "history"],
+        "properties": {
+            "person": schema_ref("PersonRef"),
+            "state": schema_ref("ConsentState"),
+            "history": { "type": "array", "items": schema_ref("ConsentHistoryEvent"), "description": "Oldest first; the latest decides." },
+        },
+    }));
+    s.insert(
+        "RegistrationId".into(),
+        json!({
+            "type": "string", "pattern": "^reg_[0-9a-f]{32}$",
+        }),
+    );
+    s.insert("VerificationMethod".into(), json!({
+        "description": "How the office verified the person's identity.",
+        "oneOf": [
+            {
+                "type": "object", "title": "my_number_card",
+                "required": ["type"],
+                "properties": { "type": { "const": "my_number_card" } },
+                "additionalProperties": false,
+            },
+            {
+                "type": "object", "title": "other",
+                "required": ["type", "description"],
+                "properties": {
+                    "type": { "const": "other" },
+                    "description": { "type": "string", "minLength": 1, "description": "What was checked (e.g. the insurance certificate and a photo ID)." },
+                },
+                "additionalProperties": false,
+            },
+        ],
+    }));
+    s.insert("RegistrationRequest".into(), json!({
+        "type": "object",
+        "required": ["person", "verification_method", "verification_reference", "start"],
+        "properties": {
+            "person": schema_ref("PersonRef"),
+            "verification_method": schema_ref("VerificationMethod"),
+            "verification_reference": { "type": "string", "minLength": 1, "description": "The record of the identity check (e.g. the card reader's result number)." },
+            "start": { "type": "string", "format": "date-time", "description": "From when (RFC 3339): may lie in the past or the future; the office reads from then." },
+            "end": { "type": ["string", "null"], "format": "date-time", "description": "Until when, if known: after start and after now." },
+        },
+        "additionalProperties": false,
+    }));
+    s.insert("DeregistrationRequest".into(), json!({
+        "type": "object",
+        "required": ["reason"],
+        "properties": { "reason": { "type": "string", "minLength": 1, "description": "Why it ends (e.g. 契約終了)." } },
+        "additionalProperties": false,
+    }));
+    s.insert("Registration".into(), json!({
+        "type": "object",
+        "required": ["registration_id", "office", "role", "person", "verification_method", "verification_reference", "start", "end", "registered_at", "deregistration", "state"],
+        "properties": {
+            "registration_id": schema_ref("RegistrationId"),
+            "office": schema_ref("PrincipalUrn"),
+            "role": { "enum": [Role::CareManager.as_str(), Role::CareService.as_str(), Role::Medical.as_str()] },
+            "person": schema_ref("PersonRef"),
+            "verification_method": schema_ref("VerificationMethod"),
+            "verification_reference": { "type": "string" },
+            "start": { "type": "string", "format": "date-time" },
+            "end": { "type": ["string", "null"], "format": "date-time" },
+            "registered_at": schema_ref("Timestamp"),
+            "deregistration": {
+                "type": ["object", "null"],
+                "required": ["deregistered_at", "deregistered_by", "reason"],
+                "properties": {
+                    "deregistered_at": schema_ref("Timestamp"),
+                    "deregistered_by": schema_ref("PrincipalUrn"),
+                    "reason": { "type": "string" },
+                },
+            },
+            "state": { "enum": RegistrationState::NAMES, "description": "At the time of the answer: in_force, ended (end date reached or deregistered), none (not started yet)." },
+        },
+    }));
+    s.insert(
+        "PersonRegistrationList".into(),
+        json!({
+            "type": "object",
+            "required": ["person", "registrations", "next_cursor"],
+            "properties": {
+                "person": schema_ref("PersonRef"),
+                "registrations": { "type": "array", "items": schema_ref("Registration") },
+                "next_cursor": { "type": ["string", "null"] },
+            },
+        }),
+    );
+    s.insert(
+        "OfficeRegistrationList".into(),
+        json!({
+            "type": "object",
+            "required": ["office", "registrations", "next_cursor"],
+            "properties": {
+                "office": schema_ref("PrincipalUrn"),
+                "registrations": { "type": "array", "items": schema_ref("Registration") },
+                "next_cursor": { "type": ["string", "null"] },
+            },
+        }),
+    );
+    s.insert("Access".into(), json!({
+        "type": "object",
+        "required": ["at", "principal", "action", "outcome"],
+        "properties": {
+            "at": schema_ref("Timestamp"),
+            "principal": schema_ref("PrincipalUrn"),
+            "actor": { "enum": PersonActor::NAMES, "description": "Portal reads: the person or a proxy." },
+            "action": { "enum": AccessAction::NAMES },
+            "kind": schema_ref("DocumentKind"),
+            "document_id": schema_ref("DocumentId"),
+            "document_ids": { "type": "array", "items": schema_ref("DocumentId"), "description": "An allowed list: the documents it returned." },
+            "outcome": { "enum": AccessOutcome::NAMES },
+        },
+    }));
+    s.insert(
+        "AccessList".into(),
+        json!({
+            "type": "object",
+            "required": ["person", "accesses", "next_cursor"],
+            "properties": {
+                "person": schema_ref("PersonRef"),
+                "accesses": { "type": "array", "items": schema_ref("Access") },
+                "next_cursor": { "type": ["string", "null"] },
+            },
+        }),
+    );
 }
 
 fn schemas() -> Map<String, Value> {
@@ -491,6 +934,7 @@ fn schemas() -> Map<String, Value> {
             },
         },
     }));
+    consent_and_registration_schemas(&mut s);
     s
 }
 
@@ -504,6 +948,7 @@ fn parameters() -> Value {
         "InsurerNumberPath": { "name": "insurer_number", "in": "path", "required": true, "description": "保険者番号", "schema": schema_ref("InsurerNumber") },
         "InsuredNumberPath": { "name": "insured_number", "in": "path", "required": true, "description": "被保険者番号", "schema": schema_ref("InsuredNumber") },
         "DocumentIdPath": { "name": "document_id", "in": "path", "required": true, "schema": schema_ref("DocumentId") },
+        "RegistrationIdPath": { "name": "registration_id", "in": "path", "required": true, "schema": schema_ref("RegistrationId") },
         "Kind": { "name": "kind", "in": "query", "required": false, "description": "Only documents of this kind.", "schema": schema_ref("DocumentKind") },
         "Limit": { "name": "limit", "in": "query", "required": false, "description": "Page size.", "schema": { "type": "integer", "minimum": 1, "maximum": 200, "default": 50 } },
         "Cursor": { "name": "cursor", "in": "query", "required": false, "description": "Opaque; the `next_cursor` of the previous page (400 invalid-cursor otherwise).", "schema": { "type": "string" } },
@@ -520,6 +965,31 @@ fn document() -> Value {
         read_list(),
     );
     paths.insert(format!("{READ}/documents/{{document_id}}"), read_one());
+    paths.insert(
+        format!("{READ}/persons/{{insurer_number}}/{{insured_number}}/accesses"),
+        read_accesses(),
+    );
+    paths.insert(
+        format!("{CONSENT}/persons/{{insurer_number}}/{{insured_number}}/events"),
+        consent_record(),
+    );
+    paths.insert(
+        format!("{CONSENT}/persons/{{insurer_number}}/{{insured_number}}"),
+        consent_show(),
+    );
+    paths.insert(format!("{OFFICE_REGISTER}/registrations"), registrations());
+    paths.insert(
+        format!("{OFFICE_REGISTER}/registrations/{{registration_id}}"),
+        registration_one(),
+    );
+    paths.insert(
+        format!("{OFFICE_REGISTER}/registrations/{{registration_id}}/deregister"),
+        deregister(),
+    );
+    paths.insert(
+        format!("{OFFICE_REGISTER}/persons/{{insurer_number}}/{{insured_number}}/registrations"),
+        person_registrations(),
+    );
     let mut responses = Map::new();
     for status in [400, 401, 403, 404, 405, 409, 413, 415, 422, 500, 503, 504] {
         responses.insert(format!("Problem{status}"), problem_response(status));
@@ -536,7 +1006,9 @@ fn document() -> Value {
         "security": [{ "mutualTLS": [] }],
         "tags": [
             { "name": "ingest", "description": "Municipalities and offices store documents, idempotent and versioned." },
-            { "name": "read", "description": "Each party reads what the sharing matrix, consent and registration allow." },
+            { "name": "read", "description": "Each party reads what the sharing matrix, consent and registration allow; every read and refused read is logged, and the person sees the log." },
+            { "name": "consent", "description": "The person's one-time comprehensive consent (包括同意): given, could not be obtained, withdrawn." },
+            { "name": "office-register", "description": "Offices register as a person's responsible office (担当事業所登録) after verifying identity." },
         ],
         "paths": paths,
         "components": {
@@ -581,6 +1053,16 @@ fn every_route_is_documented() {
             carehub_read::handler::ROUTES
                 .iter()
                 .map(|r| (READ, r.method, r.pattern)),
+        )
+        .chain(
+            carehub_consent::handler::ROUTES
+                .iter()
+                .map(|r| (CONSENT, r.method, r.pattern)),
+        )
+        .chain(
+            carehub_office_register::handler::ROUTES
+                .iter()
+                .map(|r| (OFFICE_REGISTER, r.method, r.pattern)),
         );
     for (prefix, method, pattern) in routes {
         let path = format!("{prefix}{pattern}");
@@ -589,7 +1071,7 @@ fn every_route_is_documented() {
             "{method} {path} is not in the OpenAPI document"
         );
     }
-    assert_eq!(doc["paths"].as_object().unwrap().len(), 4);
+    assert_eq!(doc["paths"].as_object().unwrap().len(), 11);
 }
 
 #[test]
