@@ -4,6 +4,7 @@
 //! Start reading at [`up`]; `ARCHITECTURE.md` at the repository root has the
 //! bird's-eye view.
 
+pub mod accesslog;
 pub mod devpki;
 pub mod edge;
 pub mod host;

@@ -1,5 +1,5 @@
 //! `carehub`: run the hub locally (`up`), build its components (`build`),
-//! and development helpers (`dev`).
+//! verify the access log (`verify-log`), and development helpers (`dev`).
 
 use anyhow::{Context, Result};
 use carehub::devpki;
@@ -32,6 +32,16 @@ enum Command {
     /// Development helpers.
     #[command(subcommand)]
     Dev(DevCommand),
+    /// Verify the access log's hash chain; exit non-zero naming the first
+    /// broken row.
+    VerifyLog {
+        /// State directory whose data/default.db holds the log.
+        #[arg(long, env = "CAREHUB_STATE_DIR", default_value = ".carehub")]
+        state_dir: PathBuf,
+        /// The SQLite file itself [default: <state dir>/data/default.db].
+        #[arg(long)]
+        database: Option<PathBuf>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -156,6 +166,27 @@ fn main() -> Result<()> {
         }
         Command::Build { manifest } => {
             carehub::build(&carehub::manifest::Manifest::load(&manifest)?)
+        }
+        Command::VerifyLog {
+            state_dir,
+            database,
+        } => {
+            let path = database.unwrap_or_else(|| state_dir.join("data").join("default.db"));
+            if !path.exists() {
+                anyhow::bail!("no database at {}", path.display());
+            }
+            match carehub::accesslog::verify(&path)? {
+                carehub::accesslog::Verdict::Intact { entries, head } => {
+                    println!("access log intact: {entries} entries, head {head}");
+                    Ok(())
+                }
+                carehub::accesslog::Verdict::Broken { seq, position } => {
+                    eprintln!(
+                        "access log BROKEN at seq {seq} (entry {position} of the chain): its hash does not follow from the previous entry's hash and its own content; every entry before it verifies"
+                    );
+                    std::process::exit(1);
+                }
+            }
         }
         Command::Dev(DevCommand::PersonToken {
             insurer,

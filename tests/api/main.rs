@@ -1,7 +1,10 @@
 //! Integration tests: the real gateway binary, the real components, real mTLS.
 
+mod care;
 mod helpers;
 
+mod consent;
 mod documents;
 mod edge;
 mod runtime;
+mod scenario;
