@@ -36,7 +36,7 @@ fn wasm(name: &str) -> PathBuf {
     let p = wasm_dir().join(format!("{name}.wasm"));
     assert!(
         p.exists(),
-        "{} is missing: build the components first (infra/test.sh does: cargo build --target wasm32-wasip2 --release -p carehub-ingest -p carehub-read -p carehub-probe)",
+        "{} is missing: build the components first (infra/test.sh does: cargo build --target wasm32-wasip2 --release -p carehub-ingest -p carehub-read -p carehub-consent -p carehub-office-register -p carehub-probe)",
         p.display()
     );
     p
