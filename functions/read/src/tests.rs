@@ -724,3 +724,70 @@ fn accesses_page_with_a_cursor() {
     }
     assert_eq!((seen, pages), (5, 3));
 }
+
+#[test]
+fn concurrent_appenders_keep_one_linear_chain() {
+    use carehub_domain::{AccessAction, AccessLogEntry};
+    use carehub_guest::store::log_access;
+
+    let path = std::env::temp_dir().join(format!(
+        "carehub-read-chain-{}-{:?}.db",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let _ = std::fs::remove_file(&path);
+    let open = |path: &std::path::Path| {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        conn.busy_timeout(std::time::Duration::from_secs(30))
+            .unwrap();
+        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+        conn
+    };
+    {
+        let conn = open(&path);
+        for (name, sql) in carehub_guest::store::native::migrations() {
+            conn.execute_batch(&sql)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+    }
+    let p = person("0000012345");
+    let writers: Vec<_> = (0..4)
+        .map(|t| {
+            let path = path.clone();
+            let p = p.clone();
+            std::thread::spawn(move || {
+                let s = SqliteStore::new(NativeDb(open(&path)));
+                for i in 0..25 {
+                    let entry = AccessLogEntry {
+                        at: format!("2025-11-25T08:00:{i:02}.{t:06}Z"),
+                        principal: principal(MUNICIPALITY),
+                        actor: None,
+                        person: Some(p.clone()),
+                        action: AccessAction::ListDocuments,
+                        kind: None,
+                        document_id: None,
+                        document_ids: Vec::new(),
+                        outcome: AccessOutcome::Allowed,
+                        deny_reason: None,
+                    };
+                    log_access(&s, &[entry]).unwrap();
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    let conn = open(&path);
+    let rows: Vec<(String, String)> = conn
+        .prepare("SELECT entry, hash FROM access_log ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    drop(conn);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(rows.len(), 100);
+    assert_eq!(verify_chain(&rows), Ok(()));
+}
