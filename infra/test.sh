@@ -8,7 +8,7 @@ step() { printf '\n==> %s\n' "$*"; }
 step "toolchain: wasm32-wasip2 target"
 rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 
-WASM_CRATES=(-p carehub-guest -p carehub-ingest -p carehub-read -p carehub-consent -p carehub-office-register -p carehub-probe)
+WASM_CRATES=(-p carehub-guest -p carehub-ingest -p carehub-read -p carehub-consent -p carehub-office-register -p carehub-progress -p carehub-relay -p carehub-probe)
 
 step "format"
 cargo fmt --all --check

@@ -399,6 +399,51 @@ pub fn may_view_progress(
     }
 }
 
+/// The members an application's own details accept.
+pub const APPLICATION_FIELDS: [&str; 3] = ["received_date", "application_document_id", "note"];
+
+/// Checks what a municipality records with an application besides the
+/// person and type: `received_date` (申請日, a date), the
+/// `application_document_id` of the stored 要介護認定申請書, a `note`.
+pub fn validate_application(details: &Value) -> Result<(), Vec<Violation>> {
+    let Some(obj) = details.as_object() else {
+        return Err(vec![Violation::new("", "must be a JSON object")]);
+    };
+    let mut v = Vec::new();
+    for (key, value) in obj {
+        let p = format!("/{key}");
+        if value.is_null() {
+            continue;
+        }
+        match key.as_str() {
+            "received_date" => {
+                if value.as_str().and_then(parse_date).is_none() {
+                    v.push(Violation::new(p, "must be a date YYYY-MM-DD that exists"));
+                }
+            }
+            "application_document_id" => {
+                if value
+                    .as_str()
+                    .map(crate::docid::DocumentId::parse)
+                    .is_none_or(|r| r.is_err())
+                {
+                    v.push(Violation::new(p, "must be a document id (doc_ + 32 hex)"));
+                }
+            }
+            "note" => {
+                if !value.as_str().is_some_and(|s| !s.trim().is_empty()) {
+                    v.push(Violation::new(p, "must be a non-blank string"));
+                }
+            }
+            _ => v.push(Violation::new(
+                p,
+                format!("unknown member; accepted: {}", APPLICATION_FIELDS.join(", ")),
+            )),
+        }
+    }
+    if v.is_empty() { Ok(()) } else { Err(v) }
+}
+
 /// The members each step's details accept, and which are required.
 fn step_fields(step: Stage) -> (&'static [&'static str], &'static [&'static str]) {
     match step {
@@ -792,6 +837,13 @@ mod tests {
         let none = json!({"care_level": "01", "certification_date": "2025-03-25"});
         assert!(validate_step(Stage::Decided, &none).is_ok());
         assert!(validate_step(Stage::Received, &json!({})).is_err());
+        assert!(validate_application(&json!({"received_date": "2025-01-20", "note": "窓口"})).is_ok());
+        assert_eq!(
+            validate_application(&json!({"received_date": "x", "other": 1, "application_document_id": "d"}))
+                .unwrap_err()
+                .len(),
+            3
+        );
     }
 
     #[test]

@@ -31,7 +31,10 @@ pub mod progress;
 pub mod relay;
 pub mod sqlite;
 
-pub use progress::{ApplicationRecord, NewApplication, ProgressStore, StepRecord};
+pub use progress::{
+    ApplicationRecord, NewApplication, ProgressStore, StepRecord, advance, progress_of,
+    registered_with_consent,
+};
 pub use relay::{NewSubmission, RelayEvent, RelayStore, SubmissionRecord};
 
 /// A value bound to, or read from, a statement.

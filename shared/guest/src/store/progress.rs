@@ -100,3 +100,71 @@ pub trait ProgressStore: DocumentStore {
         limit: u32,
     ) -> Result<Vec<ApplicationRecord>, StoreError>;
 }
+
+/// The state `application`'s recorded steps leave, with the steps.
+pub fn progress_of<S: ProgressStore + ?Sized>(
+    store: &S,
+    application: &ApplicationRecord,
+) -> Result<(carehub_domain::Progress, Vec<StepRecord>), StoreError> {
+    let steps = store.application_steps(application.seq)?;
+    let details = steps
+        .iter()
+        .map(|s| serde_json::from_str::<serde_json::Value>(&s.details))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| StoreError::Corrupt(format!("certification_steps: details: {e}")))?;
+    let state = carehub_domain::progress::replay(steps.iter().map(|s| s.step).zip(&details))
+        .map_err(|p| {
+            StoreError::Corrupt(format!(
+                "application {}: its steps break the machine: {p}",
+                application.seq
+            ))
+        })?;
+    Ok((state, steps))
+}
+
+/// Takes `step` with `details` on `application` (read in this write
+/// transaction): `Ok(Err(problem))` — a 409 `invalid-transition` listing
+/// the allowed steps — when the machine does not allow it from the state
+/// its history leaves; otherwise appends the step and returns the new state.
+pub fn advance<S: ProgressStore + ?Sized>(
+    store: &S,
+    application: &ApplicationRecord,
+    step: Stage,
+    details: &serde_json::Value,
+    by: &Principal,
+    at: &str,
+) -> Result<Result<carehub_domain::Progress, carehub_domain::Problem>, StoreError> {
+    let (state, _) = progress_of(store, application)?;
+    let from = carehub_domain::progress::requested_from(details);
+    let next = match carehub_domain::progress::apply(&state, step, from.as_ref()) {
+        Ok(next) => next,
+        Err(problem) => return Ok(Err(problem)),
+    };
+    store.append_step(
+        application,
+        step,
+        &crate::body::canonical_json(details),
+        by,
+        at,
+    )?;
+    Ok(Ok(next))
+}
+
+/// Whether `office` is registered for `person` with the registration in
+/// force at `now` and the person's consent in force: what DESIGN §3 rule 3
+/// asks of an office before it sees or sends anything about the person.
+pub fn registered_with_consent<S>(
+    store: &S,
+    office: &Principal,
+    person: &PersonRef,
+    now: &str,
+) -> Result<bool, StoreError>
+where
+    S: super::RegistrationStore + super::ConsentStore + ?Sized,
+{
+    Ok(
+        super::office_registration_state(store, office, person, now)?
+            == carehub_domain::RegistrationState::InForce
+            && store.consent_state(person)? == carehub_domain::ConsentState::InForce,
+    )
+}

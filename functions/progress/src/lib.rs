@@ -1,0 +1,110 @@
+//! # carehub-progress
+//!
+//! Certification progress (要介護認定の進捗, DESIGN §6). A Spin HTTP
+//! component on route `/api/progress/...`:
+//!
+//! * `POST /applications` — the person's municipality records a new,
+//!   renewal or change-of-category application (stage `received`);
+//! * `POST /applications/{application_id}/steps` — the municipality moves
+//!   it on (`{"step": "survey_scheduled", "survey_date": …}`); a step the
+//!   machine does not allow answers 409 `invalid-transition` with
+//!   `allowed_next`; a `decided` step also stores the next version of the
+//!   person's insurance certificate in the same transaction;
+//! * `GET /applications/{application_id}` — the current stage and the
+//!   timeline, for the municipality, the person (portal) and a care-manager
+//!   office registered for the person while consent is in force;
+//! * `GET /persons/{insurer_number}/{insured_number}/applications` — the
+//!   person's applications, for the same readers;
+//! * `GET /applications?stage=&limit=&cursor=` — the municipality's open
+//!   applications, newest first, optionally at one stage.
+//!
+//! Writes take an optional `Idempotency-Key`. The machine and the rules are
+//! the domain's (`carehub_domain::progress`); [`handler`] is plain Rust,
+//! tested natively against the real schema; only `component` touches Spin.
+#![deny(missing_docs)]
+
+pub mod handler;
+
+#[cfg(test)]
+mod tests;
+
+#[cfg(target_arch = "wasm32")]
+// `http_component` expands to the component's export glue (`export_name`,
+// unsafe ABI shims); this module holds nothing else.
+#[allow(unsafe_code)]
+mod component {
+    use carehub_domain::Role;
+    use carehub_guest::http::JSON;
+    use carehub_guest::{Reply, clock, idempotency, routing, wasm};
+    use spin_sdk::http::{IncomingRequest, ResponseOutparam};
+
+    use crate::handler::{self, BODY_LIMIT, Caller, Endpoint, ROUTES};
+
+    #[spin_sdk::http_component]
+    async fn handle(req: IncomingRequest, out: ResponseOutparam) {
+        let reply = serve(req).await;
+        wasm::send(out, reply).await;
+    }
+
+    async fn serve(req: IncomingRequest) -> Reply {
+        let head = wasm::head(&req);
+        // Identity first: nothing else is looked at for an unidentified caller.
+        let principal = match wasm::identify(&head) {
+            Ok(p) => p,
+            Err(reply) => return reply,
+        };
+        let matched = match routing::route(ROUTES, &head) {
+            Ok(m) => m,
+            Err(reply) => return reply,
+        };
+        let token = if principal.role() == Role::Portal {
+            match wasm::person(&head) {
+                Ok(t) => Some(t.person),
+                Err(reply) => return reply,
+            }
+        } else {
+            None
+        };
+        let caller = Caller { principal, token };
+        let store = match wasm::open_store() {
+            Ok(s) => s,
+            Err(reply) => return reply,
+        };
+        let now = clock::now_rfc3339();
+        match matched.endpoint {
+            Endpoint::Create | Endpoint::Step => {
+                let key = match idempotency::key(&head) {
+                    Ok(k) => k,
+                    Err(reply) => return reply,
+                };
+                let body = match wasm::read_body(req, &head, JSON, BODY_LIMIT).await {
+                    Ok(b) => b,
+                    Err(reply) => return reply,
+                };
+                if matched.endpoint == Endpoint::Create {
+                    handler::create(&store, &caller, &head, key.as_ref(), &body, &now)
+                } else {
+                    handler::step(
+                        &store,
+                        &caller,
+                        matched.params[0],
+                        &head,
+                        key.as_ref(),
+                        &body,
+                        &now,
+                    )
+                }
+            }
+            Endpoint::Show => handler::show(&store, &caller, matched.params[0], &now),
+            Endpoint::PersonList => handler::person_list(
+                &store,
+                &caller,
+                matched.params[0],
+                matched.params[1],
+                &head.query,
+                &now,
+            ),
+            Endpoint::OpenList => handler::open_list(&store, &caller, &head.query),
+        }
+    }
+}
