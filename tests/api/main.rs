@@ -6,5 +6,7 @@ mod helpers;
 mod consent;
 mod documents;
 mod edge;
+mod progress;
+mod relay;
 mod runtime;
 mod scenario;

@@ -437,7 +437,10 @@ pub fn validate_application(details: &Value) -> Result<(), Vec<Violation>> {
             }
             _ => v.push(Violation::new(
                 p,
-                format!("unknown member; accepted: {}", APPLICATION_FIELDS.join(", ")),
+                format!(
+                    "unknown member; accepted: {}",
+                    APPLICATION_FIELDS.join(", ")
+                ),
             )),
         }
     }
@@ -837,11 +840,15 @@ mod tests {
         let none = json!({"care_level": "01", "certification_date": "2025-03-25"});
         assert!(validate_step(Stage::Decided, &none).is_ok());
         assert!(validate_step(Stage::Received, &json!({})).is_err());
-        assert!(validate_application(&json!({"received_date": "2025-01-20", "note": "窓口"})).is_ok());
+        assert!(
+            validate_application(&json!({"received_date": "2025-01-20", "note": "窓口"})).is_ok()
+        );
         assert_eq!(
-            validate_application(&json!({"received_date": "x", "other": 1, "application_document_id": "d"}))
-                .unwrap_err()
-                .len(),
+            validate_application(
+                &json!({"received_date": "x", "other": 1, "application_document_id": "d"})
+            )
+            .unwrap_err()
+            .len(),
             3
         );
     }
