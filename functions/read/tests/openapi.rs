@@ -16,12 +16,17 @@ use carehub_domain::{
     AccessAction, AccessOutcome, ConsentMethod, ConsentState, DocumentKind, InsuredNumber,
     InsurerNumber, PersonActor, PersonRef, ProblemType, ProxyRelationship, RegistrationState, Role,
 };
+use carehub_domain::{
+    ApplicationType, OpinionTrack, Stage, SubmissionState, SubmissionType, SurveyTrack,
+};
 use serde_json::{Map, Value, json};
 
 const INGEST: &str = "/api/ingest";
 const READ: &str = "/api/read";
 const CONSENT: &str = "/api/consent";
 const OFFICE_REGISTER: &str = "/api/office-register";
+const PROGRESS: &str = "/api/progress";
+const RELAY: &str = "/api/relay";
 
 fn path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../infra/openapi.json")
@@ -718,6 +723,12 @@ fn consent_and_registration_schemas(s: &mut Map<String, Value>) {
 
 fn schemas() -> Map<String, Value> {
     let mut s = Map::new();
+    s.insert("Application".into(), progress_schema());
+    s.insert(
+        "ApplicationList".into(),
+        progress_list_schema("A page of certification applications, newest first."),
+    );
+    s.insert("Submission".into(), submission_schema());
     s.insert("InsurerNumber".into(), json!({
         "type": "string", "pattern": "^(0[1-9]|[1-3][0-9]|4[0-7])[0-9]{4}$",
         "description": "保険者番号 — insurer number: 6 ASCII digits, the first two a prefecture code 01–47.",
@@ -949,10 +960,365 @@ fn parameters() -> Value {
         "InsuredNumberPath": { "name": "insured_number", "in": "path", "required": true, "description": "被保険者番号", "schema": schema_ref("InsuredNumber") },
         "DocumentIdPath": { "name": "document_id", "in": "path", "required": true, "schema": schema_ref("DocumentId") },
         "RegistrationIdPath": { "name": "registration_id", "in": "path", "required": true, "schema": schema_ref("RegistrationId") },
+        "ApplicationIdPath": { "name": "application_id", "in": "path", "required": true, "description": "A certification application's id.", "schema": { "type": "string", "pattern": "^app_[0-9a-f]{32}$" } },
+        "SubmissionIdPath": { "name": "submission_id", "in": "path", "required": true, "description": "A relayed submission's id.", "schema": { "type": "string", "pattern": "^sub_[0-9a-f]{32}$" } },
         "Kind": { "name": "kind", "in": "query", "required": false, "description": "Only documents of this kind.", "schema": schema_ref("DocumentKind") },
         "Limit": { "name": "limit", "in": "query", "required": false, "description": "Page size.", "schema": { "type": "integer", "minimum": 1, "maximum": 200, "default": 50 } },
         "Cursor": { "name": "cursor", "in": "query", "required": false, "description": "Opaque; the `next_cursor` of the previous page (400 invalid-cursor otherwise).", "schema": { "type": "string" } },
         "Version": { "name": "version", "in": "query", "required": false, "description": "A version number from `versions`; default the current version.", "schema": { "type": "integer", "minimum": 1 } },
+    })
+}
+
+fn progress_schema() -> Value {
+    let stages: Vec<Value> = Stage::ALL
+        .iter()
+        .map(|s| json!({ "const": s.as_str(), "description": s.japanese_name() }))
+        .collect();
+    json!({
+        "type": "object",
+        "description": "A certification application (要介護認定申請) and where it stands (DESIGN §6). `survey` and `opinion` are the two tracks that advance in parallel; `allowed_next` lists the steps the machine allows now; `decision` is the `decided` step's details; `timeline` (one application only) every step from `received` on, with who recorded it and when.",
+        "required": ["application_id", "person", "application_type", "stage", "stage_name", "open", "survey", "opinion", "allowed_next", "details", "received_at", "updated_at"],
+        "properties": {
+            "application_id": { "type": "string", "pattern": "^app_[0-9a-f]{32}$" },
+            "person": schema_ref("PersonRef"),
+            "application_type": { "enum": ApplicationType::NAMES, "description": "申請区分: new 新規, renewal 更新, change_of_category 区分変更" },
+            "stage": { "oneOf": stages },
+            "stage_name": { "type": "string", "description": "The stage's Japanese name." },
+            "open": { "type": "boolean", "description": "Neither notified nor withdrawn." },
+            "survey": { "enum": SurveyTrack::NAMES },
+            "opinion": { "enum": OpinionTrack::NAMES },
+            "allowed_next": { "type": "array", "items": { "enum": Stage::NAMES } },
+            "details": { "type": "object", "description": "What the municipality recorded with the application: received_date, application_document_id, note." },
+            "decision": { "type": "object", "description": "The decision: care_level (要介護状態区分 code), certification_date, validity_start_date, validity_end_date, monthly_benefit_limit_units, committee_opinion, and insurance_certificate_document_id, the certificate it issued." },
+            "received_at": { "type": "string", "format": "date-time" },
+            "updated_at": { "type": "string", "format": "date-time" },
+            "timeline": { "type": "array", "items": {
+                "type": "object",
+                "properties": {
+                    "step": { "enum": Stage::NAMES },
+                    "stage_name": { "type": "string" },
+                    "details": { "type": "object" },
+                    "recorded_by": { "type": "string", "description": "Principal URN." },
+                    "recorded_at": { "type": "string", "format": "date-time" },
+                },
+            } },
+        },
+    })
+}
+
+fn progress_list_schema(description: &str) -> Value {
+    json!({
+        "type": "object",
+        "description": description,
+        "required": ["items", "next_cursor"],
+        "properties": {
+            "items": { "type": "array", "items": schema_ref("Application") },
+            "next_cursor": { "type": ["string", "null"], "description": "Pass as `cursor` for the next page; null on the last." },
+        },
+    })
+}
+
+fn progress_applications() -> Value {
+    let mut created = Map::new();
+    created.insert("201".into(), json!({
+        "description": "Recorded at stage `received`.",
+        "headers": { "Location": { "description": "`/api/progress/applications/{application_id}`.", "schema": { "type": "string" } } },
+        "content": { "application/json": { "schema": schema_ref("Application") } },
+    }));
+    op_problems(&[400, 409, 413, 415], &mut created);
+    op_problems(COMMON, &mut created);
+    let mut listed = Map::new();
+    listed.insert(
+        "200".into(),
+        json!({
+            "description": "The calling municipality's open applications, newest first.",
+            "content": { "application/json": { "schema": schema_ref("ApplicationList") } },
+        }),
+    );
+    op_problems(&[400], &mut listed);
+    op_problems(COMMON, &mut listed);
+    json!({
+        "post": {
+            "operationId": "createApplication",
+            "tags": ["progress"],
+            "summary": "Record a certification application (要介護認定申請)",
+            "description": "The person's municipality records a new, renewal or change-of-category application: `person`, `application_type`, optional `received_date`, `application_document_id` (the stored 要介護認定申請書) and `note`. Another municipality gets `wrong-municipality`, other roles `role-not-allowed`. Body limit 256 KiB.",
+            "parameters": [{ "$ref": "#/components/parameters/IdempotencyKey" }],
+            "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                "type": "object",
+                "required": ["person", "application_type"],
+                "properties": {
+                    "person": schema_ref("PersonRef"),
+                    "application_type": { "enum": ApplicationType::NAMES },
+                    "received_date": { "type": "string", "format": "date" },
+                    "application_document_id": { "type": "string" },
+                    "note": { "type": "string" },
+                },
+                "additionalProperties": false,
+            } } } },
+            "responses": created,
+        },
+        "get": {
+            "operationId": "listOpenApplications",
+            "tags": ["progress"],
+            "summary": "The municipality's open applications, by stage",
+            "description": "Open means neither notified nor withdrawn. `stage` keeps only those whose latest step is that stage. Municipalities only (`role-not-allowed`).",
+            "parameters": [
+                { "name": "stage", "in": "query", "required": false, "schema": { "enum": Stage::NAMES } },
+                { "$ref": "#/components/parameters/Limit" },
+                { "$ref": "#/components/parameters/Cursor" },
+            ],
+            "responses": listed,
+        },
+    })
+}
+
+fn progress_one() -> Value {
+    let mut responses = Map::new();
+    responses.insert(
+        "200".into(),
+        json!({
+            "description": "The application, its stage and its timeline.",
+            "content": { "application/json": { "schema": schema_ref("Application") } },
+        }),
+    );
+    op_problems(&[400], &mut responses);
+    op_problems(COMMON, &mut responses);
+    json!({
+        "get": {
+            "operationId": "showApplication",
+            "tags": ["progress"],
+            "summary": "An application's current stage and timeline",
+            "description": "For the person's municipality, the person (portal, person token naming them) and a care-manager office registered for the person while the person's consent is in force. Anyone else, and an id that names nothing, get the same 403 `forbidden`.",
+            "security": [{ "mutualTLS": [] }, { "mutualTLS": [], "personToken": [] }],
+            "parameters": [{ "$ref": "#/components/parameters/ApplicationIdPath" }],
+            "responses": responses,
+        }
+    })
+}
+
+fn progress_steps() -> Value {
+    let mut responses = Map::new();
+    responses.insert(
+        "200".into(),
+        json!({
+            "description": "The step was recorded; the application as it now stands.",
+            "content": { "application/json": { "schema": schema_ref("Application") } },
+        }),
+    );
+    op_problems(&[400, 409, 413, 415, 422], &mut responses);
+    op_problems(COMMON, &mut responses);
+    json!({
+        "post": {
+            "operationId": "advanceApplication",
+            "tags": ["progress"],
+            "summary": "Move an application on by one step",
+            "description": "`{\"step\": <stage>, …details}`. received → survey_scheduled (`survey_date`) → survey_done, and in parallel opinion_requested (optional `requested_from`: the medical institution or 老健・介護医療院 asked) → opinion_received; then primary_judgment (needs both tracks finished) → committee_scheduled (`committee_date`) → decided (`care_level`, `certification_date`; for levels 11–25 `validity_start_date`, `validity_end_date`, optional `monthly_benefit_limit_units` not below the national limit, `committee_opinion`, `certificate`) → notified; withdrawn (`reason`) from any stage before the decision. A step the machine does not allow is 409 `invalid-transition` with `current_stage` and `allowed_next`; details that break the step's rules are 422 `invalid-progress-step`. A decision stores the next version of the person's insurance certificate (被保険者証, key `current`) in the same transaction: the current certificate with the new care level, certification date, validity and limit (a first certificate takes the person's details from `certificate`); a certificate that would break its form is 422 `invalid-document`. Only the person's municipality; anyone else gets 403 `forbidden`.",
+            "parameters": [
+                { "$ref": "#/components/parameters/ApplicationIdPath" },
+                { "$ref": "#/components/parameters/IdempotencyKey" },
+            ],
+            "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                "type": "object",
+                "required": ["step"],
+                "properties": { "step": { "enum": Stage::NAMES.iter().skip(1).collect::<Vec<_>>() } },
+                "additionalProperties": true,
+            } } } },
+            "responses": responses,
+        }
+    })
+}
+
+fn progress_person() -> Value {
+    let mut responses = Map::new();
+    responses.insert(
+        "200".into(),
+        json!({
+            "description": "The person's applications, newest first (without timelines).",
+            "content": { "application/json": { "schema": schema_ref("ApplicationList") } },
+        }),
+    );
+    op_problems(&[400], &mut responses);
+    op_problems(COMMON, &mut responses);
+    json!({
+        "get": {
+            "operationId": "listPersonApplications",
+            "tags": ["progress"],
+            "summary": "The person's certification applications",
+            "description": "For the same readers as one application; anyone else gets 403 `forbidden`.",
+            "security": [{ "mutualTLS": [] }, { "mutualTLS": [], "personToken": [] }],
+            "parameters": [
+                { "$ref": "#/components/parameters/InsurerNumberPath" },
+                { "$ref": "#/components/parameters/InsuredNumberPath" },
+                { "$ref": "#/components/parameters/Limit" },
+                { "$ref": "#/components/parameters/Cursor" },
+            ],
+            "responses": responses,
+        }
+    })
+}
+
+fn submission_schema() -> Value {
+    json!({
+        "type": "object",
+        "description": "A relayed submission and where its delivery stands: accepted → delivered (pulled by the municipality) → acknowledged (with `receipt_number`) | rejected (with `reason`).",
+        "required": ["submission_id", "type", "sender", "recipient", "person", "state", "accepted_at", "content", "history"],
+        "properties": {
+            "submission_id": { "type": "string", "pattern": "^sub_[0-9a-f]{32}$" },
+            "type": { "enum": SubmissionType::NAMES },
+            "sender": { "type": "string", "description": "Principal URN." },
+            "recipient": { "type": "string", "description": "The person's municipality, as a principal URN." },
+            "person": schema_ref("PersonRef"),
+            "application_id": { "type": "string", "description": "physician_opinion: the application it answers." },
+            "document_id": { "type": "string", "description": "physician_opinion: the document it was stored as." },
+            "state": { "enum": SubmissionState::NAMES },
+            "receipt_number": { "type": "string" },
+            "reason": { "type": "string" },
+            "accepted_at": { "type": "string", "format": "date-time" },
+            "delivered_at": { "type": ["string", "null"], "format": "date-time" },
+            "answered_at": { "type": ["string", "null"], "format": "date-time" },
+            "content": { "type": "object" },
+            "history": { "type": "array", "items": {
+                "type": "object",
+                "properties": {
+                    "state": { "enum": SubmissionState::NAMES },
+                    "by": { "type": "string" },
+                    "at": { "type": "string", "format": "date-time" },
+                },
+            } },
+        },
+    })
+}
+
+fn relay_submit() -> Value {
+    let mut responses = Map::new();
+    responses.insert("201".into(), json!({
+        "description": "Accepted (or, for the same key and body again, the stored answer with `Idempotent-Replayed: true`).",
+        "headers": { "Location": { "description": "`/api/relay/submissions/{submission_id}`.", "schema": { "type": "string" } } },
+        "content": { "application/json": { "schema": schema_ref("Submission") } },
+    }));
+    op_problems(&[400, 409, 413, 415, 422], &mut responses);
+    op_problems(COMMON, &mut responses);
+    json!({
+        "post": {
+            "operationId": "submit",
+            "tags": ["relay"],
+            "summary": "Send a submission to the person's municipality",
+            "description": "`care_plan_request` — 居宅サービス計画作成依頼（変更）届出, from a care-manager office registered for the person while the person's consent is in force; `content`: `request_type` (new 新規 / change 変更), `notification_date`, `insured_name`, `office` {`office_number` (the sender's), `name`, `address`}, optional `birth_date`, `start_date`, `care_manager_name`, `previous_office`, `change_reason` (422 `invalid-submission`). `physician_opinion` — 主治医意見書, from a medical institution or a care-service office (老健・介護医療院), with `application_id`; `content` is a physician_opinion document (422 `invalid-document`). The application must be the person's and await an opinion (409 `invalid-transition` otherwise); if the request named an institution, only that one may answer. The opinion is also stored as the sender's physician_opinion document (key: the application id), shared per the matrix, and moves the application to `opinion_received` — all in one transaction. `Idempotency-Key` is required (`idempotency-key-missing`): the same submission sent again with it is stored once. Every refusal concerning the person (not registered, no consent, an application that is not theirs or not asked of the sender) is the same 403 `forbidden`; a role that does not send the type gets `role-not-allowed`.",
+            "parameters": [{ "$ref": "#/components/parameters/IdempotencyKey" }],
+            "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                "type": "object",
+                "required": ["type", "person", "content"],
+                "properties": {
+                    "type": { "enum": SubmissionType::NAMES },
+                    "person": schema_ref("PersonRef"),
+                    "application_id": { "type": "string" },
+                    "content": { "type": "object" },
+                },
+                "additionalProperties": false,
+            } } } },
+            "responses": responses,
+        }
+    })
+}
+
+fn relay_one() -> Value {
+    let mut responses = Map::new();
+    responses.insert(
+        "200".into(),
+        json!({
+            "description": "The submission, its state, answer and history.",
+            "content": { "application/json": { "schema": schema_ref("Submission") } },
+        }),
+    );
+    op_problems(&[400], &mut responses);
+    op_problems(COMMON, &mut responses);
+    json!({
+        "get": {
+            "operationId": "showSubmission",
+            "tags": ["relay"],
+            "summary": "Where a submission stands",
+            "description": "For its sender and its recipient municipality; anyone else, and an id that names nothing, get the same 403 `forbidden`.",
+            "parameters": [{ "$ref": "#/components/parameters/SubmissionIdPath" }],
+            "responses": responses,
+        }
+    })
+}
+
+fn relay_answer(acknowledge: bool) -> Value {
+    let mut responses = Map::new();
+    responses.insert(
+        "200".into(),
+        json!({
+            "description": "Answered (or the same answer again: the submission as it stands).",
+            "content": { "application/json": { "schema": schema_ref("Submission") } },
+        }),
+    );
+    op_problems(&[400, 409, 413, 415], &mut responses);
+    op_problems(COMMON, &mut responses);
+    let (id, summary, field, field_doc) = if acknowledge {
+        (
+            "acknowledgeSubmission",
+            "Acknowledge a submission with a receipt number (受理)",
+            "receipt_number",
+            "The municipality's receipt number: 1–64 characters without spaces.",
+        )
+    } else {
+        (
+            "rejectSubmission",
+            "Reject a submission with a reason (返戻)",
+            "reason",
+            "Why: non-blank, at most 2,000 characters.",
+        )
+    };
+    json!({
+        "post": {
+            "operationId": id,
+            "tags": ["relay"],
+            "summary": summary,
+            "description": "The recipient municipality's final answer. The same answer again returns the submission unchanged (acknowledging twice gives the same receipt); any other answer to an answered submission is 409 `conflict`. Other municipalities get 403 `forbidden`, other roles `role-not-allowed`.",
+            "parameters": [
+                { "$ref": "#/components/parameters/SubmissionIdPath" },
+                { "$ref": "#/components/parameters/IdempotencyKey" },
+            ],
+            "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                "type": "object",
+                "required": [field],
+                "properties": { field: { "type": "string", "description": field_doc } },
+                "additionalProperties": false,
+            } } } },
+            "responses": responses,
+        }
+    })
+}
+
+fn relay_inbox() -> Value {
+    let mut responses = Map::new();
+    responses.insert("200".into(), json!({
+        "description": "Unanswered submissions to the calling municipality, oldest first; those pulled for the first time are now `delivered`.",
+        "content": { "application/json": { "schema": {
+            "type": "object",
+            "required": ["items", "next_cursor"],
+            "properties": {
+                "items": { "type": "array", "items": schema_ref("Submission") },
+                "next_cursor": { "type": ["string", "null"] },
+            },
+        } } },
+    }));
+    op_problems(&[400], &mut responses);
+    op_problems(COMMON, &mut responses);
+    json!({
+        "get": {
+            "operationId": "pullInbox",
+            "tags": ["relay"],
+            "summary": "Pull the municipality's inbox",
+            "description": "Pulling marks accepted submissions delivered. A delivered submission stays in the inbox until it is acknowledged or rejected, so nothing is lost if a pull's answer never arrives. Municipalities only (`role-not-allowed`).",
+            "parameters": [
+                { "$ref": "#/components/parameters/Limit" },
+                { "$ref": "#/components/parameters/Cursor" },
+            ],
+            "responses": responses,
+        }
     })
 }
 
@@ -990,6 +1356,33 @@ fn document() -> Value {
         format!("{OFFICE_REGISTER}/persons/{{insurer_number}}/{{insured_number}}/registrations"),
         person_registrations(),
     );
+    paths.insert(format!("{PROGRESS}/applications"), progress_applications());
+    paths.insert(
+        format!("{PROGRESS}/applications/{{application_id}}"),
+        progress_one(),
+    );
+    paths.insert(
+        format!("{PROGRESS}/applications/{{application_id}}/steps"),
+        progress_steps(),
+    );
+    paths.insert(
+        format!("{PROGRESS}/persons/{{insurer_number}}/{{insured_number}}/applications"),
+        progress_person(),
+    );
+    paths.insert(format!("{RELAY}/submissions"), relay_submit());
+    paths.insert(
+        format!("{RELAY}/submissions/{{submission_id}}"),
+        relay_one(),
+    );
+    paths.insert(
+        format!("{RELAY}/submissions/{{submission_id}}/acknowledge"),
+        relay_answer(true),
+    );
+    paths.insert(
+        format!("{RELAY}/submissions/{{submission_id}}/reject"),
+        relay_answer(false),
+    );
+    paths.insert(format!("{RELAY}/inbox"), relay_inbox());
     let mut responses = Map::new();
     for status in [400, 401, 403, 404, 405, 409, 413, 415, 422, 500, 503, 504] {
         responses.insert(format!("Problem{status}"), problem_response(status));
@@ -1009,6 +1402,8 @@ fn document() -> Value {
             { "name": "read", "description": "Each party reads what the sharing matrix, consent and registration allow; every read and refused read is logged, and the person sees the log." },
             { "name": "consent", "description": "The person's one-time comprehensive consent (包括同意): given, could not be obtained, withdrawn." },
             { "name": "office-register", "description": "Offices register as a person's responsible office (担当事業所登録) after verifying identity." },
+            { "name": "progress", "description": "Certification progress (要介護認定の進捗): the municipality records and advances applications; the person and a registered care manager with consent follow them." },
+            { "name": "relay", "description": "Store-and-forward of 居宅サービス計画作成依頼（変更）届出 and 主治医意見書 to the person's municipality, with receipts." },
         ],
         "paths": paths,
         "components": {
@@ -1063,6 +1458,16 @@ fn every_route_is_documented() {
             carehub_office_register::handler::ROUTES
                 .iter()
                 .map(|r| (OFFICE_REGISTER, r.method, r.pattern)),
+        )
+        .chain(
+            carehub_progress::handler::ROUTES
+                .iter()
+                .map(|r| (PROGRESS, r.method, r.pattern)),
+        )
+        .chain(
+            carehub_relay::handler::ROUTES
+                .iter()
+                .map(|r| (RELAY, r.method, r.pattern)),
         );
     for (prefix, method, pattern) in routes {
         let path = format!("{prefix}{pattern}");
@@ -1071,7 +1476,7 @@ fn every_route_is_documented() {
             "{method} {path} is not in the OpenAPI document"
         );
     }
-    assert_eq!(doc["paths"].as_object().unwrap().len(), 11);
+    assert_eq!(doc["paths"].as_object().unwrap().len(), 20);
 }
 
 #[test]
