@@ -324,3 +324,12 @@ fn submissions_need_a_key_and_valid_content() {
     );
     assert_eq!(submit(&s, MEDICAL, "k", &request()).status, 403);
 }
+
+#[test]
+fn the_readme_example_opinion_is_valid() {
+    let content: Value = serde_json::from_str(include_str!(
+        "../../../infra/examples/physician-opinion.json"
+    ))
+    .unwrap();
+    carehub_domain::validate_content(DocumentKind::PhysicianOpinion, &person(), &content).unwrap();
+}

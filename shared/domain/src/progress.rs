@@ -431,7 +431,7 @@ pub fn validate_application(details: &Value) -> Result<(), Vec<Violation>> {
                 }
             }
             "note" => {
-                if !value.as_str().is_some_and(|s| !s.trim().is_empty()) {
+                if value.as_str().is_none_or(|s| s.trim().is_empty()) {
                     v.push(Violation::new(p, "must be a non-blank string"));
                 }
             }
@@ -547,7 +547,7 @@ pub fn validate_step(step: Stage, details: &Value) -> Result<(), Vec<Violation>>
             if !value.is_object() {
                 v.push(Violation::new(p, "must be an object"));
             }
-        } else if !value.as_str().is_some_and(|s| !s.trim().is_empty()) {
+        } else if value.as_str().is_none_or(|s| s.trim().is_empty()) {
             v.push(Violation::new(p, "must be a non-blank string"));
         }
     }
