@@ -76,7 +76,13 @@ mod component {
 
     fn serde_like_headers(req: &Request) -> Vec<String> {
         req.headers()
-            .map(|(k, v)| format!("[{},{}]", quote(k), quote(&v.as_str().unwrap_or("").to_owned())))
+            .map(|(k, v)| {
+                format!(
+                    "[{},{}]",
+                    quote(k),
+                    quote(&v.as_str().unwrap_or("").to_owned())
+                )
+            })
             .collect()
     }
 
