@@ -18,8 +18,9 @@ fn a_thousand_sequential_requests_each_get_a_fresh_instance() {
 
 #[test]
 fn a_component_stuck_in_a_loop_is_cut_off_and_others_keep_being_served() {
+    let deadline = Duration::from_millis(3000);
     let app = TestApp::spawn_with(Options {
-        args: vec!["--deadline-ms".into(), "1000".into()],
+        args: vec!["--deadline-ms".into(), deadline.as_millis().to_string()],
         ..Default::default()
     });
     let looping = {
@@ -31,26 +32,26 @@ fn a_component_stuck_in_a_loop_is_cut_off_and_others_keep_being_served() {
             (resp, started.elapsed())
         })
     };
-    // While the loop burns, other requests are answered promptly.
+    // While the loop burns, other requests are answered: all of them come
+    // back before the looping request does.
     std::thread::sleep(Duration::from_millis(200));
     let client = app.client("operator");
     for _ in 0..20 {
-        let started = Instant::now();
         let resp = client.get(app.url("/probe/fixed")).send().unwrap();
         assert_eq!(resp.status(), 200);
-        assert!(
-            started.elapsed() < Duration::from_millis(900),
-            "served while the loop runs"
-        );
     }
+    assert!(
+        !looping.is_finished(),
+        "the other requests were served while the loop still ran"
+    );
     let (resp, took) = looping.join().unwrap();
     problem(resp, 504, "deadline-exceeded");
     assert!(
-        took >= Duration::from_millis(950),
+        took >= deadline - Duration::from_millis(50),
         "stopped at the deadline, not before: {took:?}"
     );
     assert!(
-        took < Duration::from_secs(5),
+        took < deadline + Duration::from_secs(5),
         "stopped near the deadline: {took:?}"
     );
     // And afterwards.
