@@ -12,7 +12,9 @@ use serde_json::{Value, json};
 const PERSON: &str = "0000012345";
 const MISSING: &str = "doc_00000000000000000000000000000000";
 
-/// The person's documents, stored by their authors.
+/// The person's documents, stored by their authors. The care manager
+/// writes its plan while registered for the person, then its registration
+/// ends, so each test starts with no office registered.
 struct Docs {
     certificate: String,
     burden_ratio: String,
@@ -72,14 +74,24 @@ fn seed(app: &TestApp) -> Docs {
             json!({"consent_to_care_planning": false}),
         ),
     );
+    let cm = app.client("care-manager");
+    let registration = register(app, &cm, PERSON);
     let care_plan = ingest(
         app,
-        &app.client("care-manager"),
+        &cm,
         DocumentKind::CarePlan,
         PERSON,
         Some("2025-11"),
         content(DocumentKind::CarePlan, PERSON, json!({})),
     );
+    let resp = cm
+        .post(app.url(&format!(
+            "/api/office-register/registrations/{registration}/deregister"
+        )))
+        .json(&json!({"reason": "契約終了"}))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
     Docs {
         certificate,
         burden_ratio,

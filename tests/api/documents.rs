@@ -1,5 +1,6 @@
 //! Ingest and read through the public HTTPS interface.
 
+use crate::care::register;
 use crate::helpers::{TestApp, problem};
 use carehub_domain::{DocumentKind, InsuredNumber, InsurerNumber, PersonRef};
 use reqwest::blocking::Client;
@@ -175,7 +176,9 @@ fn each_role_writes_only_the_kinds_it_authors() {
         problem(resp, 403, "kind-not-authored-by-role");
     }
     assert_eq!(version_count(&app), 0);
-    // And the authors do write them.
+    // And the authors do write them (offices once registered for the person).
+    register(&app, &app.client("care-manager"), PERSON);
+    register(&app, &app.client("care-service"), PERSON);
     for (role, kind) in [
         ("care-manager", DocumentKind::CarePlan),
         ("care-service", DocumentKind::LifeFeedback),
@@ -309,6 +312,79 @@ fn bulk_ndjson_answers_one_line_per_document_and_a_bad_line_rejects_only_itself(
         results[3]["problem"]["type"],
         "urn:carehub:problem:wrong-municipality"
     );
+    assert_eq!(version_count(&app), 2);
+}
+
+#[test]
+fn an_office_stores_documents_only_about_persons_it_is_registered_for() {
+    let app = TestApp::spawn();
+    let cm = app.client("care-manager");
+    let plan = |key: &str| envelope(DocumentKind::CarePlan, INSURER, PERSON, Some(key));
+    let bulk = |lines: &[Value]| -> Vec<Value> {
+        let body: Vec<String> = lines.iter().map(Value::to_string).collect();
+        let resp = cm
+            .post(app.url("/api/ingest/documents:bulk"))
+            .header("content-type", "application/x-ndjson")
+            .body(body.join("\n"))
+            .send()
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        resp.text()
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let refused_line = |line: &Value| {
+        assert_eq!(line["status"], 403, "{line}");
+        assert_eq!(
+            line["problem"]["type"], "urn:carehub:problem:office-not-registered",
+            "{line}"
+        );
+    };
+
+    // Not registered: the single write and the bulk line are refused.
+    problem(
+        ingest(&cm, &app, &plan("2025-11")),
+        403,
+        "office-not-registered",
+    );
+    refused_line(&bulk(&[plan("2025-11")])[0]);
+    assert_eq!(version_count(&app), 0);
+
+    // Registered: stored, by both endpoints; a line about another person in
+    // the same bulk is still refused.
+    let registration = register(&app, &cm, PERSON);
+    let resp = ingest(&cm, &app, &plan("2025-11"));
+    assert_eq!(resp.status(), 201, "{}", resp.text().unwrap());
+    let out = bulk(&[
+        plan("2025-12"),
+        envelope(
+            DocumentKind::CarePlan,
+            INSURER,
+            "0000099999",
+            Some("2025-12"),
+        ),
+    ]);
+    assert_eq!(out[0]["status"], 201, "{}", out[0]);
+    refused_line(&out[1]);
+    assert_eq!(version_count(&app), 2);
+
+    // Deregistered (the contract ended): refused again, at once.
+    let resp = cm
+        .post(app.url(&format!(
+            "/api/office-register/registrations/{registration}/deregister"
+        )))
+        .json(&json!({"reason": "契約終了"}))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    problem(
+        ingest(&cm, &app, &plan("2026-01")),
+        403,
+        "office-not-registered",
+    );
+    refused_line(&bulk(&[plan("2026-01")])[0]);
     assert_eq!(version_count(&app), 2);
 }
 

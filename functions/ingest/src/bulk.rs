@@ -14,6 +14,14 @@
 //! `{"line": n, "status": 4xx, "problem": {…}}`. A bad line refuses only
 //! itself.
 //!
+//! An office writes only about persons it is registered for: each distinct
+//! person's registration is looked up once, inside the transaction, before
+//! the first line about them is written (`handler::registration_permission`);
+//! a line about a person the office is not registered for is refused with
+//! 403 `office-not-registered`. The verdicts are kept for the rest of the
+//! bulk: the transaction holds the write lock from the first batch to the
+//! commit, so no registration can change in between.
+//!
 //! Idempotency is per line (`"idempotency_key"`), with the line's bytes as
 //! the fingerprint: a key stored by an earlier request replays its answer; a
 //! key reused with other bytes is 409; a key repeated inside the body
@@ -21,14 +29,16 @@
 
 use std::collections::HashMap;
 
-use carehub_domain::{Principal, Problem, ProblemType, fingerprint};
+use carehub_domain::{PersonRef, Principal, Problem, ProblemType, fingerprint, may_register};
 use carehub_guest::body::parse_json_value;
 use carehub_guest::http::{NDJSON, Reply};
 use carehub_guest::problem::{INTERNAL_DETAIL, internal};
-use carehub_guest::store::{DocumentStore, IdempotencyRecord, NewVersion, StoreError};
+use carehub_guest::store::{IdempotencyRecord, NewVersion, RegistrationStore, StoreError};
 
 use crate::envelope::{self, Format};
-use crate::handler::{Answer, BULK_MAX_LINES, answer, key_reused, prepare};
+use crate::handler::{
+    Answer, BULK_MAX_LINES, answer, key_reused, prepare, registration_permission,
+};
 
 /// Input bytes checked before they are written. A body up to this size is
 /// checked whole before the write lock is taken, so concurrent bulks check
@@ -93,7 +103,7 @@ fn check_line(principal: &Principal, number: usize, raw: &[u8]) -> Line {
 
 /// A bulk ingest in progress. Feed it lines with [`Bulk::push`], then call
 /// [`Bulk::finish`]. Dropped unfinished, it rolls its transaction back.
-pub struct Bulk<'a, S: DocumentStore + ?Sized> {
+pub struct Bulk<'a, S: RegistrationStore + ?Sized> {
     store: &'a S,
     principal: &'a Principal,
     now: &'a str,
@@ -102,11 +112,13 @@ pub struct Bulk<'a, S: DocumentStore + ?Sized> {
     pending_bytes: usize,
     in_transaction: bool,
     claims: HashMap<String, Claim>,
+    /// The registration verdict for each person looked up in this bulk.
+    registrations: HashMap<PersonRef, Result<(), Problem>>,
     out: Vec<Vec<u8>>,
     batch_bytes: usize,
 }
 
-impl<'a, S: DocumentStore + ?Sized> Bulk<'a, S> {
+impl<'a, S: RegistrationStore + ?Sized> Bulk<'a, S> {
     /// Starts a bulk ingest by `principal` at `now` (RFC 3339 UTC).
     pub fn new(store: &'a S, principal: &'a Principal, now: &'a str) -> Self {
         Bulk {
@@ -118,6 +130,7 @@ impl<'a, S: DocumentStore + ?Sized> Bulk<'a, S> {
             pending_bytes: 0,
             in_transaction: false,
             claims: HashMap::new(),
+            registrations: HashMap::new(),
             out: Vec::new(),
             batch_bytes: BATCH_BYTES,
         }
@@ -224,6 +237,9 @@ impl<'a, S: DocumentStore + ?Sized> Bulk<'a, S> {
             self.store.begin_write()?;
             self.in_transaction = true;
         }
+        // Before the keys: a refused line claims no key, and a line whose
+        // key has a stored answer still replays it.
+        self.check_registrations(lines)?;
         self.resolve_keys(lines)?;
 
         let mut items = Vec::new();
@@ -260,6 +276,38 @@ impl<'a, S: DocumentStore + ?Sized> Bulk<'a, S> {
         }
         self.store
             .put_idempotency(self.principal, &records, self.now)
+    }
+
+    /// Refuses the batch's lines about persons the office is not registered
+    /// for, looking each distinct person up once per bulk (in the
+    /// transaction). Roles that do not register skip this.
+    fn check_registrations(&mut self, lines: &mut [Line]) -> Result<(), StoreError> {
+        if !may_register(self.principal) {
+            return Ok(());
+        }
+        for line in lines.iter_mut() {
+            let Outcome::Write(item) = &line.outcome else {
+                continue;
+            };
+            let verdict = match self.registrations.get(&item.person) {
+                Some(verdict) => verdict.clone(),
+                None => {
+                    let verdict = registration_permission(
+                        self.store,
+                        self.principal,
+                        &item.person,
+                        self.now,
+                    )?;
+                    self.registrations
+                        .insert(item.person.clone(), verdict.clone());
+                    verdict
+                }
+            };
+            if let Err(problem) = verdict {
+                line.outcome = Outcome::Refused(problem);
+            }
+        }
+        Ok(())
     }
 
     /// Applies stored records and earlier lines' keys to this batch's keyed
@@ -318,7 +366,7 @@ impl<'a, S: DocumentStore + ?Sized> Bulk<'a, S> {
     }
 }
 
-impl<S: DocumentStore + ?Sized> Drop for Bulk<'_, S> {
+impl<S: RegistrationStore + ?Sized> Drop for Bulk<'_, S> {
     fn drop(&mut self) {
         self.abort();
     }
@@ -408,7 +456,7 @@ fn strip_cr(line: &[u8]) -> &[u8] {
 
 /// The whole bulk operation over a body already in memory (tests, and any
 /// caller that has the body whole).
-pub fn bulk<S: DocumentStore + ?Sized>(
+pub fn bulk<S: RegistrationStore + ?Sized>(
     store: &S,
     principal: &Principal,
     body: &[u8],

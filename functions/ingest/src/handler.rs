@@ -1,14 +1,17 @@
 //! The ingest operation, independent of Spin: routes, write permission,
-//! single and bulk writes against any [`DocumentStore`].
+//! single and bulk writes against any store (`carehub_guest::store::RegistrationStore`).
 
 use carehub_domain::{
-    DocumentId, IdempotencyKey, PersonRef, Principal, Problem, ProblemType, content,
+    DocumentId, IdempotencyKey, PersonRef, Principal, Problem, ProblemType, authorize_office_write,
+    content,
 };
 use carehub_guest::body::{canonical_json, parse_json, sha256_hex};
 use carehub_guest::http::{Reply, RequestHead};
 use carehub_guest::idempotency::{Answer as IdempotentAnswer, write_once};
 use carehub_guest::routing::Route;
-use carehub_guest::store::{DocumentStore, NewVersion, StoreError, WriteOutcome, Written};
+use carehub_guest::store::{
+    NewVersion, RegistrationStore, StoreError, WriteOutcome, Written, office_registration_state,
+};
 use serde::Serialize;
 
 use crate::envelope::{self, Envelope, Format};
@@ -45,11 +48,13 @@ pub const ROUTES: &[Route<Endpoint>] = &[
     },
 ];
 
-/// Whether `principal` may store a document of `kind` about `person`.
+/// Whether `principal` may store a document of `kind` about `person`, as far
+/// as the request alone tells.
 ///
 /// The role must author the kind (the domain's `ingest_authors`); a
 /// municipality writes only about persons it insures (DESIGN §3 rule 2).
-/// Offices may write about any person until registration lands.
+/// An office's registration for the person is in the store: it is checked
+/// by [`registration_permission`] inside the write transaction.
 pub fn write_permission(principal: &Principal, envelope: &Envelope) -> Result<(), Problem> {
     if !envelope.kind.may_ingest(principal.role()) {
         return Err(Problem::new(
@@ -70,6 +75,22 @@ pub fn write_permission(principal: &Principal, envelope: &Envelope) -> Result<()
         ));
     }
     Ok(())
+}
+
+/// Whether `principal`'s registration for `person` lets it write at `now`:
+/// an office (care-manager, care-service, medical) writes only about persons
+/// for whom its registration is in force (`carehub_domain::authorize_office_write`,
+/// 403 `office-not-registered`); other roles pass without a lookup. Run it
+/// inside the write transaction, so that a deregistration cannot slip
+/// between the check and the write. `Err` is a store failure.
+pub fn registration_permission<S: RegistrationStore + ?Sized>(
+    store: &S,
+    principal: &Principal,
+    person: &PersonRef,
+    now: &str,
+) -> Result<Result<(), Problem>, StoreError> {
+    let state = office_registration_state(store, principal, person, now)?;
+    Ok(authorize_office_write(principal, state))
 }
 
 /// Checks permission and content, and turns an envelope into the version to
@@ -174,7 +195,11 @@ pub fn refuse_request_key(head: &RequestHead) -> Result<(), Reply> {
 
 /// `POST /documents`: stores one document. `body` has passed the media-type
 /// and size checks; `now` is RFC 3339 UTC.
-pub fn single<S: DocumentStore + ?Sized>(
+///
+/// The request is parsed and checked (role, municipality, content) before
+/// the write lock is taken; an office's registration is checked inside the
+/// write transaction, so a refused write stores nothing.
+pub fn single<S: RegistrationStore + ?Sized>(
     store: &S,
     principal: &Principal,
     head: &RequestHead,
@@ -197,6 +222,9 @@ pub fn single<S: DocumentStore + ?Sized>(
                 .map_err(|problem| Reply::problem(&problem))
         },
         |s, item| {
+            if let Err(problem) = registration_permission(s, principal, &item.person, now)? {
+                return Ok(Err(Reply::problem(&problem)));
+            }
             let written = s
                 .write_versions(std::slice::from_ref(&item), now)?
                 .pop()

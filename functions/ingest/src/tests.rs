@@ -1,14 +1,18 @@
 //! The ingest handlers against the real schema on a native SQLite.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
 use carehub_domain::{
-    DocumentKind, IdempotencyKey, InsuredNumber, InsurerNumber, PersonRef, Principal, content,
+    DocumentKind, IdempotencyKey, InsuredNumber, InsurerNumber, PersonRef, Principal,
+    RegistrationId, VerificationMethod, content,
 };
 use carehub_guest::http::{Reply, RequestHead};
 use carehub_guest::store::native::NativeDb;
 use carehub_guest::store::sqlite::SqliteStore;
-use carehub_guest::store::{Db, DbError, Rows, Value as DbValue};
+use carehub_guest::store::{
+    Db, DbError, Deregistration, NewRegistration, RegistrationStore, Rows, Value as DbValue,
+    in_transaction,
+};
 use serde_json::{Value, json};
 
 use crate::handler::{self, BULK_MAX_LINES};
@@ -26,6 +30,47 @@ fn principal(urn: &str) -> Principal {
 
 fn municipality() -> Principal {
     principal("urn:carehub:municipality:131016")
+}
+
+fn care_manager() -> Principal {
+    principal("urn:carehub:care-manager:1310100019")
+}
+
+/// The start of a contract that began before the tests' `NOW`.
+const START: &str = "2025-04-01T00:00:00+09:00";
+
+/// Records `office`'s registration for `insured` from `start`, as recorded
+/// at `at`; returns its sequence number.
+fn register<D: Db>(
+    s: &SqliteStore<D>,
+    office: &Principal,
+    insured: &str,
+    start: &str,
+    at: &str,
+) -> i64 {
+    let person = person(insured);
+    let registration = NewRegistration {
+        registration_id: RegistrationId::derive(office, &person, at),
+        office: office.clone(),
+        person,
+        verification_method: VerificationMethod::MyNumberCard,
+        verification_reference: "資格確認端末 照合番号 0042".into(),
+        start: start.into(),
+        end: None,
+    };
+    in_transaction(s, |s| s.add_registration(&registration, at))
+        .unwrap()
+        .seq
+}
+
+/// Ends registration `seq` at `at`.
+fn deregister<D: Db>(s: &SqliteStore<D>, office: &Principal, seq: i64, at: &str) {
+    let d = Deregistration {
+        at: at.into(),
+        by: office.clone(),
+        reason: "契約終了".into(),
+    };
+    in_transaction(s, |s| s.deregister(seq, &d)).unwrap();
 }
 
 fn person(insured: &str) -> PersonRef {
@@ -170,7 +215,8 @@ fn content_sha256_is_of_the_canonical_content() {
 #[test]
 fn documents_are_per_key_and_per_author() {
     let s = store();
-    let cm = principal("urn:carehub:care-manager:1310100019");
+    let cm = care_manager();
+    register(&s, &cm, "0000012345", START, NOW);
     let a = post(
         &s,
         &cm,
@@ -188,6 +234,7 @@ fn documents_are_per_key_and_per_author() {
     assert_eq!((a.status, b.status), (201, 201));
     assert_ne!(json_of(&a)["document_id"], json_of(&b)["document_id"]);
     let other = principal("urn:carehub:care-manager:1310100027");
+    register(&s, &other, "0000012345", START, NOW);
     let c = post(
         &s,
         &other,
@@ -329,7 +376,8 @@ fn idempotency_replays_the_stored_answer() {
     assert_eq!(count(&s, "document_versions"), 1);
 
     // Keys are per principal.
-    let cm = principal("urn:carehub:care-manager:1310100019");
+    let cm = care_manager();
+    register(&s, &cm, "0000012345", START, NOW);
     let r = post(
         &s,
         &cm,
@@ -411,7 +459,7 @@ fn a_failed_write_stores_nothing_and_says_nothing() {
 }
 
 /// Runs a bulk over `body` in batches of `batch_bytes`.
-fn bulk_batched<S: carehub_guest::store::DocumentStore>(
+fn bulk_batched<S: RegistrationStore>(
     s: &S,
     who: &Principal,
     body: &[u8],
@@ -831,5 +879,195 @@ fn bulk_result_does_not_depend_on_chunking() {
         }
         splitter.finish(|n, l| run.push(n, l)).unwrap();
         assert_eq!(run.finish().body_bytes(), whole, "chunk size {size}");
+    }
+}
+
+#[test]
+fn an_office_writes_only_about_persons_it_is_registered_for() {
+    let s = store();
+    let cm = care_manager();
+    let plan = envelope(DocumentKind::CarePlan, "0000012345", Some("2025-11"));
+    let refused = |r: &Reply| (r.status, problem_type(r)) == (403, "office-not-registered".into());
+
+    // Not registered: refused, nothing stored, the key stays free.
+    let r = post(&s, &cm, Some("plan-1"), &plan, NOW);
+    assert!(refused(&r), "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(count(&s, "documents"), 0);
+    assert_eq!(count(&s, "idempotency_records"), 0);
+
+    // A registration whose contract starts later is not in force yet.
+    let early = register(
+        &s,
+        &cm,
+        "0000012345",
+        "2025-12-01T00:00:00+09:00",
+        "2025-11-25T05:00:00Z",
+    );
+    assert!(refused(&post(&s, &cm, Some("plan-1"), &plan, NOW)));
+    deregister(&s, &cm, early, "2025-11-25T05:30:00Z");
+
+    // Registered: stored.
+    let seq = register(&s, &cm, "0000012345", START, "2025-11-25T05:45:00Z");
+    let stored = post(&s, &cm, Some("plan-1"), &plan, NOW);
+    assert_eq!(
+        stored.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&stored.body)
+    );
+    // The registration is the office's, for this person only.
+    let other_office = principal("urn:carehub:care-manager:1310100027");
+    assert!(refused(&post(&s, &other_office, None, &plan, NOW)));
+    let other_person = envelope(DocumentKind::CarePlan, "0000099999", Some("2025-11"));
+    assert!(refused(&post(&s, &cm, None, &other_person, NOW)));
+
+    // Care-service offices likewise, for LIFE feedback.
+    let cs = principal("urn:carehub:care-service:1370100018");
+    let feedback = envelope(DocumentKind::LifeFeedback, "0000012345", Some("2025-10"));
+    assert!(refused(&post(&s, &cs, None, &feedback, NOW)));
+    register(&s, &cs, "0000012345", START, NOW);
+    assert_eq!(post(&s, &cs, None, &feedback, NOW).status, 201);
+
+    // Deregistered: refused again. A replay of a request stored while
+    // registered still answers what was stored (it writes nothing).
+    deregister(&s, &cm, seq, "2025-11-25T06:30:00Z");
+    let next = envelope(DocumentKind::CarePlan, "0000012345", Some("2025-12"));
+    assert!(refused(&post(&s, &cm, None, &next, LATER)));
+    let replay = post(&s, &cm, Some("plan-1"), &plan, LATER);
+    assert_eq!(replay.body, stored.body);
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    assert_eq!(count(&s, "documents"), 2);
+    assert_eq!(count(&s, "document_versions"), 2);
+}
+
+/// A database that records every statement it runs.
+struct RecordingDb {
+    inner: NativeDb,
+    seen: RefCell<Vec<String>>,
+}
+
+impl RecordingDb {
+    fn new() -> Self {
+        RecordingDb {
+            inner: NativeDb::migrated(),
+            seen: RefCell::new(Vec::new()),
+        }
+    }
+
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.seen.borrow_mut())
+    }
+}
+
+impl Db for RecordingDb {
+    fn execute(&self, sql: &str, params: Vec<DbValue>) -> Result<Rows, DbError> {
+        self.seen.borrow_mut().push(sql.to_owned());
+        self.inner.execute(sql, params)
+    }
+}
+
+fn is_registration_lookup(sql: &str) -> bool {
+    sql.starts_with("SELECT") && sql.contains("office_registrations")
+}
+
+/// Where the statements of a write stand: the registration lookups come
+/// after `BEGIN IMMEDIATE` and before the first version is stored, so a
+/// deregistration cannot commit between check and write.
+fn assert_checked_in_transaction(statements: &[String]) {
+    let begin = statements.iter().position(|q| q == "BEGIN IMMEDIATE");
+    let lookup = statements.iter().position(|q| is_registration_lookup(q));
+    let write = statements
+        .iter()
+        .position(|q| q.contains("INSERT INTO document_versions"));
+    assert!(
+        matches!((begin, lookup, write), (Some(b), Some(l), Some(w)) if b < l && l < w),
+        "{statements:#?}"
+    );
+}
+
+#[test]
+fn the_registration_is_checked_inside_the_write_transaction() {
+    let s = SqliteStore::new(RecordingDb::new());
+    let cm = care_manager();
+    register(&s, &cm, "0000012345", START, NOW);
+    s.db().take();
+    let plan = envelope(DocumentKind::CarePlan, "0000012345", Some("2025-11"));
+    assert_eq!(post(&s, &cm, None, &plan, NOW).status, 201);
+    assert_checked_in_transaction(&s.db().take());
+
+    let line = envelope(DocumentKind::CarePlan, "0000012345", Some("2025-12")).to_string();
+    let r = crate::bulk::bulk(&s, &cm, line.as_bytes(), NOW);
+    assert_eq!(parse_lines(r)[0]["status"], 201);
+    assert_checked_in_transaction(&s.db().take());
+
+    // A municipality has no registration to look up.
+    let cert = envelope(DocumentKind::InsuranceCertificate, "0000012345", None);
+    assert_eq!(post(&s, &municipality(), None, &cert, NOW).status, 201);
+    assert!(!s.db().take().iter().any(|q| is_registration_lookup(q)));
+}
+
+#[test]
+fn bulk_refuses_each_line_about_a_person_the_office_is_not_registered_for() {
+    let cm = care_manager();
+    let plan = |insured: &str, key: &str, idempotency: Option<&str>| {
+        let mut v = envelope(DocumentKind::CarePlan, insured, Some(key));
+        if let Some(k) = idempotency {
+            v["idempotency_key"] = json!(k);
+        }
+        v.to_string()
+    };
+    let (registered, stranger, former) = ("0000000001", "0000000002", "0000000003");
+    let lines = [
+        plan(registered, "p1", None),
+        plan(stranger, "p1", None),
+        plan(registered, "p2", None),
+        plan(stranger, "p2", Some("k")),
+        plan(former, "p1", None),
+        // The refused line claimed nothing: its key is free for this one.
+        plan(registered, "p3", Some("k")),
+        plan(stranger, "p3", None),
+    ];
+    let body = lines.join("\n");
+    // Whole, and one line per batch: the same answers, and each distinct
+    // person looked up once per bulk, not once per line.
+    for batch_bytes in [usize::MAX, 1] {
+        let s = SqliteStore::new(RecordingDb::new());
+        register(&s, &cm, registered, START, NOW);
+        let seq = register(&s, &cm, former, START, NOW);
+        deregister(&s, &cm, seq, "2025-11-25T05:00:00Z");
+        s.db().take();
+        let out = parse_lines(bulk_batched(&s, &cm, body.as_bytes(), batch_bytes));
+        let statuses: Vec<i64> = out.iter().map(|l| l["status"].as_i64().unwrap()).collect();
+        assert_eq!(
+            statuses,
+            [201, 403, 201, 403, 403, 201, 403],
+            "batch {batch_bytes}"
+        );
+        for i in [1, 3, 4, 6] {
+            assert_eq!(
+                out[i]["problem"]["type"],
+                "urn:carehub:problem:office-not-registered"
+            );
+        }
+        let lookups = s
+            .db()
+            .take()
+            .iter()
+            .filter(|q| is_registration_lookup(q))
+            .count();
+        assert_eq!(lookups, 3, "batch {batch_bytes}");
+        let conn = &s.db().inner.0;
+        let stored: Vec<String> = conn
+            .prepare("SELECT insured_number FROM documents ORDER BY insured_number")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(stored, [registered; 3]);
+        let records: i64 = conn
+            .query_row("SELECT count(*) FROM idempotency_records", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(records, 1);
     }
 }

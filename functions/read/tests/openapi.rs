@@ -199,7 +199,7 @@ fn ingest_single() -> Value {
             "operationId": "ingestDocument",
             "tags": ["ingest"],
             "summary": "Store one document (versioned, idempotent)",
-            "description": "Stores one document about a person. The caller's role must author the kind (`kind-not-authored-by-role`); a municipality writes only about persons it insures (`wrong-municipality`). The content is validated against the kind's form (`invalid-document`, with `violations`). The document id is derived from person, kind, author and document key: the same four always name the same document, and different content makes version N+1 that supersedes N (history is kept). Body limit 1 MiB.",
+            "description": "Stores one document about a person. The caller's role must author the kind (`kind-not-authored-by-role`); a municipality writes only about persons it insures (`wrong-municipality`); a care-manager or care-service office writes only about persons for whom its registration as responsible office (`POST /api/office-register/registrations`) is in force at the time of the write (`office-not-registered`, checked in the write's transaction, so a deregistration takes effect at once). The content is validated against the kind's form (`invalid-document`, with `violations`). The document id is derived from person, kind, author and document key: the same four always name the same document, and different content makes version N+1 that supersedes N (history is kept). Body limit 1 MiB.",
             "parameters": [{ "$ref": "#/components/parameters/IdempotencyKey" }],
             "requestBody": {
                 "required": true,

@@ -77,9 +77,10 @@ pub use progress::{
     transition_refused, validate_application, validate_step,
 };
 pub use registration::{
-    RegistrationError, RegistrationId, RegistrationState, VerificationMethod, check_deregistration,
-    combined_state, is_rfc3339, may_add_registration, may_register, registration_not_found,
-    registration_state, try_registration_state, validate_registration,
+    RegistrationError, RegistrationId, RegistrationState, VerificationMethod,
+    authorize_office_write, check_deregistration, combined_state, is_rfc3339, may_add_registration,
+    may_register, registration_not_found, registration_state, try_registration_state,
+    validate_registration,
 };
 pub use relay::{
     AnswerEffect, CarePlanRequestType, SubmissionAnswer, SubmissionId, SubmissionState,

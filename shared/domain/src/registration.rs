@@ -227,6 +227,27 @@ pub fn check_deregistration(
     Ok(())
 }
 
+/// Whether `principal` may store a document about a person, given its
+/// registration state for that person at the time of the write (DESIGN §5):
+/// an office that registers (care-manager, care-service, medical) writes
+/// only about persons for whom its registration is in force; `Err` is 403
+/// `office-not-registered` (a registration that has not started yet, or has
+/// ended, is not in force). Roles that do not register pass: their rule is
+/// elsewhere (a municipality writes about the persons it insures; which
+/// roles author which kinds is `DocumentKind::may_ingest`).
+pub fn authorize_office_write(
+    principal: &Principal,
+    registration: RegistrationState,
+) -> Result<(), Problem> {
+    if may_register(principal) && registration != RegistrationState::InForce {
+        return Err(Problem::new(
+            ProblemType::OfficeNotRegistered,
+            "This office has no registration in force for the person; register as its responsible office first.",
+        ));
+    }
+    Ok(())
+}
+
 /// The answer for a registration id the caller has none under.
 pub fn registration_not_found() -> Problem {
     Problem::new(
@@ -291,6 +312,38 @@ string_newtype!(RegistrationId, IdError);
 mod tests {
     use super::*;
     use RegistrationState as R;
+
+    #[test]
+    fn offices_write_only_while_registered() {
+        let p = |s: &str| Principal::parse_urn(s).unwrap();
+        let slug = |r: Result<(), Problem>| r.err().map_or("ok", |p| p.type_.slug());
+        for office in [
+            "urn:carehub:care-manager:1371234567",
+            "urn:carehub:care-service:1370100018",
+            "urn:carehub:medical:1312345678",
+        ] {
+            let office = p(office);
+            assert_eq!(slug(authorize_office_write(&office, R::InForce)), "ok");
+            for state in [R::None, R::Ended] {
+                let refused = authorize_office_write(&office, state).unwrap_err();
+                assert_eq!(
+                    (refused.status(), refused.type_.slug()),
+                    (403, "office-not-registered"),
+                    "{office:?} {state:?}"
+                );
+            }
+        }
+        // Roles that do not register are not concerned: their own rules apply.
+        for other in [
+            "urn:carehub:municipality:131016",
+            "urn:carehub:portal:mynaportal",
+            "urn:carehub:operator:ops",
+        ] {
+            for state in [R::None, R::InForce, R::Ended] {
+                assert_eq!(slug(authorize_office_write(&p(other), state)), "ok");
+            }
+        }
+    }
 
     const START: &str = "2025-04-01T00:00:00+09:00";
 
