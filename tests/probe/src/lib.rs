@@ -80,7 +80,7 @@ mod component {
                 format!(
                     "[{},{}]",
                     quote(k),
-                    quote(&v.as_str().unwrap_or("").to_owned())
+                    quote(v.as_str().unwrap_or(""))
                 )
             })
             .collect()
