@@ -76,13 +76,7 @@ mod component {
 
     fn serde_like_headers(req: &Request) -> Vec<String> {
         req.headers()
-            .map(|(k, v)| {
-                format!(
-                    "[{},{}]",
-                    quote(k),
-                    quote(v.as_str().unwrap_or(""))
-                )
-            })
+            .map(|(k, v)| format!("[{},{}]", quote(k), quote(v.as_str().unwrap_or(""))))
             .collect()
     }
 
