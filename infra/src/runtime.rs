@@ -20,7 +20,7 @@ use std::time::Duration;
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits,
-    StoreLimitsBuilder, Trap,
+    StoreLimitsBuilder, Trap, UpdateDeadline,
 };
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
@@ -28,7 +28,8 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-/// How often the epoch ticks; deadlines are whole ticks.
+/// How often the epoch ticks: how long a computing guest runs between
+/// yields, and the granularity of the deadline.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Limits that apply to every request.
@@ -320,9 +321,18 @@ impl Runtime {
             },
         );
         store.limiter(|s| &mut s.limits);
-        let ticks = (self.limits.deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
-        store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
+        // Each epoch tick, a guest still running yields to the executor, so
+        // a computing guest never holds a worker thread for more than a tick
+        // and starves other requests; past the deadline it is stopped.
+        let deadline = std::time::Instant::now() + self.limits.deadline;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if std::time::Instant::now() >= deadline {
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
 
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let incoming = store
