@@ -255,6 +255,7 @@ impl Runtime {
                             .collect::<HashSet<_>>(),
                     ),
                     databases: databases.clone(),
+                    in_transaction: Arc::default(),
                 },
                 outbound: OutboundPolicy::new(&outbound_entries)
                     .with_context(|| format!("component {id}"))?,
@@ -311,7 +312,11 @@ impl Runtime {
                 http: WasiHttpCtx::new(),
                 table: ResourceTable::new(),
                 outbound: component.outbound.clone(),
-                sqlite: component.sqlite.clone(),
+                sqlite: SqliteCtx {
+                    allowed: component.sqlite.allowed.clone(),
+                    databases: component.sqlite.databases.clone(),
+                    in_transaction: Arc::default(),
+                },
                 variables: component.variables.clone(),
                 limits: StoreLimitsBuilder::new()
                     .memory_size(self.limits.max_instance_memory)
@@ -323,12 +328,16 @@ impl Runtime {
         store.limiter(|s| &mut s.limits);
         // Each epoch tick, a guest still running yields to the executor, so
         // a computing guest never holds a worker thread for more than a tick
-        // and starves other requests; past the deadline it is stopped.
+        // and starves other requests; past the deadline it is stopped. A
+        // guest inside a database transaction is not yielded (see
+        // `SqliteCtx::in_transaction`): it runs on to its commit.
         let deadline = std::time::Instant::now() + self.limits.deadline;
         store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| {
+        store.epoch_deadline_callback(move |store| {
             if std::time::Instant::now() >= deadline {
                 Ok(UpdateDeadline::Interrupt)
+            } else if store.data().sqlite.in_transaction.load(Ordering::Relaxed) {
+                Ok(UpdateDeadline::Continue(1))
             } else {
                 Ok(UpdateDeadline::Yield(1))
             }

@@ -105,6 +105,11 @@ pub struct SqliteCtx {
     pub allowed: Arc<HashSet<String>>,
     /// The application's databases.
     pub databases: Arc<Databases>,
+    /// Whether this instance's last statement left a transaction open. The
+    /// runtime does not yield a guest to the executor while it holds one:
+    /// another instance's `BEGIN IMMEDIATE` waiting on the same worker
+    /// thread would otherwise wait on a lock holder that cannot resume.
+    pub in_transaction: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The resource behind a guest's `connection` handle.
@@ -176,7 +181,11 @@ impl sqlite::HostConnection for SqliteView<'_> {
         let Some(conn) = connection.conn.as_ref() else {
             return Ok(Err(Error::InvalidConnection));
         };
-        Ok(execute(conn, &statement, parameters).map_err(to_error))
+        let result = execute(conn, &statement, parameters).map_err(to_error);
+        self.ctx
+            .in_transaction
+            .store(!conn.is_autocommit(), std::sync::atomic::Ordering::Relaxed);
+        Ok(result)
     }
 
     fn drop(&mut self, connection: Resource<SqliteConnection>) -> wasmtime::Result<()> {
