@@ -1,0 +1,461 @@
+//! The breakdown, measured inside this process on the load generator's core
+//! with no network: the gateway's own runtime (`carehub::runtime::Runtime`)
+//! dispatching to a fresh instance per call without TLS or HTTP; the read
+//! operation's handler compiled natively against the same database; floor
+//! (d), the same SQL natively through the store; and single operations
+//! (assertion signing and verification, person-token verification).
+
+use crate::client::Measured;
+use anyhow::{Context, Result, bail};
+use bytes::Bytes;
+use carehub::runtime::{Cache, Limits, Runtime};
+use carehub_domain::{DocumentId, Principal};
+use carehub_guest::store::native::NativeDb;
+use carehub_guest::store::sqlite::SqliteStore;
+use carehub_guest::store::{ConsentStore, DocumentStore, ListQuery};
+use carehub_read::handler::ListParams;
+use carehub_read::policy::{PersonFacts, Reader, readable_kinds};
+use http_body_util::{BodyExt as _, Full};
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Measures `f` back to back for `duration` after `warmup`; `f` returns the
+/// bytes it produced.
+pub fn time_sync(
+    warmup: Duration,
+    duration: Duration,
+    mut f: impl FnMut(u64) -> Result<usize>,
+) -> Result<Measured> {
+    let start = Instant::now();
+    let mut i = 0;
+    while start.elapsed() < warmup {
+        f(i)?;
+        i += 1;
+    }
+    let from = Instant::now();
+    let ticks = crate::sys::clock_ticks();
+    let c0 = crate::sys::cpu_seconds("self", ticks);
+    let mut m = Measured::default();
+    loop {
+        let t = Instant::now();
+        if t - from >= duration {
+            break;
+        }
+        m.body_bytes += f(i)? as u64;
+        i += 1;
+        m.latencies.push(t.elapsed().as_nanos() as u64);
+        m.ok += 1;
+    }
+    m.window = from.elapsed();
+    m.client_cpu = c0
+        .zip(crate::sys::cpu_seconds("self", ticks))
+        .map(|(a, b)| b - a);
+    m.latencies.sort_unstable();
+    Ok(m)
+}
+
+/// The gateway's runtime, loaded in this process from the bench manifest.
+pub struct InProcess {
+    runtime: Runtime,
+    asserter: carehub::edge::Asserter,
+    probe: usize,
+    read: usize,
+}
+
+fn app_variables(
+    manifest: &carehub::manifest::Manifest,
+    pki: &Path,
+) -> Result<carehub::variables::Values> {
+    let mut provided = BTreeMap::new();
+    provided.insert(
+        "assertion_key".to_owned(),
+        std::fs::read_to_string(pki.join("assertion.key"))?
+            .trim()
+            .to_owned(),
+    );
+    provided.insert(
+        "person_token_public_key".to_owned(),
+        std::fs::read_to_string(pki.join("person-idp.pub.pem"))?,
+    );
+    carehub::variables::resolve_application(manifest, &|_| None, &provided)
+}
+
+impl InProcess {
+    /// Loads every component of `manifest` (from the compiled cache).
+    pub fn load(manifest: &Path, state: &Path, cache: &Path) -> Result<InProcess> {
+        let manifest = carehub::manifest::Manifest::load(manifest)?;
+        let pki = state.join("pki");
+        let vars = app_variables(&manifest, &pki)?;
+        let dbs = Arc::new(carehub::host::sqlite::Databases::open(
+            &state.join("data"),
+            ["default".to_owned()],
+        )?);
+        let runtime = Runtime::load(
+            &manifest,
+            &vars,
+            dbs,
+            Limits {
+                deadline: Duration::from_secs(10),
+                max_instance_memory: 128 * 1024 * 1024,
+                max_instances: 128,
+            },
+            &Cache::Dir(cache.to_owned()),
+        )?;
+        let key = vars.get("assertion_key").context("assertion_key")?;
+        Ok(InProcess {
+            probe: runtime.index_of("probe").context("no probe component")?,
+            read: runtime.index_of("read").context("no read component")?,
+            runtime,
+            asserter: carehub::edge::Asserter::new(key)?,
+        })
+    }
+
+    /// One call as the gateway makes it after routing: the assertion and
+    /// Spin's headers set, the body collected.
+    async fn call(
+        &self,
+        index: usize,
+        route: &str,
+        path: &str,
+        path_info: &str,
+        principal: &Principal,
+        extra: Option<(&str, &str)>,
+    ) -> Result<(u16, Bytes)> {
+        let url = format!("https://localhost{path}");
+        let mut req = http::Request::builder()
+            .method("GET")
+            .uri(&url)
+            .header("host", "localhost")
+            .header("carehub-assertion", self.asserter.assert(principal)?)
+            .header("spin-full-url", &url)
+            .header("spin-path-info", path_info)
+            .header("spin-matched-route", route)
+            .header("spin-component-route", route.trim_end_matches("/..."))
+            .header("spin-raw-component-route", route)
+            .header("spin-base-path", "/")
+            .header("spin-client-addr", "127.0.0.1:1");
+        if let Some((k, v)) = extra {
+            req = req.header(k, v);
+        }
+        let body = Full::new(Bytes::new())
+            .map_err(|never: Infallible| -> wasmtime_wasi_http::Error { match never {} });
+        let resp = self
+            .runtime
+            .handle(index, req.body(body)?)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let status = resp.status().as_u16();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?
+            .to_bytes();
+        Ok((status, body))
+    }
+
+    /// Measures one kind of call back to back.
+    pub async fn measure(
+        &self,
+        case: &Case,
+        principal: &Principal,
+        warmup: Duration,
+        duration: Duration,
+    ) -> Result<Measured> {
+        let start = Instant::now();
+        let mut i = 0u64;
+        let run = |i: u64| {
+            let (index, route, path, path_info, extra) = case.request(self, i);
+            async move {
+                let (status, body) = self
+                    .call(
+                        index,
+                        route,
+                        &path,
+                        &path_info,
+                        principal,
+                        extra.as_ref().map(|(k, v)| (k.as_str(), v.as_str())),
+                    )
+                    .await?;
+                if status != 200 {
+                    bail!(
+                        "in-process call answered {status}: {}",
+                        String::from_utf8_lossy(&body)
+                    );
+                }
+                anyhow::Ok(body.len())
+            }
+        };
+        while start.elapsed() < warmup {
+            run(i).await?;
+            i += 1;
+        }
+        let ticks = crate::sys::clock_ticks();
+        let c0 = crate::sys::cpu_seconds("self", ticks);
+        let from = Instant::now();
+        let mut m = Measured::default();
+        loop {
+            let t = Instant::now();
+            if t - from >= duration {
+                break;
+            }
+            m.body_bytes += run(i).await? as u64;
+            i += 1;
+            m.latencies.push(t.elapsed().as_nanos() as u64);
+            m.ok += 1;
+        }
+        m.window = from.elapsed();
+        m.client_cpu = c0
+            .zip(crate::sys::cpu_seconds("self", ticks))
+            .map(|(a, b)| b - a);
+        m.latencies.sort_unstable();
+        Ok(m)
+    }
+}
+
+/// What an in-process case calls.
+pub enum Case {
+    /// The probe's fixed answer.
+    ProbeFixed,
+    /// A person's list (optionally one kind, optionally with a person token).
+    ReadList {
+        /// Insured numbers to pick from.
+        insured: Arc<Vec<String>>,
+        /// `?kind=` filter.
+        kind: Option<&'static str>,
+        /// Person tokens by insured number (portal).
+        tokens: Option<Arc<BTreeMap<String, String>>>,
+    },
+    /// One document.
+    ReadGet {
+        /// Document ids to pick from.
+        ids: Arc<Vec<String>>,
+    },
+}
+
+type Call = (
+    usize,
+    &'static str,
+    String,
+    String,
+    Option<(String, String)>,
+);
+
+impl Case {
+    fn request(&self, p: &InProcess, i: u64) -> Call {
+        match self {
+            Case::ProbeFixed => (
+                p.probe,
+                "/probe/...",
+                "/probe/fixed".into(),
+                "/fixed".into(),
+                None,
+            ),
+            Case::ReadList {
+                insured,
+                kind,
+                tokens,
+            } => {
+                let n = &insured[i as usize % insured.len()];
+                let q = kind.map(|k| format!("?kind={k}")).unwrap_or_default();
+                let info = format!("/persons/131016/{n}/documents");
+                let auth = tokens
+                    .as_ref()
+                    .map(|t| ("authorization".to_owned(), format!("Bearer {}", t[n])));
+                (
+                    p.read,
+                    "/api/read/...",
+                    format!("/api/read{info}{q}"),
+                    info,
+                    auth,
+                )
+            }
+            Case::ReadGet { ids } => {
+                let id = &ids[i as usize % ids.len()];
+                let info = format!("/documents/{id}");
+                (
+                    p.read,
+                    "/api/read/...",
+                    format!("/api/read{info}"),
+                    info,
+                    None,
+                )
+            }
+        }
+    }
+}
+
+/// The store over the gateway's database file, opened as the gateway opens it.
+pub fn native_store(db: &Path) -> Result<SqliteStore<NativeDb>> {
+    Ok(SqliteStore::new(NativeDb(
+        carehub::host::sqlite::Pool::connect(db)?,
+    )))
+}
+
+/// The municipality as a reader.
+pub fn municipality_reader() -> Result<Reader> {
+    let p = Principal::parse_urn("urn:carehub:municipality:131016")
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Reader::new(p, None).context("a municipality reads")
+}
+
+/// Floor (d), list: the list's reads through the store (the person's
+/// consent, then the documents with their current content), rows read in
+/// full. The access-log append the handler makes after it is not included.
+pub fn sqlite_list(
+    store: &SqliteStore<NativeDb>,
+    reader: &Reader,
+    insured: &[String],
+    warmup: Duration,
+    duration: Duration,
+) -> Result<Measured> {
+    let any = crate::data::person(&insured[0]);
+    let kinds = readable_kinds(reader, &PersonFacts::not_yet_known(), &any);
+    time_sync(warmup, duration, |i| {
+        let person = crate::data::person(&insured[i as usize % insured.len()]);
+        store
+            .consent_state(&person)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let q = ListQuery {
+            kinds: &kinds,
+            authored_by: Some(&reader.principal),
+            only_kind: None,
+            before_seq: None,
+            limit: carehub_read::handler::DEFAULT_LIMIT + 1,
+        };
+        let rows = store
+            .person_documents(&person, &q)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(rows.iter().map(|r| r.content.len()).sum())
+    })
+}
+
+/// Floor (d), get: the reads of one document (document, consent, current
+/// content, version history); the access-log append is not included.
+pub fn sqlite_get(
+    store: &SqliteStore<NativeDb>,
+    ids: &[String],
+    warmup: Duration,
+    duration: Duration,
+) -> Result<Measured> {
+    let ids: Vec<DocumentId> = ids
+        .iter()
+        .map(|s| DocumentId::parse(s).map_err(|e| anyhow::anyhow!("{e}")))
+        .collect::<Result<_>>()?;
+    time_sync(warmup, duration, |i| {
+        let id = &ids[i as usize % ids.len()];
+        let err = |e: carehub_guest::store::StoreError| anyhow::anyhow!("{e}");
+        let rec = store
+            .document(id)
+            .map_err(err)?
+            .context("document vanished")?;
+        store.consent_state(&rec.person).map_err(err)?;
+        let content = store
+            .version_content(rec.seq, rec.current_version)
+            .map_err(err)?
+            .unwrap_or_default();
+        let versions = store.versions(rec.seq).map_err(err)?;
+        Ok(content.len() + versions.len())
+    })
+}
+
+/// The read handler natively: policy, SQL, JSON and the access-log append,
+/// no wasm, no HTTP.
+pub fn native_list(
+    store: &SqliteStore<NativeDb>,
+    reader: &Reader,
+    insured: &[String],
+    warmup: Duration,
+    duration: Duration,
+) -> Result<Measured> {
+    let params = ListParams {
+        kind: None,
+        limit: carehub_read::handler::DEFAULT_LIMIT,
+        before_seq: None,
+    };
+    time_sync(warmup, duration, |i| {
+        let person = crate::data::person(&insured[i as usize % insured.len()]);
+        let now = carehub_guest::clock::now_rfc3339();
+        let reply = carehub_read::handler::list(store, reader, &person, &params, &now);
+        if reply.status != 200 {
+            bail!("native list answered {}", reply.status);
+        }
+        Ok(reply.body.len())
+    })
+}
+
+/// The read handler natively, one document.
+pub fn native_get(
+    store: &SqliteStore<NativeDb>,
+    reader: &Reader,
+    ids: &[String],
+    warmup: Duration,
+    duration: Duration,
+) -> Result<Measured> {
+    let ids: Vec<DocumentId> = ids
+        .iter()
+        .map(|s| DocumentId::parse(s).map_err(|e| anyhow::anyhow!("{e}")))
+        .collect::<Result<_>>()?;
+    time_sync(warmup, duration, |i| {
+        let now = carehub_guest::clock::now_rfc3339();
+        let reply =
+            carehub_read::handler::one(store, reader, &ids[i as usize % ids.len()], None, &now);
+        if reply.status != 200 {
+            bail!("native get answered {}", reply.status);
+        }
+        Ok(reply.body.len())
+    })
+}
+
+/// Seconds since the epoch.
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Single operations natively: name → measured.
+pub fn micro(
+    pki: &Path,
+    person_token: &str,
+    warmup: Duration,
+    duration: Duration,
+) -> Result<Vec<(&'static str, Measured)>> {
+    let key = std::fs::read_to_string(pki.join("assertion.key"))?
+        .trim()
+        .to_owned();
+    let asserter = carehub::edge::Asserter::new(&key)?;
+    let principal = Principal::parse_urn("urn:carehub:municipality:131016")
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut out = Vec::new();
+    out.push((
+        "edge: sign assertion (HS256)",
+        time_sync(warmup, duration, |_| Ok(asserter.assert(&principal)?.len()))?,
+    ));
+    let token = asserter.assert(&principal)?;
+    let t = now();
+    out.push((
+        "component: verify assertion (HS256), native",
+        time_sync(warmup, duration, |_| {
+            carehub_guest::assertion::verify_token(&token, key.as_bytes(), t)
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            Ok(0)
+        })?,
+    ));
+    let pem = std::fs::read_to_string(pki.join("person-idp.pub.pem"))?;
+    out.push((
+        "component: parse IdP key + verify person token (ES256), native",
+        time_sync(warmup, duration, |_| {
+            let v = carehub_guest::person_token::Verifier::from_pem(&pem, "carehub-dev-idp")
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            v.verify_token(person_token, t)
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            Ok(0)
+        })?,
+    ));
+    Ok(out)
+}

