@@ -236,11 +236,9 @@ impl Runtime {
                 .allowed_outbound_hosts
                 .iter()
                 .map(|e| {
-                    crate::variables::resolve_component(
-                        &std::collections::BTreeMap::from([("x".to_owned(), e.clone())]),
-                        app_variables,
-                    )
-                    .map(|m| m.get("x").cloned().unwrap_or_default())
+                    crate::variables::expand(e, app_variables)?.with_context(|| {
+                        format!("component {id}: allowed outbound host {e:?} refers to an unset variable")
+                    })
                 })
                 .collect::<Result<Vec<_>>>()?;
             components.push(LoadedComponent {

@@ -150,7 +150,7 @@ impl Gateway {
         };
 
         // Nothing the client sent may speak for its identity or pose as Spin.
-        let drop: Vec<_> = parts
+        let forged: Vec<_> = parts
             .headers
             .keys()
             .filter(|name| {
@@ -159,7 +159,7 @@ impl Gateway {
             })
             .cloned()
             .collect();
-        for name in drop {
+        for name in forged {
             parts.headers.remove(name);
         }
         if let (Some(p), Some(asserter)) = (&principal, &self.asserter) {
@@ -229,7 +229,7 @@ impl Gateway {
             .runtime
             .handle(index, Request::from_parts(parts, body))
             .await;
-        drop_permit(permit);
+        drop(permit);
         match result {
             Ok(resp) => resp,
             Err(HandleError::Deadline) => problem(
@@ -243,8 +243,6 @@ impl Gateway {
         }
     }
 }
-
-fn drop_permit(_permit: tokio::sync::SemaphorePermit<'_>) {}
 
 fn too_large(max: usize) -> Response<HyperOutgoingBody> {
     problem(

@@ -99,20 +99,27 @@ pub fn resolve_component(
     app: &Values,
 ) -> Result<HashMap<String, String>> {
     let mut out = HashMap::new();
-    'vars: for (name, template) in templates {
-        let mut value = String::new();
-        for piece in pieces(template)? {
-            match piece {
-                Piece::Text(t) => value.push_str(t),
-                Piece::Var(v) => match app.get(v) {
-                    Some(x) => value.push_str(x),
-                    None => continue 'vars,
-                },
-            }
+    for (name, template) in templates {
+        if let Some(value) = expand(template, app)? {
+            out.insert(name.clone(), value);
         }
-        out.insert(name.clone(), value);
     }
     Ok(out)
+}
+
+/// Expands one template; `None` when it refers to an unset variable.
+pub fn expand(template: &str, app: &Values) -> Result<Option<String>> {
+    let mut value = String::new();
+    for piece in pieces(template)? {
+        match piece {
+            Piece::Text(t) => value.push_str(t),
+            Piece::Var(v) => match app.get(v) {
+                Some(x) => value.push_str(x),
+                None => return Ok(None),
+            },
+        }
+    }
+    Ok(Some(value))
 }
 
 #[cfg(test)]
