@@ -112,6 +112,9 @@ problem_types! {
     InvalidProgressStep => (422, "invalid-progress-step", "Invalid progress step"),
     /// A relayed submission's payload breaks the rules for its type.
     InvalidSubmission => (422, "invalid-submission", "Invalid submission"),
+    /// The gateway in proxy mode could not reach the component's upstream,
+    /// or the upstream broke off its answer.
+    UpstreamUnavailable => (502, "upstream-unavailable", "Upstream unavailable"),
 }
 
 impl ProblemType {
@@ -302,6 +305,7 @@ mod tests {
         ("invalid-transition", 409),
         ("invalid-progress-step", 422),
         ("invalid-submission", 422),
+        ("upstream-unavailable", 502),
     ];
 
     #[test]
