@@ -44,6 +44,7 @@ pub mod problem;
 pub mod progress;
 pub mod registration;
 pub mod relay;
+pub mod webhook;
 
 pub use accesslog::{
     AccessAction, AccessLogEntry, AccessOutcome, GENESIS_HASH, canonical_json, chain_hash,
