@@ -15,8 +15,10 @@ use crate::clock;
 use crate::http::{Reply, RequestHead};
 use crate::person_token::{self, PersonToken, Verifier};
 use crate::problem;
+use crate::store::postgres::{PgClient, PostgresDb};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Db, DbError, Rows, StoreError, Value};
+use spin_sdk::pg;
 
 /// The request's method, path-info, query and headers.
 ///
@@ -204,24 +206,135 @@ impl Db for SpinSqlite {
     }
 }
 
-/// Opens the store the `store_backend` variable selects (default `sqlite`).
-pub fn open_store() -> Result<SqliteStore<SpinSqlite>, Reply> {
+/// A PostgreSQL database through Spin's `fermyon:spin/postgres@2.0.0`
+/// interface (the connection pins one pooled server connection in the
+/// gateway for the instance's lifetime, so transactions work).
+pub struct SpinPg(pg::Connection);
+
+fn pg_params(params: Vec<Value>) -> Vec<pg::ParameterValue> {
+    params
+        .into_iter()
+        .map(|v| match v {
+            Value::Null => pg::ParameterValue::DbNull,
+            Value::Integer(i) => pg::ParameterValue::Int64(i),
+            Value::Real(f) => pg::ParameterValue::Floating64(f),
+            Value::Text(s) => pg::ParameterValue::Str(s),
+            Value::Blob(b) => pg::ParameterValue::Binary(b),
+        })
+        .collect()
+}
+
+/// A PostgreSQL value as the store sees it: integers of every width are
+/// `Integer`, floats `Real`, booleans 0/1 (as SQLite stores them).
+fn from_pg(v: pg::DbValue) -> Result<Value, DbError> {
+    Ok(match v {
+        pg::DbValue::DbNull => Value::Null,
+        pg::DbValue::Boolean(b) => Value::Integer(i64::from(b)),
+        pg::DbValue::Int8(i) => Value::Integer(i64::from(i)),
+        pg::DbValue::Int16(i) => Value::Integer(i64::from(i)),
+        pg::DbValue::Int32(i) => Value::Integer(i64::from(i)),
+        pg::DbValue::Int64(i) => Value::Integer(i),
+        pg::DbValue::Uint8(i) => Value::Integer(i64::from(i)),
+        pg::DbValue::Uint16(i) => Value::Integer(i64::from(i)),
+        pg::DbValue::Uint32(i) => Value::Integer(i64::from(i)),
+        pg::DbValue::Uint64(i) => Value::Integer(
+            i64::try_from(i).map_err(|_| DbError(format!("{i} does not fit an i64")))?,
+        ),
+        pg::DbValue::Floating32(f) => Value::Real(f64::from(f)),
+        pg::DbValue::Floating64(f) => Value::Real(f),
+        pg::DbValue::Str(s) => Value::Text(s),
+        pg::DbValue::Binary(b) => Value::Blob(b),
+        pg::DbValue::Unsupported => {
+            return Err(DbError("a column of a type the store does not read".into()));
+        }
+    })
+}
+
+impl PgClient for SpinPg {
+    fn query(&self, sql: &str, params: Vec<Value>) -> Result<Rows, DbError> {
+        let set = self
+            .0
+            .query(sql, &pg_params(params))
+            .map_err(|e| DbError(format!("{e:?}")))?;
+        let rows = set
+            .rows
+            .into_iter()
+            .map(|row| row.into_iter().map(from_pg).collect())
+            .collect::<Result<_, _>>()?;
+        Ok(Rows {
+            columns: set.columns.into_iter().map(|c| c.name).collect(),
+            rows,
+        })
+    }
+
+    fn execute(&self, sql: &str, params: Vec<Value>) -> Result<u64, DbError> {
+        self.0
+            .execute(sql, &pg_params(params))
+            .map_err(|e| DbError(format!("{e:?}")))
+    }
+}
+
+/// The database behind the store: SQLite or PostgreSQL, as `store_backend`
+/// says. The store's SQL is the same for both (`crate::store::postgres`).
+pub enum SpinDb {
+    /// The SQLite database labelled `default`.
+    Sqlite(SpinSqlite),
+    /// The PostgreSQL database at `database_url`.
+    Postgres(PostgresDb<SpinPg>),
+}
+
+impl Db for SpinDb {
+    fn execute(&self, sql: &str, params: Vec<Value>) -> Result<Rows, DbError> {
+        match self {
+            SpinDb::Sqlite(db) => db.execute(sql, params),
+            SpinDb::Postgres(db) => db.execute(sql, params),
+        }
+    }
+}
+
+fn store_error(e: impl std::fmt::Debug) -> Reply {
+    problem::internal(
+        "opening the store",
+        &StoreError::Db(DbError(format!("{e:?}"))),
+    )
+}
+
+/// Opens the store the `store_backend` variable selects: `sqlite` (the
+/// default; the database labelled `default`) or `postgres` (the connection
+/// string in `database_url`, whose host must be in the component's
+/// `allowed_outbound_hosts`).
+pub fn open_store() -> Result<SqliteStore<SpinDb>, Reply> {
     let backend = variable("store_backend")
         .map_err(|e| problem::internal("opening the store", &e))?
         .filter(|b| !b.is_empty())
         .unwrap_or_else(|| "sqlite".to_owned());
-    match backend.as_str() {
-        "sqlite" => sqlite::Connection::open("default")
-            .map(|c| SqliteStore::new(SpinSqlite(c)))
-            .map_err(|e| {
-                problem::internal(
-                    "opening the store",
-                    &StoreError::Db(DbError(format!("{e:?}"))),
-                )
-            }),
-        other => Err(problem::internal(
-            "opening the store",
-            &StoreError::Unsupported(format!("store_backend {other:?} is not built in yet")),
+    let db = match backend.as_str() {
+        "sqlite" => SpinDb::Sqlite(SpinSqlite(
+            sqlite::Connection::open("default").map_err(store_error)?,
         )),
-    }
+        "postgres" => {
+            let url = match variable("database_url") {
+                Ok(Some(u)) if !u.is_empty() => u,
+                Ok(_) => {
+                    return Err(problem::internal(
+                        "opening the store",
+                        &StoreError::Unsupported(
+                            "store_backend is postgres but database_url is not set".into(),
+                        ),
+                    ));
+                }
+                Err(e) => return Err(problem::internal("opening the store", &e)),
+            };
+            SpinDb::Postgres(PostgresDb(SpinPg(
+                pg::Connection::open(&url).map_err(store_error)?,
+            )))
+        }
+        other => {
+            return Err(problem::internal(
+                "opening the store",
+                &StoreError::Unsupported(format!("store_backend {other:?} is not known")),
+            ));
+        }
+    };
+    Ok(SqliteStore::new(db))
 }

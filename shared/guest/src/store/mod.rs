@@ -6,14 +6,17 @@
 //!
 //! * [`Db`] — the one call every backend offers: run a statement with
 //!   positional parameters and get rows back. Implemented over Spin's SQLite
-//!   interface inside wasm (`crate::wasm`) and over rusqlite in native tests
-//!   (`native`, feature `native-sqlite`).
+//!   and PostgreSQL interfaces inside wasm (`crate::wasm`) and over rusqlite
+//!   in native tests (`native`, feature `native-sqlite`).
 //! * [`DocumentStore`] (with transactions and idempotency records),
 //!   [`ConsentStore`], [`RegistrationStore`], [`AccessLogStore`] — the
 //!   typed, backend-neutral operations the handlers call. Inputs and outputs
 //!   are domain types; no SQL leaks out.
-//! * one module per SQL dialect ([`sqlite`]; PostgreSQL later, selected by
-//!   the `store_backend` variable) holding every statement of that dialect.
+//! * the statements ([`sqlite`], `progress`, `relay`), written once in the
+//!   subset SQLite and PostgreSQL share, with numbered `?N` placeholders.
+//!   [`postgres::PostgresDb`] adapts them for PostgreSQL (`?N` → `$N`,
+//!   `BEGIN IMMEDIATE` → `BEGIN` + a transaction-scoped advisory lock); the
+//!   `store_backend` variable picks the backend (`crate::wasm::open_store`).
 //!
 //! Errors carry database text for the log only; handlers turn any
 //! [`StoreError`] into a generic 500 problem.
@@ -27,6 +30,7 @@ use carehub_domain::{
 
 #[cfg(feature = "native-sqlite")]
 pub mod native;
+pub mod postgres;
 pub mod progress;
 pub mod relay;
 pub mod sqlite;

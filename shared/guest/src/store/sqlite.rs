@@ -143,7 +143,9 @@ impl<D: Db> SqliteStore<D> {
         stored_at: &str,
     ) -> Result<Vec<Written>, StoreError> {
         // 1. One upsert for all document rows. A row whose content equals the
-        //    current version's is left alone and returns nothing.
+        //    current version's is left alone and returns nothing. The stored
+        //    row's columns are qualified (`documents.`): PostgreSQL refuses
+        //    them bare next to `excluded`, SQLite accepts both.
         let mut sql = String::with_capacity(300 + items.len() * 48);
         sql.push_str(
             "INSERT INTO documents (document_id, insurer_number, insured_number, kind, author, \
@@ -152,10 +154,10 @@ impl<D: Db> SqliteStore<D> {
         push_value_rows(&mut sql, items.len(), 7, 2, ",1,?1,?1");
         sql.push_str(
             " ON CONFLICT (document_id) DO UPDATE SET \
-             current_version = current_version + 1, \
+             current_version = documents.current_version + 1, \
              current_sha256 = excluded.current_sha256, \
              updated_at = excluded.updated_at \
-             WHERE current_sha256 <> excluded.current_sha256 \
+             WHERE documents.current_sha256 <> excluded.current_sha256 \
              RETURNING document_id, seq, current_version",
         );
         let mut params = Vec::with_capacity(1 + items.len() * 7);
