@@ -88,6 +88,10 @@ pub use relay::{
     SubmissionType, check_answer, may_send, may_view_submission, validate_answer,
     validate_care_plan_request,
 };
+pub use webhook::{
+    AttemptOutcome, Event, EventFacts, EventType, OriginPattern, Receiver, RegistrationChange,
+    Secret, SubscriptionId,
+};
 
 use std::fmt;
 

@@ -115,6 +115,9 @@ problem_types! {
     /// The gateway in proxy mode could not reach the component's upstream,
     /// or the upstream broke off its answer.
     UpstreamUnavailable => (502, "upstream-unavailable", "Upstream unavailable"),
+    /// A webhook subscription's URL is not under the hub's allowed outbound
+    /// origins (or is not an absolute http(s) URL).
+    WebhookUrlNotAllowed => (422, "webhook-url-not-allowed", "Webhook URL not allowed"),
 }
 
 impl ProblemType {
@@ -306,6 +309,7 @@ mod tests {
         ("invalid-progress-step", 422),
         ("invalid-submission", 422),
         ("upstream-unavailable", 502),
+        ("webhook-url-not-allowed", 422),
     ];
 
     #[test]

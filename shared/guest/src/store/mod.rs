@@ -30,11 +30,16 @@ use carehub_domain::{
 
 #[cfg(feature = "native-sqlite")]
 pub mod native;
+pub mod outbox;
 pub mod postgres;
 pub mod progress;
 pub mod relay;
 pub mod sqlite;
 
+pub use outbox::{
+    AttemptRecord, Delivery, MessageRecord, MessageState, NewSubscription, OutboxStore,
+    SubscriptionRecord, claim_due, fan_out, record_result,
+};
 pub use progress::{
     ApplicationRecord, NewApplication, ProgressStore, StepRecord, advance, progress_of,
     registered_with_consent,

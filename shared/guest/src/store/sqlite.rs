@@ -16,6 +16,9 @@ use carehub_domain::{
     VerificationMethod, canonical_json, chain_hash,
 };
 
+use carehub_domain::webhook::{Event, EventFacts, RegistrationChange};
+
+use super::outbox::OutboxStore;
 use super::{
     AccessLogStore, ConsentRecord, ConsentStore, Db, Deregistration, DocumentRecord, DocumentStore,
     IdempotencyRecord, ListQuery, ListedDocument, LoggedAccess, NewRegistration, NewVersion,
@@ -221,6 +224,20 @@ impl<D: Db> SqliteStore<D> {
                 });
             }
             self.exec(&sql, params)?;
+            // Their events, in the same transaction (store::outbox).
+            let events: Vec<Event> = news
+                .iter()
+                .map(|&(i, _, version)| Event {
+                    person: items[i].person.clone(),
+                    facts: EventFacts::DocumentStored {
+                        document_id: items[i].document_id.clone(),
+                        kind: items[i].kind,
+                        version,
+                        supersedes: (version > 1).then(|| version - 1),
+                    },
+                })
+                .collect();
+            OutboxStore::emit(self, &events, stored_at)?;
         }
 
         // 3. The unchanged ones: report their current version.
@@ -513,7 +530,19 @@ impl<D: Db> ConsentStore for SqliteStore<D> {
             .rows
             .first()
             .ok_or_else(|| StoreError::Corrupt("consent insert returned no seq".into()))?;
-        RowReader::new(row, "consent_events insert").int(0)
+        let seq = RowReader::new(row, "consent_events insert").int(0)?;
+        OutboxStore::emit(
+            self,
+            &[Event {
+                person: person.clone(),
+                facts: EventFacts::ConsentChanged {
+                    event: event.name().to_owned(),
+                    state: event.resulting_state(),
+                },
+            }],
+            recorded_at,
+        )?;
+        Ok(seq)
     }
 }
 
@@ -617,6 +646,18 @@ impl<D: Db> RegistrationStore for SqliteStore<D> {
             .rows
             .first()
             .ok_or_else(|| StoreError::Corrupt("registration insert returned no seq".into()))?;
+        OutboxStore::emit(
+            self,
+            &[Event {
+                person: registration.person.clone(),
+                facts: EventFacts::RegistrationChanged {
+                    registration_id: registration.registration_id.clone(),
+                    office: registration.office.clone(),
+                    change: RegistrationChange::Registered,
+                },
+            }],
+            registered_at,
+        )?;
         Ok(RegistrationRecord {
             seq: RowReader::new(row, "office_registrations insert").int(0)?,
             registration: registration.clone(),
@@ -635,8 +676,23 @@ impl<D: Db> RegistrationStore for SqliteStore<D> {
                 deregistration.by.to_urn().into(),
                 deregistration.reason.as_str().into(),
             ],
+        )?;
+        let registered = self
+            .registrations_where("r.seq = ?1", vec![seq.into()], "")?
+            .pop()
+            .ok_or_else(|| StoreError::Corrupt(format!("deregistered {seq}: no registration")))?;
+        OutboxStore::emit(
+            self,
+            &[Event {
+                person: registered.registration.person,
+                facts: EventFacts::RegistrationChanged {
+                    registration_id: registered.registration.registration_id,
+                    office: registered.registration.office,
+                    change: RegistrationChange::Deregistered,
+                },
+            }],
+            &deregistration.at,
         )
-        .map(drop)
     }
 
     fn person_registrations(

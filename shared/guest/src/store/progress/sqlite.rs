@@ -1,8 +1,10 @@
 //! The SQLite statements of [`super::ProgressStore`].
 
+use carehub_domain::webhook::{Event, EventFacts};
 use carehub_domain::{ApplicationId, InsuredNumber, InsurerNumber, PersonRef, Principal, Stage};
 
 use super::{ApplicationRecord, NewApplication, ProgressStore, StepRecord};
+use crate::store::outbox::OutboxStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Db, RowReader, StoreError, Value};
 
@@ -44,6 +46,25 @@ impl<D: Db> SqliteStore<D> {
     }
 }
 
+/// The application's event, in the transaction that moved it (store::outbox).
+fn emit_progress<D: Db>(
+    store: &SqliteStore<D>,
+    a: &NewApplication,
+    stage: Stage,
+    at: &str,
+) -> Result<(), StoreError> {
+    store.emit(
+        &[Event {
+            person: a.person.clone(),
+            facts: EventFacts::ProgressChanged {
+                application_id: a.application_id.clone(),
+                stage,
+            },
+        }],
+        at,
+    )
+}
+
 impl<D: Db> ProgressStore for SqliteStore<D> {
     fn add_application(
         &self,
@@ -69,6 +90,7 @@ impl<D: Db> ProgressStore for SqliteStore<D> {
             .rows
             .first()
             .ok_or_else(|| StoreError::Corrupt("application insert returned no seq".into()))?;
+        emit_progress(self, a, Stage::Received, at)?;
         Ok(ApplicationRecord {
             seq: RowReader::new(row, "certification_applications insert").int(0)?,
             application: a.clone(),
@@ -145,7 +167,7 @@ impl<D: Db> ProgressStore for SqliteStore<D> {
                 at.into(),
             ],
         )?;
-        Ok(())
+        emit_progress(self, &a.application, step, at)
     }
 
     fn person_applications(

@@ -1,11 +1,13 @@
 //! The SQLite statements of [`super::RelayStore`].
 
+use carehub_domain::webhook::{Event, EventFacts};
 use carehub_domain::{
     ApplicationId, DocumentId, InsuredNumber, InsurerNumber, PersonRef, Principal,
     SubmissionAnswer, SubmissionId, SubmissionState,
 };
 
 use super::{NewSubmission, RelayEvent, RelayStore, SubmissionRecord};
+use crate::store::outbox::OutboxStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Db, RowReader, StoreError, Value};
 
@@ -89,7 +91,32 @@ impl<D: Db> SqliteStore<D> {
                 at.into(),
             ],
         )?;
-        Ok(())
+        // Every state change passes here: its event, in the same
+        // transaction (store::outbox).
+        let rows = self.db().execute(
+            "SELECT submission_id, type, insurer_number, insured_number FROM relay_submissions \
+             WHERE seq = ?1",
+            vec![seq.into()],
+        )?;
+        let row = rows
+            .rows
+            .first()
+            .ok_or_else(|| StoreError::Corrupt(format!("relay event of no submission {seq}")))?;
+        let r = RowReader::new(row, "relay_submissions");
+        self.emit(
+            &[Event {
+                person: PersonRef::new(
+                    r.parse(2, InsurerNumber::parse)?,
+                    r.parse(3, InsuredNumber::parse)?,
+                ),
+                facts: EventFacts::SubmissionStateChanged {
+                    submission_id: r.parse(0, SubmissionId::parse)?,
+                    submission_type: r.parse(1, str::parse)?,
+                    state,
+                },
+            }],
+            at,
+        )
     }
 }
 

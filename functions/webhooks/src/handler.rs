@@ -1,0 +1,547 @@
+//! The webhooks operation, independent of Spin: subscriptions, messages,
+//! attempts, redelivery, and the dispatcher's store steps, against any store.
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use carehub_domain::webhook::{
+    OriginPattern, ROTATION_OVERLAP_MS, Receiver, Secret, SubscriptionId,
+};
+use carehub_domain::{EventType, Principal, Problem, ProblemType};
+use carehub_guest::body::parse_json;
+use carehub_guest::clock::rfc3339;
+use carehub_guest::fields::Object;
+use carehub_guest::http::Reply;
+use carehub_guest::problem::{forbidden, internal, invalid_request};
+use carehub_guest::routing::{self, Route, paginate};
+use carehub_guest::store::{
+    AttemptRecord, ConsentStore, Delivery, MessageRecord, OutboxStore, StoreError,
+    SubscriptionRecord, claim_due, fan_out, in_transaction, record_result,
+};
+use serde_json::{Value, json};
+
+/// Body cap of a subscription request.
+pub const BODY_LIMIT: usize = 16 << 10;
+/// The component's route prefix.
+pub const PREFIX: &str = "/api/webhooks";
+/// The only principal that may run the dispatcher: the gateway's scheduler
+/// asserts it in-process; a Spin platform's cron presents a client
+/// certificate naming it.
+pub const SCHEDULER: &str = "urn:carehub:operator:scheduler";
+/// Messages delivered per dispatcher run at most (sent concurrently).
+pub const CLAIM_LIMIT: u32 = 32;
+/// Longest accepted subscription URL.
+const MAX_URL: usize = 2048;
+
+/// What a route does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `POST /subscriptions`.
+    Create,
+    /// `GET /subscriptions`.
+    List,
+    /// `GET /subscriptions/{subscription_id}`.
+    Show,
+    /// `POST /subscriptions/{subscription_id}/rotate`.
+    Rotate,
+    /// `POST /subscriptions/{subscription_id}/enable`.
+    Enable,
+    /// `GET /subscriptions/{subscription_id}/messages`.
+    Messages,
+    /// `GET /subscriptions/{subscription_id}/messages/{message_id}`.
+    Message,
+    /// `POST /subscriptions/{subscription_id}/messages/{message_id}/redeliver`.
+    Redeliver,
+    /// `POST /dispatch` (the scheduler only).
+    Dispatch,
+}
+
+/// The component's routes (after the `/api/webhooks` prefix).
+pub const ROUTES: &[Route<Endpoint>] = &[
+    Route {
+        method: "POST",
+        pattern: "/subscriptions",
+        endpoint: Endpoint::Create,
+    },
+    Route {
+        method: "GET",
+        pattern: "/subscriptions",
+        endpoint: Endpoint::List,
+    },
+    Route {
+        method: "GET",
+        pattern: "/subscriptions/{subscription_id}",
+        endpoint: Endpoint::Show,
+    },
+    Route {
+        method: "POST",
+        pattern: "/subscriptions/{subscription_id}/rotate",
+        endpoint: Endpoint::Rotate,
+    },
+    Route {
+        method: "POST",
+        pattern: "/subscriptions/{subscription_id}/enable",
+        endpoint: Endpoint::Enable,
+    },
+    Route {
+        method: "GET",
+        pattern: "/subscriptions/{subscription_id}/messages",
+        endpoint: Endpoint::Messages,
+    },
+    Route {
+        method: "GET",
+        pattern: "/subscriptions/{subscription_id}/messages/{message_id}",
+        endpoint: Endpoint::Message,
+    },
+    Route {
+        method: "POST",
+        pattern: "/subscriptions/{subscription_id}/messages/{message_id}/redeliver",
+        endpoint: Endpoint::Redeliver,
+    },
+    Route {
+        method: "POST",
+        pattern: "/dispatch",
+        endpoint: Endpoint::Dispatch,
+    },
+];
+
+/// The component's settings (Spin variables).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `webhook_allowed_origin`: the one origin pattern subscriptions may
+    /// point at, the same entry the component's `allowed_outbound_hosts`
+    /// holds. `None`: no subscription can be registered.
+    pub allowed_origin: Option<OriginPattern>,
+    /// `webhook_backoff_base_ms`: the retry schedule's base.
+    pub backoff_base_ms: u64,
+    /// `webhook_lease_ms`: how long a dispatcher run holds the messages it
+    /// claimed before another run may take them (longer than a delivery).
+    pub lease_ms: u64,
+}
+
+/// `ms` since the epoch as RFC 3339.
+pub fn ms_rfc3339(ms: i64) -> String {
+    rfc3339(UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
+}
+
+fn store_failed(context: &str) -> impl Fn(StoreError) -> Reply + '_ {
+    move |e| internal(context, &e)
+}
+
+fn receiver(principal: &Principal) -> Result<Receiver, Reply> {
+    Receiver::of(principal).ok_or_else(|| {
+        Reply::problem_of(
+            ProblemType::RoleNotAllowed,
+            format!(
+                "A {} does not receive webhooks; the portal and municipalities do.",
+                principal.role()
+            ),
+        )
+    })
+}
+
+/// Checks a subscription URL: absolute http(s), no credentials or
+/// fragment, under the allowed origin. 422 `webhook-url-not-allowed`
+/// otherwise.
+pub fn check_url(url: &str, allowed: Option<&OriginPattern>) -> Result<(), Problem> {
+    let refuse = |why: &str| {
+        Problem::new(
+            ProblemType::WebhookUrlNotAllowed,
+            format!("url: {why}"),
+        )
+    };
+    if url.len() > MAX_URL {
+        return Err(refuse("longer than 2048 characters"));
+    }
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|_| refuse("not an absolute http(s) URL"))?;
+    let scheme = uri.scheme_str().unwrap_or("");
+    if scheme != "http" && scheme != "https" {
+        return Err(refuse("not an absolute http(s) URL"));
+    }
+    let Some(authority) = uri.authority() else {
+        return Err(refuse("not an absolute http(s) URL"));
+    };
+    if authority.as_str().contains('@') {
+        return Err(refuse("must not carry credentials"));
+    }
+    let port = authority
+        .port_u16()
+        .unwrap_or(if scheme == "https" { 443 } else { 80 });
+    let host = authority.host().trim_start_matches('[').trim_end_matches(']');
+    match allowed {
+        Some(p) if p.allows(scheme, host, port) => Ok(()),
+        _ => Err(refuse(
+            "not under the hub's allowed outbound origins (allowed_outbound_hosts)",
+        )),
+    }
+}
+
+fn subscription_json(r: &SubscriptionRecord) -> Value {
+    json!({
+        "subscription_id": r.subscription.subscription_id.as_str(),
+        "url": r.subscription.url,
+        "event_types": r.subscription.event_types.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
+        "enabled": r.disabled_at.is_none(),
+        "disabled_at": r.disabled_at,
+        "disabled_reason": r.disabled_reason,
+        "previous_secret_expires_at": r.previous_expires_ms.map(ms_rfc3339),
+        "created_at": r.created_at,
+    })
+}
+
+fn message_json(m: &MessageRecord) -> Value {
+    json!({
+        "message_id": m.message_id,
+        "event_type": m.event_type.as_str(),
+        "state": m.state.as_str(),
+        "attempt_count": m.attempts,
+        "next_attempt_at": (m.state == carehub_guest::store::MessageState::Pending)
+            .then(|| ms_rfc3339(m.next_attempt_ms)),
+        "created_at": m.created_at,
+        "delivered_at": m.delivered_at,
+        "payload": serde_json::from_str::<Value>(&m.payload).unwrap_or(Value::Null),
+    })
+}
+
+fn attempt_json(a: &AttemptRecord) -> Value {
+    json!({
+        "attempted_at": a.attempted_at,
+        "status": a.status,
+        "error": a.error,
+        "duration_ms": a.duration_ms,
+        "outcome": match a.outcome {
+            carehub_domain::AttemptOutcome::Delivered => "delivered",
+            carehub_domain::AttemptOutcome::Gone => "gone",
+            carehub_domain::AttemptOutcome::Failed => "failed",
+        },
+    })
+}
+
+/// Parses the event types of a subscription request: all the receiver may
+/// hear of when absent; 400 for an unknown type, 403 `role-not-allowed` for
+/// one the receiver may not subscribe to.
+fn parse_types(value: Option<&Value>, receiver: &Receiver) -> Result<Vec<EventType>, Reply> {
+    let Some(value) = value else {
+        return Ok(receiver.event_types().to_vec());
+    };
+    let Some(items) = value.as_array().filter(|a| !a.is_empty()) else {
+        return Err(invalid_request(
+            "/event_types",
+            "must be a non-empty array of event types",
+        ));
+    };
+    let mut types = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let pointer = format!("/event_types/{i}");
+        let t: EventType = item
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| {
+                invalid_request(
+                    &pointer,
+                    format!("must be one of {}", EventType::NAMES.join(", ")),
+                )
+            })?;
+        if !receiver.event_types().contains(&t) {
+            return Err(Reply::problem_of(
+                ProblemType::RoleNotAllowed,
+                format!("This receiver may not subscribe to {t}."),
+            ));
+        }
+        if !types.contains(&t) {
+            types.push(t);
+        }
+    }
+    Ok(types)
+}
+
+/// `POST /subscriptions`: registers an endpoint for the portal or a
+/// municipality and answers 201 with the signing secret — shown this once.
+/// `secret` and `id` are drawn by the caller (randomness is the edge's).
+pub fn create<S: OutboxStore + ?Sized>(
+    store: &S,
+    principal: &Principal,
+    body: &[u8],
+    config: &Config,
+    secret: &Secret,
+    id: SubscriptionId,
+    now: &str,
+) -> Reply {
+    let receiver = match receiver(principal) {
+        Ok(r) => r,
+        Err(reply) => return reply,
+    };
+    let value = match parse_json(body) {
+        Ok(v) => v,
+        Err(reply) => return reply,
+    };
+    let o = match Object::new(&value, "", &["url", "event_types"]) {
+        Ok(o) => o,
+        Err(p) => return Reply::problem(&p),
+    };
+    let url = match o.str("url") {
+        Ok(u) => u.to_owned(),
+        Err(p) => return Reply::problem(&p),
+    };
+    if let Err(p) = check_url(&url, config.allowed_origin.as_ref()) {
+        return Reply::problem(&p);
+    }
+    let event_types = match parse_types(o.get("event_types"), &receiver) {
+        Ok(t) => t,
+        Err(reply) => return reply,
+    };
+    let new = carehub_guest::store::NewSubscription {
+        subscription_id: id,
+        owner: principal.clone(),
+        url,
+        event_types,
+        secret: secret.expose(),
+    };
+    match in_transaction(store, |s| s.add_subscription(&new, now)) {
+        Ok(record) => {
+            let mut body = subscription_json(&record);
+            body["secret"] = json!(record.subscription.secret);
+            Reply::json(201, &body).with_header(
+                "location",
+                format!("{PREFIX}/subscriptions/{}", new.subscription_id.as_str()),
+            )
+        }
+        Err(e) => internal("registering a subscription", &e),
+    }
+}
+
+/// The caller's own subscription named by `id`; anything else — a
+/// malformed id, no such subscription, someone else's — is the same 403.
+fn owned<S: OutboxStore + ?Sized>(
+    store: &S,
+    principal: &Principal,
+    id: &str,
+) -> Result<SubscriptionRecord, Reply> {
+    receiver(principal)?;
+    let Ok(id) = SubscriptionId::parse(id) else {
+        return Err(forbidden());
+    };
+    match store.subscription(&id) {
+        Ok(Some(r)) if r.subscription.owner == *principal => Ok(r),
+        Ok(_) => Err(forbidden()),
+        Err(e) => Err(internal("reading a subscription", &e)),
+    }
+}
+
+/// `GET /subscriptions`: the caller's subscriptions (no secrets).
+pub fn list<S: OutboxStore + ?Sized>(store: &S, principal: &Principal) -> Reply {
+    if let Err(reply) = receiver(principal) {
+        return reply;
+    }
+    match store.owner_subscriptions(principal) {
+        Ok(subs) => Reply::json(
+            200,
+            &json!({ "items": subs.iter().map(subscription_json).collect::<Vec<_>>() }),
+        ),
+        Err(e) => internal("listing subscriptions", &e),
+    }
+}
+
+/// `GET /subscriptions/{id}`.
+pub fn show<S: OutboxStore + ?Sized>(store: &S, principal: &Principal, id: &str) -> Reply {
+    match owned(store, principal, id) {
+        Ok(r) => Reply::json(200, &subscription_json(&r)),
+        Err(reply) => reply,
+    }
+}
+
+/// `POST /subscriptions/{id}/rotate`: a new secret, shown once; the
+/// previous one keeps signing for [`ROTATION_OVERLAP_MS`] (a second
+/// rotation within that window drops the oldest).
+pub fn rotate<S: OutboxStore + ?Sized>(
+    store: &S,
+    principal: &Principal,
+    id: &str,
+    secret: &Secret,
+    now_ms: i64,
+) -> Reply {
+    let record = match owned(store, principal, id) {
+        Ok(r) => r,
+        Err(reply) => return reply,
+    };
+    let expires = now_ms.saturating_add(ROTATION_OVERLAP_MS as i64);
+    let new = secret.expose();
+    match in_transaction(store, |s| {
+        s.rotate_secret(record.seq, &new, &record.subscription.secret, expires)
+    }) {
+        Ok(()) => Reply::json(
+            200,
+            &json!({
+                "subscription_id": record.subscription.subscription_id.as_str(),
+                "secret": new,
+                "previous_secret_expires_at": ms_rfc3339(expires),
+            }),
+        ),
+        Err(e) => internal("rotating a secret", &e),
+    }
+}
+
+/// `POST /subscriptions/{id}/enable`: deliveries resume (after a 410).
+pub fn enable<S: OutboxStore + ?Sized>(store: &S, principal: &Principal, id: &str) -> Reply {
+    let record = match owned(store, principal, id) {
+        Ok(r) => r,
+        Err(reply) => return reply,
+    };
+    match in_transaction(store, |s| {
+        s.set_disabled(record.seq, None)?;
+        s.subscription(&record.subscription.subscription_id)
+    }) {
+        Ok(Some(r)) => Reply::json(200, &subscription_json(&r)),
+        Ok(None) => internal("enabling", &"the subscription vanished"),
+        Err(e) => internal("enabling a subscription", &e),
+    }
+}
+
+/// `GET /subscriptions/{id}/messages?limit=&cursor=`: newest first, with
+/// state and attempt counts.
+pub fn messages<S: OutboxStore + ?Sized>(
+    store: &S,
+    principal: &Principal,
+    id: &str,
+    query: &str,
+) -> Reply {
+    let record = match owned(store, principal, id) {
+        Ok(r) => r,
+        Err(reply) => return reply,
+    };
+    let page = match routing::page(query) {
+        Ok(p) => p,
+        Err(reply) => return reply,
+    };
+    match store.messages(record.seq, page.before_seq, page.limit + 1) {
+        Ok(mut items) => {
+            let next = paginate(&mut items, page.limit, |m| m.seq);
+            Reply::json(
+                200,
+                &json!({
+                    "items": items.iter().map(message_json).collect::<Vec<_>>(),
+                    "next_cursor": next,
+                }),
+            )
+        }
+        Err(e) => internal("listing messages", &e),
+    }
+}
+
+/// `GET /subscriptions/{id}/messages/{message_id}`: the message and every
+/// attempt.
+pub fn message<S: OutboxStore + ?Sized>(
+    store: &S,
+    principal: &Principal,
+    id: &str,
+    message_id: &str,
+) -> Reply {
+    let record = match owned(store, principal, id) {
+        Ok(r) => r,
+        Err(reply) => return reply,
+    };
+    let m = match store.message(record.seq, message_id) {
+        Ok(Some(m)) => m,
+        Ok(None) => return forbidden(),
+        Err(e) => return internal("reading a message", &e),
+    };
+    match store.attempts(m.seq) {
+        Ok(attempts) => {
+            let mut body = message_json(&m);
+            body["attempts"] = attempts.iter().map(attempt_json).collect();
+            Reply::json(200, &body)
+        }
+        Err(e) => internal("reading attempts", &e),
+    }
+}
+
+/// `POST /subscriptions/{id}/messages/{message_id}/redeliver`: 202; the
+/// message is due now with a fresh schedule, same `webhook-id`.
+pub fn redeliver<S: OutboxStore + ?Sized>(
+    store: &S,
+    principal: &Principal,
+    id: &str,
+    message_id: &str,
+    now_ms: i64,
+) -> Reply {
+    let record = match owned(store, principal, id) {
+        Ok(r) => r,
+        Err(reply) => return reply,
+    };
+    let result = in_transaction(store, |s| {
+        let Some(m) = s.message(record.seq, message_id)? else {
+            return Ok(None);
+        };
+        s.redeliver(m.seq, now_ms)?;
+        s.message(record.seq, message_id)
+    });
+    match result {
+        Ok(Some(m)) => Reply::json(202, &message_json(&m)),
+        Ok(None) => forbidden(),
+        Err(e) => internal("scheduling a redelivery", &e),
+    }
+}
+
+/// The dispatcher may be run only by [`SCHEDULER`]: 403 for anyone else.
+pub fn authorize_dispatch(principal: &Principal) -> Result<(), Reply> {
+    if principal.to_urn() == SCHEDULER {
+        Ok(())
+    } else {
+        Err(forbidden())
+    }
+}
+
+/// A dispatcher run's store half before delivery: fans new events out and
+/// claims due messages under a lease. Returns (messages created, claimed).
+pub fn prepare_dispatch<S: OutboxStore + ConsentStore + ?Sized>(
+    store: &S,
+    config: &Config,
+    now_ms: i64,
+    now: &str,
+) -> Result<(usize, Vec<Delivery>), Reply> {
+    let created = fan_out(store, now_ms, now).map_err(store_failed("fanning out"))?;
+    let lease_until = now_ms.saturating_add(i64::try_from(config.lease_ms).unwrap_or(i64::MAX));
+    let claimed =
+        claim_due(store, now_ms, lease_until, CLAIM_LIMIT).map_err(store_failed("claiming"))?;
+    Ok((created, claimed))
+}
+
+/// A dispatcher run's store half after delivery: records every attempt and
+/// answers the run's summary.
+pub fn finish_dispatch<S: OutboxStore + ?Sized>(
+    store: &S,
+    config: &Config,
+    created: usize,
+    results: &[(Delivery, AttemptRecord, f64)],
+    now_ms: i64,
+) -> Reply {
+    let mut counts = [0usize; 3];
+    for (delivery, attempt, jitter) in results {
+        if let Err(e) = record_result(
+            store,
+            delivery,
+            attempt,
+            now_ms,
+            config.backoff_base_ms,
+            *jitter,
+        ) {
+            return internal("recording an attempt", &e);
+        }
+        counts[match attempt.outcome {
+            carehub_domain::AttemptOutcome::Delivered => 0,
+            carehub_domain::AttemptOutcome::Gone => 1,
+            carehub_domain::AttemptOutcome::Failed => 2,
+        }] += 1;
+    }
+    Reply::json(
+        200,
+        &json!({
+            "fanned_out": created,
+            "attempted": results.len(),
+            "delivered": counts[0],
+            "gone": counts[1],
+            "failed": counts[2],
+        }),
+    )
+}

@@ -1,0 +1,315 @@
+//! # carehub-webhooks
+//!
+//! Webhooks for the citizen portal and municipalities (DESIGN §8). A Spin
+//! HTTP component on route `/api/webhooks/...`:
+//!
+//! * `POST /subscriptions` (`url`, optional `event_types`) — the portal or a
+//!   municipality registers an endpoint; 201 with the signing secret
+//!   (`whsec_…`), shown once. A URL outside the hub's allowed outbound
+//!   origin is refused (422 `webhook-url-not-allowed`);
+//! * `GET /subscriptions`, `GET /subscriptions/{id}`;
+//! * `POST /subscriptions/{id}/rotate` — a new secret; the old one keeps
+//!   signing for 24 hours (both `v1` signatures are sent);
+//! * `POST /subscriptions/{id}/enable` — resume after a 410;
+//! * `GET /subscriptions/{id}/messages`, `GET …/messages/{message_id}` —
+//!   deliveries and every attempt;
+//! * `POST …/messages/{message_id}/redeliver` — deliver again (same id);
+//! * `POST /dispatch` — one dispatcher run, for the scheduler principal
+//!   only (`urn:carehub:operator:scheduler`): fan out, claim, deliver with
+//!   Standard Webhooks signatures, record.
+//!
+//! [`handler`] is plain Rust, tested natively against the real schema; only
+//! `component` touches Spin (variables, randomness, outbound HTTP).
+#![deny(missing_docs)]
+
+pub mod handler;
+
+#[cfg(test)]
+mod tests;
+
+#[cfg(target_arch = "wasm32")]
+// `http_component` expands to the component's export glue (`export_name`,
+// unsafe ABI shims); this module holds nothing else.
+#[allow(unsafe_code)]
+mod component {
+    use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+    use carehub_domain::webhook::{
+        DEFAULT_BACKOFF_BASE_MS, OriginPattern, Secret, SubscriptionId, attempt_outcome,
+        signature_header,
+    };
+    use carehub_guest::http::JSON;
+    use carehub_guest::problem::internal;
+    use carehub_guest::store::{AttemptRecord, Delivery};
+    use carehub_guest::{Reply, clock, routing, wasm};
+    use spin_sdk::http::{Fields, IncomingRequest, Method, OutgoingRequest, ResponseOutparam, Scheme};
+    use spin_sdk::wit::wasi::http0_2_0::outgoing_handler;
+    use spin_sdk::wit::wasi::http0_2_0::types::{
+        FutureIncomingResponse, OutgoingBody, RequestOptions,
+    };
+
+    use crate::handler::{self, BODY_LIMIT, Config, Endpoint, ROUTES};
+
+    /// Per-delivery limits, well inside the component's deadline.
+    const CONNECT_TIMEOUT_NS: u64 = 2_000_000_000;
+    const ANSWER_TIMEOUT_NS: u64 = 5_000_000_000;
+
+    #[spin_sdk::http_component]
+    async fn handle(req: IncomingRequest, out: ResponseOutparam) {
+        let reply = serve(req).await;
+        wasm::send(out, reply).await;
+    }
+
+    fn now_ms() -> i64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or(0)
+    }
+
+    fn random<const N: usize>() -> Result<[u8; N], Reply> {
+        let mut bytes = [0u8; N];
+        getrandom::fill(&mut bytes).map_err(|e| internal("drawing random bytes", &e))?;
+        Ok(bytes)
+    }
+
+    fn jitter() -> f64 {
+        random::<8>()
+            .map(|b| (u64::from_le_bytes(b) >> 11) as f64 / (1u64 << 53) as f64)
+            .unwrap_or(0.0)
+    }
+
+    fn config() -> Result<Config, Reply> {
+        let var = |name: &str| {
+            wasm::variable(name).map_err(|e| internal("reading a variable", &e))
+        };
+        let number = |name: &str, default: u64| -> Result<u64, Reply> {
+            match var(name)? {
+                Some(v) if !v.trim().is_empty() => v
+                    .trim()
+                    .parse()
+                    .map_err(|_| internal("reading a variable", &format!("{name} is not a number"))),
+                _ => Ok(default),
+            }
+        };
+        Ok(Config {
+            allowed_origin: var("webhook_allowed_origin")?
+                .as_deref()
+                .and_then(OriginPattern::parse),
+            backoff_base_ms: number("webhook_backoff_base_ms", DEFAULT_BACKOFF_BASE_MS)?,
+            lease_ms: number("webhook_lease_ms", 60_000)?,
+        })
+    }
+
+    fn secret() -> Result<Secret, Reply> {
+        Secret::from_bytes(&random::<32>()?)
+            .ok_or_else(|| internal("making a secret", &"32 bytes refused"))
+    }
+
+    async fn serve(req: IncomingRequest) -> Reply {
+        let head = wasm::head(&req);
+        // Identity first: nothing else is looked at for an unidentified caller.
+        let principal = match wasm::identify(&head) {
+            Ok(p) => p,
+            Err(reply) => return reply,
+        };
+        let matched = match routing::route(ROUTES, &head) {
+            Ok(m) => m,
+            Err(reply) => return reply,
+        };
+        if matched.endpoint == Endpoint::Dispatch
+            && let Err(reply) = handler::authorize_dispatch(&principal)
+        {
+            return reply;
+        }
+        let config = match config() {
+            Ok(c) => c,
+            Err(reply) => return reply,
+        };
+        let store = match wasm::open_store() {
+            Ok(s) => s,
+            Err(reply) => return reply,
+        };
+        let now = clock::now_rfc3339();
+        let p = &matched.params;
+        match matched.endpoint {
+            Endpoint::Create => {
+                let body = match wasm::read_body(req, &head, JSON, BODY_LIMIT).await {
+                    Ok(b) => b,
+                    Err(reply) => return reply,
+                };
+                let (secret, id) = match (secret(), random::<16>()) {
+                    (Ok(s), Ok(b)) => (s, SubscriptionId::from_random(b)),
+                    (Err(r), _) | (_, Err(r)) => return r,
+                };
+                handler::create(&store, &principal, &body, &config, &secret, id, &now)
+            }
+            Endpoint::List => handler::list(&store, &principal),
+            Endpoint::Show => handler::show(&store, &principal, p[0]),
+            Endpoint::Rotate => match secret() {
+                Ok(s) => handler::rotate(&store, &principal, p[0], &s, now_ms()),
+                Err(r) => r,
+            },
+            Endpoint::Enable => handler::enable(&store, &principal, p[0]),
+            Endpoint::Messages => handler::messages(&store, &principal, p[0], &head.query),
+            Endpoint::Message => handler::message(&store, &principal, p[0], p[1]),
+            Endpoint::Redeliver => handler::redeliver(&store, &principal, p[0], p[1], now_ms()),
+            Endpoint::Dispatch => {
+                let (created, deliveries) =
+                    match handler::prepare_dispatch(&store, &config, now_ms(), &now) {
+                        Ok(x) => x,
+                        Err(reply) => return reply,
+                    };
+                let attempts = deliver_all(&deliveries);
+                let results: Vec<_> = deliveries
+                    .into_iter()
+                    .zip(attempts)
+                    .map(|(d, a)| (d, a, jitter()))
+                    .collect();
+                handler::finish_dispatch(&store, &config, created, &results, now_ms())
+            }
+        }
+    }
+
+    /// One outbound request in flight.
+    struct InFlight {
+        future: Option<FutureIncomingResponse>,
+        started: Instant,
+        attempted_at: String,
+        result: Option<(Option<u16>, Option<String>)>,
+    }
+
+    fn failed(attempted_at: String, error: String) -> InFlight {
+        InFlight {
+            future: None,
+            started: Instant::now(),
+            attempted_at,
+            result: Some((None, Some(error))),
+        }
+    }
+
+    /// Starts one signed delivery: `POST url` with the payload and the
+    /// Standard Webhooks headers. The gateway refuses a destination outside
+    /// `allowed_outbound_hosts` (the attempt records the refusal).
+    fn start(d: &Delivery) -> InFlight {
+        let attempted_at = clock::now_rfc3339();
+        let uri: http::Uri = match d.url.parse() {
+            Ok(u) => u,
+            Err(e) => return failed(attempted_at, format!("bad url: {e}")),
+        };
+        let secrets: Vec<Secret> = d.secrets.iter().filter_map(|s| Secret::parse(s)).collect();
+        let timestamp = i64::try_from(clock::unix_now()).unwrap_or(i64::MAX);
+        let body = d.message.payload.as_bytes();
+        let signature = signature_header(&secrets, &d.message.message_id, timestamp, body);
+        let headers = [
+            ("content-type", "application/json".to_owned()),
+            ("user-agent", "carehub-webhooks".to_owned()),
+            ("webhook-id", d.message.message_id.clone()),
+            ("webhook-timestamp", timestamp.to_string()),
+            ("webhook-signature", signature),
+        ];
+        let fields = Fields::new();
+        for (name, value) in headers {
+            if let Err(e) = fields.append(&name.to_owned(), &value.into_bytes()) {
+                return failed(attempted_at, format!("header {name}: {e:?}"));
+            }
+        }
+        let request = OutgoingRequest::new(fields);
+        let scheme = match uri.scheme_str() {
+            Some("https") => Scheme::Https,
+            _ => Scheme::Http,
+        };
+        let path = uri.path_and_query().map_or("/", |p| p.as_str());
+        if request.set_method(&Method::Post).is_err()
+            || request.set_scheme(Some(&scheme)).is_err()
+            || request
+                .set_authority(uri.authority().map(|a| a.as_str()))
+                .is_err()
+            || request.set_path_with_query(Some(path)).is_err()
+        {
+            return failed(attempted_at, "the request could not be built".into());
+        }
+        let Ok(outgoing) = request.body() else {
+            return failed(attempted_at, "no request body".into());
+        };
+        let options = RequestOptions::new();
+        let _ = options.set_connect_timeout(Some(CONNECT_TIMEOUT_NS));
+        let _ = options.set_first_byte_timeout(Some(ANSWER_TIMEOUT_NS));
+        let _ = options.set_between_bytes_timeout(Some(ANSWER_TIMEOUT_NS));
+        let future = match outgoing_handler::handle(request, Some(options)) {
+            Ok(f) => f,
+            Err(e) => return failed(attempted_at, format!("{e:?}")),
+        };
+        // Write the body after the request is handed over, as wasi:http asks.
+        {
+            let Ok(stream) = outgoing.write() else {
+                return failed(attempted_at, "the body stream was refused".into());
+            };
+            for chunk in body.chunks(4096) {
+                if let Err(e) = stream.blocking_write_and_flush(chunk) {
+                    return failed(attempted_at, format!("writing the body: {e:?}"));
+                }
+            }
+        }
+        if let Err(e) = OutgoingBody::finish(outgoing, None) {
+            return failed(attempted_at, format!("finishing the body: {e:?}"));
+        }
+        InFlight {
+            future: Some(future),
+            started: Instant::now(),
+            attempted_at,
+            result: None,
+        }
+    }
+
+    /// Delivers every claimed message concurrently and waits for each
+    /// answer (or its timeout). Returns one attempt per delivery, in order.
+    fn deliver_all(deliveries: &[Delivery]) -> Vec<AttemptRecord> {
+        let mut flights: Vec<InFlight> = deliveries.iter().map(start).collect();
+        loop {
+            let waiting: Vec<usize> = flights
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| f.result.is_none())
+                .map(|(i, _)| i)
+                .collect();
+            if waiting.is_empty() {
+                break;
+            }
+            let pollables: Vec<_> = waiting
+                .iter()
+                .map(|&i| flights[i].future.as_ref().expect("waiting has a future").subscribe())
+                .collect();
+            let refs: Vec<&_> = pollables.iter().collect();
+            let ready = wasi::io::poll::poll(&refs);
+            drop(refs);
+            drop(pollables);
+            for r in ready {
+                let i = waiting[r as usize];
+                let f = &mut flights[i];
+                let Some(answer) = f.future.as_ref().and_then(|fut| fut.get()) else {
+                    continue;
+                };
+                f.result = Some(match answer {
+                    Ok(Ok(resp)) => (Some(resp.status()), None),
+                    Ok(Err(code)) => (None, Some(format!("{code:?}"))),
+                    Err(()) => (None, Some("the answer was already taken".into())),
+                });
+                f.future = None;
+            }
+        }
+        flights
+            .into_iter()
+            .map(|f| {
+                let (status, error) = f.result.unwrap_or((None, Some("no answer".into())));
+                AttemptRecord {
+                    attempted_at: f.attempted_at,
+                    status,
+                    error: error.map(|e| e.chars().take(300).collect()),
+                    duration_ms: i64::try_from(f.started.elapsed().as_millis()).unwrap_or(0),
+                    outcome: attempt_outcome(status),
+                }
+            })
+            .collect()
+    }
+}
