@@ -5,13 +5,15 @@
 
 use anyhow::{Context, Result, bail};
 use carehub_domain::Principal;
+use carehub_guest::person_token::{self, EdgePersonToken};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use serde::Serialize;
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// Header carrying the edge's assertion to the component.
 pub const ASSERTION_HEADER: &str = "carehub-assertion";
@@ -138,6 +140,108 @@ struct Claims<'a> {
     iat: u64,
     exp: u64,
     jti: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    person_token: Option<&'a EdgePersonToken>,
+}
+
+/// How many verified person tokens the edge remembers.
+pub const PERSON_TOKEN_CACHE_ENTRIES: usize = 4096;
+
+/// Verifies the portal's person tokens at the edge, natively, with the
+/// components' own verifier (`carehub_guest::person_token::Verifier`), so
+/// that the verdict can travel in the assertion instead of every component
+/// instance parsing the key and running ES256 in wasm.
+///
+/// Verified tokens are remembered by their exact text until their `exp`
+/// plus the verifier's leeway (after which the verifier itself would refuse
+/// them), at most [`PERSON_TOKEN_CACHE_ENTRIES`]: when full, expired entries
+/// go, and if none has expired the cache starts over. Refused tokens are not
+/// remembered.
+pub struct PersonTokens {
+    verifier: person_token::Verifier,
+    cache: Mutex<HashMap<Box<str>, (EdgePersonToken, u64)>>,
+}
+
+impl PersonTokens {
+    /// From the `person_token_public_key` (PEM) and `person_token_issuer`
+    /// variables' values.
+    pub fn new(pem: &str, issuer: &str) -> Result<PersonTokens> {
+        install_jwt_provider();
+        Ok(PersonTokens {
+            verifier: person_token::Verifier::from_pem(pem, issuer)?,
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The verdict on the request's `Authorization` header at `now` (Unix
+    /// seconds), by the rules a component applies (`person_token::bearer`).
+    pub fn check(&self, headers: &http::HeaderMap, now: u64) -> EdgePersonToken {
+        let mut values = headers.get_all(http::header::AUTHORIZATION).iter();
+        let authorization = match (values.next(), values.next()) {
+            (None, _) => Ok(None),
+            (Some(v), None) => v.to_str().map(Some).map_err(|_| ()),
+            (Some(_), Some(_)) => Err(()),
+        };
+        let token = match person_token::bearer(authorization) {
+            Ok(t) => t,
+            Err(e) => return self.refused(Err(e)),
+        };
+        if let Some((verdict, exp)) = self
+            .cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(token)
+            && now <= exp.saturating_add(person_token::LEEWAY_SECS)
+        {
+            return verdict.clone();
+        }
+        match self.verifier.verify_token_with_expiry(token, now) {
+            Ok((verified, exp)) => {
+                let verdict = EdgePersonToken::from_result(&Ok(verified));
+                let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+                if cache.len() >= PERSON_TOKEN_CACHE_ENTRIES {
+                    cache
+                        .retain(|_, (_, exp)| now <= exp.saturating_add(person_token::LEEWAY_SECS));
+                    if cache.len() >= PERSON_TOKEN_CACHE_ENTRIES {
+                        cache.clear();
+                    }
+                }
+                cache.insert(token.into(), (verdict.clone(), exp));
+                verdict
+            }
+            Err(e) => self.refused(Err(e)),
+        }
+    }
+
+    fn refused(
+        &self,
+        result: Result<person_token::PersonToken, person_token::PersonTokenError>,
+    ) -> EdgePersonToken {
+        if let Err(person_token::PersonTokenError::Invalid(why)) = &result {
+            tracing::info!("person token refused: {why}");
+        }
+        EdgePersonToken::from_result(&result)
+    }
+
+    /// Tokens remembered now (for tests).
+    pub fn cached(&self) -> usize {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+fn unix_now() -> Result<u64> {
+    Ok(std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs())
+}
+
+/// `jsonwebtoken`'s process-wide provider for the gateway: `rust_crypto`,
+/// which signs the assertions. Installed before anything verifies, so that
+/// the components' verifier, run natively here, does not install its
+/// verify-only provider first.
+fn install_jwt_provider() {
+    // Err only means a provider is already installed.
+    let _ = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
 }
 
 /// Signs assertions of the principal for the components.
@@ -146,6 +250,7 @@ pub struct Asserter {
     header: Header,
     nonce_prefix: String,
     counter: AtomicU64,
+    person_tokens: Option<PersonTokens>,
 }
 
 impl Asserter {
@@ -154,6 +259,7 @@ impl Asserter {
         if key.len() < 32 {
             bail!("the assertion key must be at least 32 characters");
         }
+        install_jwt_provider();
         let mut prefix = [0u8; 8];
         getrandom::fill(&mut prefix).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
         Ok(Asserter {
@@ -161,14 +267,46 @@ impl Asserter {
             header: Header::new(Algorithm::HS256),
             nonce_prefix: hex::encode(prefix),
             counter: AtomicU64::new(0),
+            person_tokens: None,
         })
+    }
+
+    /// Verifies portal callers' person tokens at the edge and carries the
+    /// verdict in their assertions ([`Asserter::assert_request`]).
+    pub fn with_person_tokens(mut self, person_tokens: PersonTokens) -> Asserter {
+        self.person_tokens = Some(person_tokens);
+        self
+    }
+
+    /// The assertion for one request: for a portal caller, with the verdict
+    /// on the request's person token when this edge verifies them.
+    pub fn assert_request(
+        &self,
+        principal: &Principal,
+        headers: &http::HeaderMap,
+    ) -> Result<String> {
+        let verdict = match &self.person_tokens {
+            Some(tokens) if principal.role() == carehub_domain::Role::Portal => {
+                Some(tokens.check(headers, unix_now()?))
+            }
+            _ => None,
+        };
+        self.assert_with(principal, verdict.as_ref())
     }
 
     /// A fresh assertion for one request.
     pub fn assert(&self, principal: &Principal) -> Result<String> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)?
-            .as_secs();
+        self.assert_with(principal, None)
+    }
+
+    /// A fresh assertion for one request, carrying the edge's verdict on the
+    /// portal's person token when there is one.
+    pub fn assert_with(
+        &self,
+        principal: &Principal,
+        person_token: Option<&EdgePersonToken>,
+    ) -> Result<String> {
+        let now = unix_now()?;
         let claims = Claims {
             iss: "carehub-edge",
             aud: "carehub-components",
@@ -180,6 +318,7 @@ impl Asserter {
                 self.nonce_prefix,
                 self.counter.fetch_add(1, Ordering::Relaxed)
             ),
+            person_token,
         };
         Ok(jsonwebtoken::encode(&self.header, &claims, &self.key)?)
     }

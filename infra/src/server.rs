@@ -163,7 +163,10 @@ impl Gateway {
             parts.headers.remove(name);
         }
         if let (Some(p), Some(asserter)) = (&principal, &self.asserter) {
-            match asserter.assert(p).map(HeaderValue::try_from) {
+            match asserter
+                .assert_request(p, &parts.headers)
+                .map(HeaderValue::try_from)
+            {
                 Ok(Ok(v)) => {
                     parts.headers.insert(ASSERTION_HEADER, v);
                 }

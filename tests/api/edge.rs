@@ -315,3 +315,195 @@ fn an_unknown_route_is_a_404_problem() {
         .unwrap();
     problem(resp, 404, "not-found");
 }
+
+/// The `person_token` claim of the assertion the probe was handed.
+fn asserted_person_token(app: &TestApp, role: &str, bearer: Option<&str>) -> serde_json::Value {
+    let mut req = app.client(role).get(app.url("/probe/headers"));
+    if let Some(t) = bearer {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().unwrap();
+    assert_eq!(resp.status(), 200);
+    let headers: Vec<(String, String)> = resp.json().unwrap();
+    let assertion = headers
+        .iter()
+        .find(|(k, _)| k == "carehub-assertion")
+        .map(|(_, v)| v.clone())
+        .unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    validation.set_audience(&["carehub-components"]);
+    validation.set_issuer(&["carehub-edge"]);
+    let claims = jsonwebtoken::decode::<serde_json::Value>(
+        &assertion,
+        &jsonwebtoken::DecodingKey::from_secret(app.assertion_key().as_bytes()),
+        &validation,
+    )
+    .unwrap()
+    .claims;
+    claims["person_token"].clone()
+}
+
+#[test]
+fn the_edge_verifies_person_tokens_and_keeps_every_refusal() {
+    let app = TestApp::spawn();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = |iss: &str, iat: u64, exp: u64| carehub::devpki::PersonClaims {
+        iss: iss.into(),
+        aud: "carehub".into(),
+        sub: "portal-user".into(),
+        insurer_number: INSURER.into(),
+        insured_number: PERSON.into(),
+        actor: "proxy".into(),
+        iat,
+        exp,
+    };
+    let good = app.person_token_with(claims("carehub-dev-idp", now, now + 600));
+    let expired = app.person_token_with(claims("carehub-dev-idp", now - 1200, now - 600));
+    let wrong_issuer = app.person_token_with(claims("another-idp", now, now + 600));
+    let rogue_key = rcgen::KeyPair::generate().unwrap().serialize_pem();
+    let forged =
+        carehub::devpki::person_token(&rogue_key, &claims("carehub-dev-idp", now, now + 600))
+            .unwrap();
+
+    // What the component is told: the verdict, inside the signed assertion
+    // (twice for the good token: the second answer comes from the cache).
+    for _ in 0..2 {
+        let v = asserted_person_token(&app, "portal", Some(&good));
+        assert_eq!(v["status"], "verified");
+        assert_eq!(v["insured_number"], PERSON);
+        assert_eq!(v["actor"], "proxy");
+    }
+    assert_eq!(
+        asserted_person_token(&app, "portal", None)["status"],
+        "missing"
+    );
+    for bad in [&expired, &wrong_issuer, &forged] {
+        assert_eq!(
+            asserted_person_token(&app, "portal", Some(bad))["status"],
+            "invalid"
+        );
+    }
+    // Not a portal certificate: the edge says nothing about the token.
+    assert!(asserted_person_token(&app, "municipality", Some(&good)).is_null());
+
+    // And the components answer as they did when they verified it themselves.
+    let list = app.url(&format!("/api/read/persons/{INSURER}/{PERSON}/documents"));
+    let resp = app
+        .client("portal")
+        .get(&list)
+        .bearer_auth(&good)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    for bad in [&expired, &wrong_issuer, &forged] {
+        let resp = app
+            .client("portal")
+            .get(&list)
+            .bearer_auth(bad)
+            .send()
+            .unwrap();
+        problem(resp, 401, "person-token-invalid");
+    }
+    let resp = app
+        .client("portal")
+        .get(&list)
+        .header("authorization", format!("Bearer {good}"))
+        .header("authorization", format!("Bearer {good}"))
+        .send()
+        .unwrap();
+    problem(resp, 401, "person-token-invalid");
+    let resp = app.client("portal").get(&list).send().unwrap();
+    problem(resp, 401, "person-token-missing");
+    // A person token without the portal's certificate opens nothing.
+    let resp = app
+        .anonymous()
+        .get(&list)
+        .bearer_auth(&good)
+        .send()
+        .unwrap();
+    problem(resp, 401, "client-certificate-required");
+}
+
+#[test]
+fn without_the_edge_a_component_verifies_the_person_token_itself() {
+    let app = TestApp::spawn_with(crate::helpers::Options {
+        no_edge: true,
+        ..Default::default()
+    });
+    let client = plain();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let sign = |claims: serde_json::Value| {
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(app.assertion_key().as_bytes()),
+        )
+        .unwrap()
+    };
+    let portal = json!({"iss": "carehub-edge", "aud": "carehub-components",
+        "sub": "urn:carehub:portal:mynaportal-dev", "iat": now, "exp": now + 60, "jti": "t"});
+    let list = app.url(&format!("/api/read/persons/{INSURER}/{PERSON}/documents"));
+    // An assertion without a verdict (another edge): the token is checked here.
+    let good = app.person_token(INSURER, PERSON, "person");
+    let resp = client
+        .get(&list)
+        .header("carehub-assertion", sign(portal.clone()))
+        .bearer_auth(&good)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let resp = client
+        .get(&list)
+        .header("carehub-assertion", sign(portal.clone()))
+        .send()
+        .unwrap();
+    problem(resp, 401, "person-token-missing");
+    let other_key = rcgen::KeyPair::generate().unwrap().serialize_pem();
+    let mut c = portal.clone();
+    c["jti"] = json!("u");
+    let forged = carehub::devpki::person_token(
+        &other_key,
+        &carehub::devpki::PersonClaims {
+            iss: "carehub-dev-idp".into(),
+            aud: "carehub".into(),
+            sub: "x".into(),
+            insurer_number: INSURER.into(),
+            insured_number: PERSON.into(),
+            actor: "person".into(),
+            iat: now,
+            exp: now + 600,
+        },
+    )
+    .unwrap();
+    let resp = client
+        .get(&list)
+        .header("carehub-assertion", sign(c))
+        .bearer_auth(&forged)
+        .send()
+        .unwrap();
+    problem(resp, 401, "person-token-invalid");
+    // A verdict is believed only inside an assertion signed with the key.
+    let mut lying = portal.clone();
+    lying["person_token"] = json!({"status": "verified", "sub": "x",
+        "insurer_number": INSURER, "insured_number": PERSON, "actor": "person"});
+    let resp = client
+        .get(&list)
+        .header(
+            "carehub-assertion",
+            jsonwebtoken::encode(
+                &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+                &lying,
+                &jsonwebtoken::EncodingKey::from_secret(b"not-the-key-not-the-key-not-the-key!"),
+            )
+            .unwrap(),
+        )
+        .send()
+        .unwrap();
+    problem(resp, 401, "assertion-invalid");
+}

@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use crate::http::RequestHead;
 use crate::jwt;
+use crate::person_token::EdgePersonToken;
 
 /// The header the gateway sets.
 pub const HEADER: &str = "carehub-assertion";
@@ -63,12 +64,35 @@ struct Claims {
     #[serde(default, deserialize_with = "jwt::opt_numeric_date")]
     nbf: Option<u64>,
     jti: String,
+    /// Set by the edge for a portal call: what it found verifying the
+    /// person token ([`EdgePersonToken`]).
+    #[serde(default)]
+    person_token: Option<EdgePersonToken>,
+}
+
+/// A verified assertion: the principal and, for a portal call behind an edge
+/// that verifies person tokens, the outcome of that verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Asserted {
+    /// The caller.
+    pub principal: Principal,
+    /// The edge's person-token verdict, when the assertion carries one.
+    pub person_token: Option<EdgePersonToken>,
 }
 
 /// Verifies the request's assertion with `key` (the UTF-8 bytes of the
 /// `assertion_key` variable) at time `now` (Unix seconds) and returns the
 /// principal it names.
 pub fn verify(head: &RequestHead, key: &[u8], now: u64) -> Result<Principal, AssertionError> {
+    verify_asserted(head, key, now).map(|a| a.principal)
+}
+
+/// [`verify`], also returning the edge's person-token verdict.
+pub fn verify_asserted(
+    head: &RequestHead,
+    key: &[u8],
+    now: u64,
+) -> Result<Asserted, AssertionError> {
     let token = match head.single_header(HEADER) {
         Ok(Some(t)) => t.trim(),
         Ok(None) => return Err(AssertionError::Missing),
@@ -78,11 +102,20 @@ pub fn verify(head: &RequestHead, key: &[u8], now: u64) -> Result<Principal, Ass
             ));
         }
     };
-    verify_token(token, key, now)
+    verify_asserted_token(token, key, now)
 }
 
 /// Verifies one assertion token.
 pub fn verify_token(token: &str, key: &[u8], now: u64) -> Result<Principal, AssertionError> {
+    verify_asserted_token(token, key, now).map(|a| a.principal)
+}
+
+/// [`verify_token`], also returning the edge's person-token verdict.
+pub fn verify_asserted_token(
+    token: &str,
+    key: &[u8],
+    now: u64,
+) -> Result<Asserted, AssertionError> {
     let invalid = |why: String| AssertionError::Invalid(why);
     if key.is_empty() {
         return Err(invalid("empty assertion key".into()));
@@ -106,7 +139,11 @@ pub fn verify_token(token: &str, key: &[u8], now: u64) -> Result<Principal, Asse
     if c.jti.is_empty() {
         return Err(invalid("empty jti".into()));
     }
-    Principal::parse_urn(&c.sub).map_err(|e| invalid(format!("sub: {e}")))
+    let principal = Principal::parse_urn(&c.sub).map_err(|e| invalid(format!("sub: {e}")))?;
+    Ok(Asserted {
+        principal,
+        person_token: c.person_token,
+    })
 }
 
 #[cfg(test)]
@@ -284,6 +321,58 @@ pub(crate) mod tests {
         assert!(matches!(
             verify(&h, KEY, NOW),
             Err(AssertionError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn carries_the_edges_person_token_verdict_only_when_signed() {
+        let verdict = json!({"status": "verified", "sub": "idp-user-1",
+            "insurer_number": "131016", "insured_number": "0000012345", "actor": "proxy"});
+        let mut c = claims("urn:carehub:portal:mynaportal", NOW);
+        c["person_token"] = verdict;
+        let a = verify_asserted(&head(Some(&sign(&c, KEY))), KEY, NOW).unwrap();
+        let token = a.person_token.unwrap().to_result().unwrap();
+        assert_eq!(token.person.insured_number.as_str(), "0000012345");
+        assert_eq!(token.actor, carehub_domain::PersonActor::Proxy);
+        assert_eq!(token.subject, "idp-user-1");
+        for (status, missing) in [("missing", true), ("invalid", false)] {
+            c["person_token"] = json!({ "status": status });
+            let a = verify_asserted(&head(Some(&sign(&c, KEY))), KEY, NOW).unwrap();
+            match a.person_token.unwrap().to_result() {
+                Err(crate::person_token::PersonTokenError::Missing) => assert!(missing),
+                Err(crate::person_token::PersonTokenError::Invalid(_)) => assert!(!missing),
+                Ok(t) => panic!("{status}: {t:?}"),
+            }
+        }
+        // Without the claim: no verdict (the component verifies the token).
+        let plain = sign(&claims("urn:carehub:portal:mynaportal", NOW), KEY);
+        assert_eq!(
+            verify_asserted(&head(Some(&plain)), KEY, NOW)
+                .unwrap()
+                .person_token,
+            None
+        );
+        // A verdict under another key, or malformed, refuses the assertion.
+        c["person_token"] = json!({"status": "verified", "sub": "x"});
+        assert!(matches!(
+            verify_asserted(&head(Some(&sign(&c, KEY))), KEY, NOW),
+            Err(AssertionError::Invalid(_))
+        ));
+        c["person_token"] = json!({"status": "missing"});
+        assert!(matches!(
+            verify_asserted(&head(Some(&sign(&c, b"another key"))), KEY, NOW),
+            Err(AssertionError::Invalid(_))
+        ));
+        // A verdict naming an invalid person is refused as an invalid token.
+        let bad = crate::person_token::EdgePersonToken::Verified {
+            sub: "x".into(),
+            insurer_number: "481016".into(),
+            insured_number: "0000012345".into(),
+            actor: "person".into(),
+        };
+        assert!(matches!(
+            bad.to_result(),
+            Err(crate::person_token::PersonTokenError::Invalid(_))
         ));
     }
 

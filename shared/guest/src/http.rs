@@ -8,6 +8,8 @@ use carehub_domain::problem::PROBLEM_CONTENT_TYPE;
 use carehub_domain::{Problem, ProblemType};
 use serde::Serialize;
 
+use crate::person_token::EdgePersonToken;
+
 /// `application/json`.
 pub const JSON: &str = "application/json";
 /// `application/x-ndjson`.
@@ -26,6 +28,9 @@ pub struct RequestHead {
     pub query: String,
     /// Headers with lower-case names, in arrival order.
     headers: Vec<(String, Vec<u8>)>,
+    /// The edge's person-token verdict from the verified identity assertion
+    /// (set once, by `wasm::identify`, after it verified the assertion).
+    edge_person_token: std::cell::OnceCell<Option<EdgePersonToken>>,
 }
 
 impl RequestHead {
@@ -44,7 +49,22 @@ impl RequestHead {
                 .into_iter()
                 .map(|(k, v)| (k.to_ascii_lowercase(), v))
                 .collect(),
+            edge_person_token: std::cell::OnceCell::new(),
         }
+    }
+
+    /// Records the person-token verdict of this request's verified assertion.
+    /// Only the first call counts.
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    pub(crate) fn set_edge_person_token(&self, verdict: Option<EdgePersonToken>) {
+        let _ = self.edge_person_token.set(verdict);
+    }
+
+    /// The verdict recorded by [`RequestHead::set_edge_person_token`]:
+    /// `None` before the assertion was verified or when it carries none.
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    pub(crate) fn edge_person_token(&self) -> Option<&EdgePersonToken> {
+        self.edge_person_token.get().and_then(Option::as_ref)
     }
 
     /// Every value of header `name` (case-insensitive), as bytes.

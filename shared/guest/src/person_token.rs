@@ -7,7 +7,7 @@
 
 use carehub_domain::{InsuredNumber, InsurerNumber, PersonActor, PersonRef, Problem, ProblemType};
 use jsonwebtoken::{Algorithm, DecodingKey};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::http::RequestHead;
 use crate::jwt;
@@ -104,24 +104,22 @@ impl Verifier {
 
     /// Verifies the request's bearer token at time `now` (Unix seconds).
     pub fn verify(&self, head: &RequestHead, now: u64) -> Result<PersonToken, PersonTokenError> {
-        let value = match head.single_header("authorization") {
-            Ok(Some(v)) => v.trim(),
-            Ok(None) => return Err(PersonTokenError::Missing),
-            Err(()) => {
-                return Err(PersonTokenError::Invalid(
-                    "repeated or non-UTF-8 Authorization header".into(),
-                ));
-            }
-        };
-        let token = match value.split_once(' ') {
-            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
-            _ => return Err(PersonTokenError::Missing),
-        };
-        self.verify_token(token, now)
+        self.verify_token(bearer(head.single_header("authorization"))?, now)
     }
 
     /// Verifies one token.
     pub fn verify_token(&self, token: &str, now: u64) -> Result<PersonToken, PersonTokenError> {
+        self.verify_token_with_expiry(token, now).map(|(t, _)| t)
+    }
+
+    /// [`Verifier::verify_token`], also returning the token's `exp`: the
+    /// token stays acceptable until `exp` + [`LEEWAY_SECS`] (the edge caches
+    /// a verified token until then).
+    pub fn verify_token_with_expiry(
+        &self,
+        token: &str,
+        now: u64,
+    ) -> Result<(PersonToken, u64), PersonTokenError> {
         let invalid = |why: String| PersonTokenError::Invalid(why);
         let c = jwt::decode::<Claims>(
             token,
@@ -139,11 +137,101 @@ impl Verifier {
             .actor
             .parse::<PersonActor>()
             .map_err(|e| invalid(e.to_string()))?;
-        Ok(PersonToken {
-            person: PersonRef::new(insurer, insured),
-            actor,
-            subject: c.sub,
-        })
+        Ok((
+            PersonToken {
+                person: PersonRef::new(insurer, insured),
+                actor,
+                subject: c.sub,
+            },
+            c.exp,
+        ))
+    }
+}
+
+/// The token in an `Authorization` header, given as
+/// [`RequestHead::single_header`] returns it: `Missing` without the header or
+/// with another scheme than `Bearer`, `Invalid` when the header is repeated
+/// or not UTF-8. The gateway applies the same rule at the edge.
+pub fn bearer(authorization: Result<Option<&str>, ()>) -> Result<&str, PersonTokenError> {
+    let value = match authorization {
+        Ok(Some(v)) => v.trim(),
+        Ok(None) => return Err(PersonTokenError::Missing),
+        Err(()) => {
+            return Err(PersonTokenError::Invalid(
+                "repeated or non-UTF-8 Authorization header".into(),
+            ));
+        }
+    };
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => Ok(token.trim()),
+        _ => Err(PersonTokenError::Missing),
+    }
+}
+
+/// What the edge found when it verified a portal call's person token,
+/// carried inside the identity assertion (claim `person_token`), so that a
+/// component behind the edge neither parses the key nor runs ES256 in wasm.
+/// The edge verifies with [`Verifier`] as a component would; a component
+/// whose assertion lacks the claim (another edge) verifies the token itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum EdgePersonToken {
+    /// A valid token: its claims.
+    Verified {
+        /// The identity provider's subject.
+        sub: String,
+        /// The person's insurer.
+        insurer_number: String,
+        /// The person's insured number.
+        insured_number: String,
+        /// `person` or `proxy`.
+        actor: String,
+    },
+    /// No bearer token (→ 401 `person-token-missing`).
+    Missing,
+    /// A token that failed verification (→ 401 `person-token-invalid`).
+    Invalid,
+}
+
+impl EdgePersonToken {
+    /// The edge's record of a verification result.
+    pub fn from_result(result: &Result<PersonToken, PersonTokenError>) -> EdgePersonToken {
+        match result {
+            Ok(t) => EdgePersonToken::Verified {
+                sub: t.subject.clone(),
+                insurer_number: t.person.insurer_number.as_str().to_owned(),
+                insured_number: t.person.insured_number.as_str().to_owned(),
+                actor: t.actor.as_str().to_owned(),
+            },
+            Err(PersonTokenError::Missing) => EdgePersonToken::Missing,
+            Err(PersonTokenError::Invalid(_)) => EdgePersonToken::Invalid,
+        }
+    }
+
+    /// Back to the verification result, as the component uses it.
+    pub fn to_result(&self) -> Result<PersonToken, PersonTokenError> {
+        let invalid = |why: String| PersonTokenError::Invalid(why);
+        match self {
+            EdgePersonToken::Verified {
+                sub,
+                insurer_number,
+                insured_number,
+                actor,
+            } => Ok(PersonToken {
+                person: PersonRef::new(
+                    InsurerNumber::parse(insurer_number).map_err(|e| invalid(e.to_string()))?,
+                    InsuredNumber::parse(insured_number).map_err(|e| invalid(e.to_string()))?,
+                ),
+                actor: actor
+                    .parse::<PersonActor>()
+                    .map_err(|e| invalid(e.to_string()))?,
+                subject: sub.clone(),
+            }),
+            EdgePersonToken::Missing => Err(PersonTokenError::Missing),
+            EdgePersonToken::Invalid => Err(invalid(
+                "refused by the edge (see the gateway's log)".into(),
+            )),
+        }
     }
 }
 
@@ -309,6 +397,35 @@ sLJs5Qhnd0sv9SDhC90+goRJVJYSWRe4wWhusz/MJp8Rw1rORGFy9GNz
                 other => panic!("{why}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn the_edge_verdict_round_trips() {
+        let v = Verifier::from_pem(PUBLIC_PEM, DEFAULT_ISSUER).unwrap();
+        let t = sign(&claims("131016", "0000012345", NOW));
+        let good = v.verify_token(&t, NOW);
+        let verdict = EdgePersonToken::from_result(&good);
+        let wire = serde_json::to_value(&verdict).unwrap();
+        assert_eq!(wire["status"], "verified");
+        assert_eq!(wire["insured_number"], "0000012345");
+        let back: EdgePersonToken = serde_json::from_value(wire).unwrap();
+        assert_eq!(back.to_result(), good);
+        let missing = v.verify(&head(None), NOW);
+        assert_eq!(
+            EdgePersonToken::from_result(&missing).to_result(),
+            Err(PersonTokenError::Missing)
+        );
+        let forged = v.verify_token("a.b.c", NOW);
+        assert!(matches!(
+            EdgePersonToken::from_result(&forged).to_result(),
+            Err(PersonTokenError::Invalid(_))
+        ));
+        assert_eq!(bearer(Ok(Some(" Bearer abc "))), Ok("abc"));
+        assert_eq!(
+            bearer(Ok(Some("Basic abc"))),
+            Err(PersonTokenError::Missing)
+        );
+        assert!(matches!(bearer(Err(())), Err(PersonTokenError::Invalid(_))));
     }
 
     #[test]

@@ -55,16 +55,37 @@ pub fn identify(head: &RequestHead) -> Result<Principal, Reply> {
         Ok(_) => return Err(problem::internal("identify", &"assertion_key is not set")),
         Err(e) => return Err(problem::internal("identify", &e)),
     };
-    crate::assertion::verify(head, key.as_bytes(), clock::unix_now()).map_err(|e| {
-        if let crate::assertion::AssertionError::Invalid(why) = &e {
-            eprintln!("carehub: assertion refused: {why}");
+    let asserted = crate::assertion::verify_asserted(head, key.as_bytes(), clock::unix_now())
+        .map_err(|e| {
+            if let crate::assertion::AssertionError::Invalid(why) = &e {
+                eprintln!("carehub: assertion refused: {why}");
+            }
+            Reply::problem(&e.to_problem())
+        })?;
+    head.set_edge_person_token(asserted.person_token);
+    Ok(asserted.principal)
+}
+
+/// A portal call's person token: the edge's verdict carried in the
+/// assertion [`identify`] verified, or, when the assertion carries none (an
+/// edge that does not verify person tokens), the token verified here.
+pub fn person(head: &RequestHead) -> Result<PersonToken, Reply> {
+    let result = match head.edge_person_token() {
+        Some(verdict) => verdict.to_result(),
+        None => verify_person_token(head)?,
+    };
+    result.map_err(|e| {
+        if let person_token::PersonTokenError::Invalid(why) = &e {
+            eprintln!("carehub: person token refused: {why}");
         }
         Reply::problem(&e.to_problem())
     })
 }
 
-/// Verifies a portal call's person token.
-pub fn person(head: &RequestHead) -> Result<PersonToken, Reply> {
+/// Verifies the bearer token in wasm, with the key and issuer variables.
+fn verify_person_token(
+    head: &RequestHead,
+) -> Result<Result<PersonToken, person_token::PersonTokenError>, Reply> {
     let pem = match variable("person_token_public_key") {
         Ok(Some(k)) if !k.trim().is_empty() => k,
         Ok(_) => {
@@ -82,12 +103,7 @@ pub fn person(head: &RequestHead) -> Result<PersonToken, Reply> {
     };
     let verifier =
         Verifier::from_pem(&pem, &issuer).map_err(|e| problem::internal("person token", &e))?;
-    verifier.verify(head, clock::unix_now()).map_err(|e| {
-        if let person_token::PersonTokenError::Invalid(why) = &e {
-            eprintln!("carehub: person token refused: {why}");
-        }
-        Reply::problem(&e.to_problem())
-    })
+    Ok(verifier.verify(head, clock::unix_now()))
 }
 
 /// Checks the media type and reads the whole body, refusing with 413 as soon
