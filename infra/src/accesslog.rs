@@ -1,5 +1,6 @@
 //! `carehub verify-log`: checks the access log's hash chain in a SQLite
-//! database file, natively (the components append to it; this only reads).
+//! database file or a PostgreSQL database, natively (the components append
+//! to it; this only reads).
 //!
 //! Each row's `hash` must equal `chain_hash(previous row's hash, entry)`
 //! from the genesis (`carehub_domain::verify_chain`). A changed entry or
@@ -54,14 +55,48 @@ pub fn verify_connection(conn: &Connection) -> Result<Verdict> {
     let mut stmt = conn
         .prepare("SELECT seq, entry, hash FROM access_log WHERE seq > ?1 ORDER BY seq LIMIT ?2")
         .context("reading access_log (is this a carehub database, migrated?)")?;
+    verify_pages(|after, limit| {
+        stmt.query_map((after, limit), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()
+            .context("reading access_log")
+    })
+}
+
+/// Verifies the access log of the PostgreSQL database at `address` (a
+/// connection string, as in `database_url`).
+pub fn verify_postgres(address: &str) -> Result<Verdict> {
+    use sqlx::Connection as _;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let options = crate::host::pg::connect_options(address).context("parsing the database URL")?;
+    let mut conn = rt
+        .block_on(sqlx::PgConnection::connect_with(&options))
+        .with_context(|| {
+            format!(
+                "connecting to PostgreSQL at {}:{}",
+                options.get_host(),
+                options.get_port()
+            )
+        })?;
+    let verdict = verify_pages(|after, limit| {
+        rt.block_on(crate::host::pg::access_log_page(&mut conn, after, limit))
+            .context("reading access_log (is this a carehub database, migrated?)")
+    });
+    let _ = rt.block_on(conn.close());
+    verdict
+}
+
+/// Walks the chain page by page: `fetch(after, limit)` returns the rows
+/// with `seq > after` in `seq` order, `(seq, entry, hash)`.
+fn verify_pages(
+    mut fetch: impl FnMut(i64, i64) -> Result<Vec<(i64, String, String)>>,
+) -> Result<Verdict> {
     let mut prev = GENESIS_HASH.to_owned();
     let mut after = i64::MIN;
     let mut checked: u64 = 0;
     loop {
-        let rows: Vec<(i64, String, String)> = stmt
-            .query_map((after, PAGE), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect::<rusqlite::Result<_>>()
-            .context("reading access_log")?;
+        let rows = fetch(after, PAGE)?;
         let Some(last) = rows.last() else {
             return Ok(Verdict::Intact {
                 entries: checked,

@@ -148,6 +148,7 @@ pub async fn up(opts: UpOptions) -> Result<()> {
             eprintln!("carehub: applied migration {name}");
         }
     }
+    host::pg::prepare_store(&app_vars).await?;
 
     let cache = if opts.cache {
         runtime::Cache::Dir(

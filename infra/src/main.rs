@@ -41,6 +41,10 @@ enum Command {
         /// The SQLite file itself [default: <state dir>/data/default.db].
         #[arg(long)]
         database: Option<PathBuf>,
+        /// Verify a PostgreSQL database instead (`postgres://…`, as in
+        /// SPIN_VARIABLE_DATABASE_URL).
+        #[arg(long, conflicts_with = "database")]
+        database_url: Option<String>,
     },
 }
 
@@ -170,12 +174,20 @@ fn main() -> Result<()> {
         Command::VerifyLog {
             state_dir,
             database,
+            database_url,
         } => {
-            let path = database.unwrap_or_else(|| state_dir.join("data").join("default.db"));
-            if !path.exists() {
-                anyhow::bail!("no database at {}", path.display());
-            }
-            match carehub::accesslog::verify(&path)? {
+            let verdict = match database_url {
+                Some(url) => carehub::accesslog::verify_postgres(&url)?,
+                None => {
+                    let path =
+                        database.unwrap_or_else(|| state_dir.join("data").join("default.db"));
+                    if !path.exists() {
+                        anyhow::bail!("no database at {}", path.display());
+                    }
+                    carehub::accesslog::verify(&path)?
+                }
+            };
+            match verdict {
                 carehub::accesslog::Verdict::Intact { entries, head } => {
                     println!("access log intact: {entries} entries, head {head}");
                     Ok(())

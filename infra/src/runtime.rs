@@ -149,6 +149,10 @@ fn linker(engine: &Engine) -> Result<Linker<State>> {
         ctx: &s.sqlite,
         table: &mut s.table,
     })?;
+    crate::host::pg::add_to_linker(&mut linker, |s: &mut State| crate::host::pg::PgView {
+        outbound: &s.outbound,
+        table: &mut s.table,
+    })?;
     crate::host::variables::add_to_linker(&mut linker, |s: &mut State| VariablesView {
         values: &s.variables,
     })?;

@@ -3,6 +3,7 @@
 //! once at start, prepare per-instance state.
 
 pub mod outbound;
+pub mod pg;
 pub mod sqlite;
 pub mod variables;
 
@@ -12,9 +13,15 @@ pub mod bindings {
     wasmtime::component::bindgen!({
         path: "wit",
         world: "fermyon:spin/host",
-        imports: { default: trappable },
+        imports: {
+            // PostgreSQL calls wait on the network: async, so a guest waiting
+            // for a lock or a pooled connection never holds a worker thread.
+            "fermyon:spin/postgres": async | trappable,
+            default: trappable,
+        },
         with: {
             "fermyon:spin/sqlite.connection": super::sqlite::SqliteConnection,
+            "fermyon:spin/postgres.connection": super::pg::PgConnection,
         },
     });
 }

@@ -104,6 +104,12 @@ impl OutboundPolicy {
         })
     }
 
+    /// Whether a connection to `scheme://host:port` may be made (e.g. a
+    /// PostgreSQL server, `postgres://db:5432`).
+    pub fn allows_address(&self, scheme: &str, host: &str, port: u16) -> bool {
+        self.allowed.iter().any(|a| a.allows(scheme, host, port))
+    }
+
     /// Whether a request URI may be sent.
     pub fn allows_uri(&self, uri: &http::Uri) -> bool {
         let Some(scheme) = uri.scheme_str() else {
