@@ -171,7 +171,9 @@ mod tests {
             Ok(Rows::default())
         }
         fn execute(&self, sql: &str, params: Vec<Value>) -> Result<u64, DbError> {
-            self.0.borrow_mut().push((sql.to_owned(), params, "execute"));
+            self.0
+                .borrow_mut()
+                .push((sql.to_owned(), params, "execute"));
             Ok(0)
         }
     }
@@ -180,8 +182,11 @@ mod tests {
     fn begin_immediate_takes_the_write_lock_and_other_statements_pass_through() {
         let db = PostgresDb(Recorder::default());
         db.execute("BEGIN IMMEDIATE", Vec::new()).unwrap();
-        db.execute("SELECT hash FROM access_log WHERE seq < ?1", vec![Value::Integer(5)])
-            .unwrap();
+        db.execute(
+            "SELECT hash FROM access_log WHERE seq < ?1",
+            vec![Value::Integer(5)],
+        )
+        .unwrap();
         db.execute("COMMIT", Vec::new()).unwrap();
         let seen = db.0.0.into_inner();
         assert_eq!(
