@@ -9,6 +9,7 @@ pub mod devpki;
 pub mod edge;
 pub mod host;
 pub mod manifest;
+pub mod proxy;
 pub mod routes;
 pub mod runtime;
 pub mod server;
@@ -61,6 +62,9 @@ pub struct UpOptions {
     pub drain: Duration,
     /// Serve the benchmark floor route `/_carehub/floor`.
     pub floor_route: bool,
+    /// Proxy mode: forward each route to the upstream this file names for
+    /// its component instead of running the components here.
+    pub proxy: Option<PathBuf>,
 }
 
 /// Runs every component's build command, like `spin build`.
@@ -131,6 +135,19 @@ pub async fn up(opts: UpOptions) -> Result<()> {
         );
     }
     let app_vars = variables::resolve_application(&manifest, &env, &provided)?;
+    if let Some(file) = &opts.proxy {
+        // The edge here, the components elsewhere: see proxy.rs.
+        return proxy::up(
+            &opts,
+            file,
+            &manifest,
+            &app_vars,
+            &dev,
+            started,
+            shutdown_signal(),
+        )
+        .await;
+    }
 
     let labels: std::collections::BTreeSet<String> = manifest
         .components

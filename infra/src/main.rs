@@ -96,6 +96,10 @@ struct UpArgs {
     /// Directory for compiled components [default: <state dir>/cache].
     #[arg(long, env = "CAREHUB_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
+    /// Proxy mode: be the mTLS edge only and forward each spin.toml route to
+    /// the upstream URL this TOML file gives its component (see infra/DEPLOY.md).
+    #[arg(long, env = "CAREHUB_PROXY")]
+    proxy: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -162,6 +166,7 @@ fn main() -> Result<()> {
                 cache_dir: a.cache_dir,
                 drain: Duration::from_secs(30),
                 floor_route: a.floor_route,
+                proxy: a.proxy,
             };
             tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

@@ -262,10 +262,31 @@ fn internal(log: String) -> Response<HyperOutgoingBody> {
     )
 }
 
+/// What the accept loop hands each request to: the [`Gateway`] running the
+/// components in process, or the proxy (`crate::proxy`) forwarding them.
+pub trait Serve: Send + Sync + 'static {
+    /// Answers one request.
+    fn serve(
+        &self,
+        req: Request<Incoming>,
+        conn: &Connection,
+    ) -> impl Future<Output = Response<HyperOutgoingBody>> + Send;
+}
+
+impl Serve for Gateway {
+    fn serve(
+        &self,
+        req: Request<Incoming>,
+        conn: &Connection,
+    ) -> impl Future<Output = Response<HyperOutgoingBody>> + Send {
+        Gateway::serve(self, req, conn)
+    }
+}
+
 /// Accepts connections until `shutdown` resolves, then lets in-flight
 /// requests finish (up to `drain`).
 pub async fn run(
-    gateway: Arc<Gateway>,
+    gateway: Arc<impl Serve>,
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()>,

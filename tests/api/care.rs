@@ -7,6 +7,40 @@ use crate::helpers::TestApp;
 use carehub_domain::{DocumentKind, InsuredNumber, InsurerNumber, PersonRef};
 use reqwest::blocking::{Client, Response};
 use serde_json::{Value, json};
+use std::path::PathBuf;
+
+/// Where the steps talk: one gateway ([`TestApp`]), or the gateway in proxy
+/// mode in front of another that serves the components (`proxy::Split`).
+pub trait Hub {
+    /// A URL on the hub's edge.
+    fn url(&self, path: &str) -> String;
+    /// An mTLS client holding the dev certificate of `role`, for the edge.
+    fn client(&self, role: &str) -> Client;
+    /// A person token the components accept.
+    fn person_token(&self, insurer: &str, insured: &str, actor: &str) -> String;
+    /// The SQLite file the components write.
+    fn database(&self) -> PathBuf;
+    /// Stops the process that holds the database (SIGTERM, waits).
+    fn stop(&mut self);
+}
+
+impl Hub for TestApp {
+    fn url(&self, path: &str) -> String {
+        TestApp::url(self, path)
+    }
+    fn client(&self, role: &str) -> Client {
+        TestApp::client(self, role)
+    }
+    fn person_token(&self, insurer: &str, insured: &str, actor: &str) -> String {
+        TestApp::person_token(self, insurer, insured, actor)
+    }
+    fn database(&self) -> PathBuf {
+        TestApp::database(self)
+    }
+    fn stop(&mut self) {
+        self.terminate();
+    }
+}
 
 pub const INSURER: &str = "131016";
 
@@ -41,7 +75,7 @@ pub fn content(kind: DocumentKind, insured: &str, patch: Value) -> Value {
 
 /// Stores a document; returns its id.
 pub fn ingest(
-    app: &TestApp,
+    app: &impl Hub,
     client: &Client,
     kind: DocumentKind,
     insured: &str,
@@ -75,7 +109,7 @@ pub fn ingest(
 
 /// Posts a consent event, with a person token when given.
 pub fn consent_event(
-    app: &TestApp,
+    app: &impl Hub,
     client: &Client,
     insured: &str,
     token: Option<&str>,
@@ -91,7 +125,7 @@ pub fn consent_event(
 }
 
 /// Consent given at the renewal application, recorded by the municipality.
-pub fn consent_at_renewal(app: &TestApp, insured: &str) {
+pub fn consent_at_renewal(app: &impl Hub, insured: &str) {
     let resp = consent_event(
         app,
         &app.client("municipality"),
@@ -110,7 +144,7 @@ pub fn consent_at_renewal(app: &TestApp, insured: &str) {
 
 /// The calling office registers for `insured` after a My Number card check;
 /// returns the registration id.
-pub fn register(app: &TestApp, client: &Client, insured: &str) -> String {
+pub fn register(app: &impl Hub, client: &Client, insured: &str) -> String {
     let resp = client
         .post(app.url("/api/office-register/registrations"))
         .json(&json!({
@@ -129,7 +163,7 @@ pub fn register(app: &TestApp, client: &Client, insured: &str) -> String {
 }
 
 /// `GET /api/read/documents/{id}`.
-pub fn read(app: &TestApp, client: &Client, id: &str) -> Response {
+pub fn read(app: &impl Hub, client: &Client, id: &str) -> Response {
     client
         .get(app.url(&format!("/api/read/documents/{id}")))
         .send()
@@ -137,13 +171,13 @@ pub fn read(app: &TestApp, client: &Client, id: &str) -> Response {
 }
 
 /// Status and body bytes of a read.
-pub fn read_raw(app: &TestApp, client: &Client, id: &str) -> (u16, Vec<u8>) {
+pub fn read_raw(app: &impl Hub, client: &Client, id: &str) -> (u16, Vec<u8>) {
     let resp = read(app, client, id);
     (resp.status().as_u16(), resp.bytes().unwrap().to_vec())
 }
 
 /// The person's access log as the portal sees it (all of it, newest first).
-pub fn accesses(app: &TestApp, insured: &str) -> Vec<Value> {
+pub fn accesses(app: &impl Hub, insured: &str) -> Vec<Value> {
     let token = app.person_token(INSURER, insured, "person");
     let resp = app
         .client("portal")
@@ -161,7 +195,7 @@ pub fn accesses(app: &TestApp, insured: &str) -> Vec<Value> {
 }
 
 /// Runs `carehub verify-log` on the app's database: (success, stdout, stderr).
-pub fn verify_log(app: &TestApp) -> (bool, String, String) {
+pub fn verify_log(app: &impl Hub) -> (bool, String, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_carehub"))
         .arg("verify-log")
         .arg("--database")

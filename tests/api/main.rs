@@ -7,6 +7,7 @@ mod consent;
 mod documents;
 mod edge;
 mod progress;
+mod proxy;
 mod relay;
 mod runtime;
 mod scenario;

@@ -12,7 +12,7 @@
 //! altering one row makes the verifier fail at that row.
 
 use crate::care::{
-    INSURER, accesses, consent_at_renewal, consent_event, content, ingest, read, read_raw,
+    Hub, INSURER, accesses, consent_at_renewal, consent_event, content, ingest, read, read_raw,
     register, verify_log,
 };
 use crate::helpers::TestApp;
@@ -25,7 +25,12 @@ const MEDICAL: &str = "urn:carehub:medical:1312345678";
 
 #[test]
 fn the_scenario() {
-    let mut app = TestApp::spawn();
+    the_ministry_scenario(&mut TestApp::spawn());
+}
+
+/// The scenario, against any hub: one gateway, or the split of `proxy.rs`.
+pub fn the_ministry_scenario<H: Hub>(hub: &mut H) {
+    let app: &H = hub;
     let muni = app.client("municipality");
     let cm = app.client("care-manager");
     let med = app.client("medical");
@@ -33,7 +38,7 @@ fn the_scenario() {
     // 1. The municipality stores the insurance certificate (with the
     //    burden-ratio certificate) and the certification data.
     let certificate = ingest(
-        &app,
+        app,
         &muni,
         DocumentKind::InsuranceCertificate,
         PERSON,
@@ -41,7 +46,7 @@ fn the_scenario() {
         content(DocumentKind::InsuranceCertificate, PERSON, json!({})),
     );
     let burden_ratio = ingest(
-        &app,
+        app,
         &muni,
         DocumentKind::BurdenRatioCertificate,
         PERSON,
@@ -49,7 +54,7 @@ fn the_scenario() {
         content(DocumentKind::BurdenRatioCertificate, PERSON, json!({})),
     );
     let survey = ingest(
-        &app,
+        app,
         &muni,
         DocumentKind::CertificationSurvey,
         PERSON,
@@ -57,7 +62,7 @@ fn the_scenario() {
         content(DocumentKind::CertificationSurvey, PERSON, json!({})),
     );
     let opinion = ingest(
-        &app,
+        app,
         &muni,
         DocumentKind::PhysicianOpinion,
         PERSON,
@@ -70,14 +75,14 @@ fn the_scenario() {
     );
 
     // 2. Consent at the renewal application.
-    consent_at_renewal(&app, PERSON);
+    consent_at_renewal(app, PERSON);
 
     // 3. The care manager verifies identity and registers.
-    register(&app, &cm, PERSON);
+    register(app, &cm, PERSON);
 
     // 4. The care manager reads the survey, the opinion and the certificate.
     for id in [&survey, &opinion, &certificate] {
-        let resp = read(&app, &cm, id);
+        let resp = read(app, &cm, id);
         assert_eq!(resp.status(), 200, "care manager reads {id}");
         assert_eq!(resp.json::<Value>().unwrap()["document_id"], id.as_str());
     }
@@ -85,28 +90,28 @@ fn the_scenario() {
     // 5. The care manager stores the care plan; a registered medical
     //    institution reads the certificate and the plan, not the burden ratio.
     let care_plan = ingest(
-        &app,
+        app,
         &cm,
         DocumentKind::CarePlan,
         PERSON,
         Some("2025-11"),
         content(DocumentKind::CarePlan, PERSON, json!({})),
     );
-    register(&app, &med, PERSON);
-    assert_eq!(read(&app, &med, &certificate).status(), 200);
-    assert_eq!(read(&app, &med, &care_plan).status(), 200);
-    let refused = read_raw(&app, &med, &burden_ratio);
+    register(app, &med, PERSON);
+    assert_eq!(read(app, &med, &certificate).status(), 200);
+    assert_eq!(read(app, &med, &care_plan).status(), 200);
+    let refused = read_raw(app, &med, &burden_ratio);
     assert_eq!(refused.0, 403);
     assert_eq!(
         refused,
-        read_raw(&app, &med, "doc_00000000000000000000000000000000"),
+        read_raw(app, &med, "doc_00000000000000000000000000000000"),
         "a refusal looks the same as a missing document"
     );
 
     // 6. The person withdraws consent through the portal.
     let token = app.person_token(INSURER, PERSON, "person");
     let resp = consent_event(
-        &app,
+        app,
         &app.client("portal"),
         PERSON,
         Some(&token),
@@ -116,13 +121,13 @@ fn the_scenario() {
     assert_eq!(resp.json::<Value>().unwrap()["state"], "withdrawn");
 
     // 7. The care manager's next read is refused.
-    let resp = read(&app, &cm, &survey);
+    let resp = read(app, &cm, &survey);
     assert_eq!(resp.status(), 403);
     let body: Value = resp.json().unwrap();
     assert_eq!(body["type"], "urn:carehub:problem:forbidden");
 
     // 8. The person lists every access, the refused one included.
-    let log = accesses(&app, PERSON);
+    let log = accesses(app, PERSON);
     let seen: Vec<(String, String, String)> = log
         .iter()
         .rev()
@@ -167,7 +172,7 @@ fn the_scenario() {
     );
 
     // 9. The chain verifies.
-    let (ok, stdout, stderr) = verify_log(&app);
+    let (ok, stdout, stderr) = verify_log(app);
     assert!(ok, "verify-log failed: {stdout} {stderr}");
     // The missing-document probe is in the chain too, though it names no person.
     assert!(
@@ -178,8 +183,8 @@ fn the_scenario() {
     // 10. Altering one row (hiding the care manager's refusal) breaks the
     //     chain at that row. The tamperer drops the append-only trigger
     //     first, as anyone with the file can.
-    app.terminate();
-    let db = rusqlite::Connection::open(app.database()).unwrap();
+    hub.stop();
+    let db = rusqlite::Connection::open(hub.database()).unwrap();
     let seq: i64 = db
         .query_row(
             "SELECT seq FROM access_log WHERE entry LIKE ?1 AND entry LIKE '%\"outcome\":\"denied\"%' \
@@ -205,7 +210,7 @@ fn the_scenario() {
         .unwrap();
     assert_eq!(changed, 1);
     drop(db);
-    let (ok, stdout, stderr) = verify_log(&app);
+    let (ok, stdout, stderr) = verify_log(hub);
     assert!(!ok, "verify-log passed a tampered log: {stdout}");
     assert!(
         stderr.contains(&format!("seq {seq} ")),
