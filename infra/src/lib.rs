@@ -12,6 +12,7 @@ pub mod manifest;
 pub mod proxy;
 pub mod routes;
 pub mod runtime;
+pub mod scheduler;
 pub mod server;
 pub mod variables;
 
@@ -62,6 +63,9 @@ pub struct UpOptions {
     pub drain: Duration,
     /// Serve the benchmark floor route `/_carehub/floor`.
     pub floor_route: bool,
+    /// Run the webhook dispatcher (`POST /api/webhooks/dispatch`) this
+    /// often, in process (`scheduler`); `None` leaves it to an outside cron.
+    pub dispatch_interval: Option<Duration>,
     /// Proxy mode: forward each route to the upstream this file names for
     /// its component instead of running the components here.
     pub proxy: Option<PathBuf>,
@@ -233,6 +237,14 @@ pub async fn up(opts: UpOptions) -> Result<()> {
         openapi: bytes::Bytes::from_static(include_bytes!("../openapi.json")),
         floor_route: opts.floor_route,
     });
+    if let Some(interval) = opts.dispatch_interval
+        && scheduler::spawn(gateway.clone(), interval).is_none()
+    {
+        eprintln!(
+            "carehub: webhook dispatch not scheduled (no {} route, or no edge to assert the scheduler)",
+            scheduler::DISPATCH_PATH
+        );
+    }
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
         .with_context(|| format!("binding {}", opts.listen))?;

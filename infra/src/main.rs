@@ -96,6 +96,10 @@ struct UpArgs {
     /// Directory for compiled components [default: <state dir>/cache].
     #[arg(long, env = "CAREHUB_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
+    /// Run the webhook dispatcher every this many milliseconds; 0 disables
+    /// it (when a platform cron calls POST /api/webhooks/dispatch instead).
+    #[arg(long, default_value_t = 5_000, env = "CAREHUB_DISPATCH_INTERVAL_MS")]
+    dispatch_interval_ms: u64,
     /// Proxy mode: be the mTLS edge only and forward each spin.toml route to
     /// the upstream URL this TOML file gives its component (see infra/DEPLOY.md).
     #[arg(long, env = "CAREHUB_PROXY")]
@@ -166,6 +170,8 @@ fn main() -> Result<()> {
                 cache_dir: a.cache_dir,
                 drain: Duration::from_secs(30),
                 floor_route: a.floor_route,
+                dispatch_interval: (a.dispatch_interval_ms > 0)
+                    .then(|| Duration::from_millis(a.dispatch_interval_ms)),
                 proxy: a.proxy,
             };
             tokio::runtime::Builder::new_multi_thread()

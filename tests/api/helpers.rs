@@ -127,7 +127,11 @@ impl TestApp {
 
     /// Starts a gateway.
     pub fn spawn_with(opts: Options) -> TestApp {
-        let state = tempfile::tempdir().unwrap();
+        Self::spawn_in(tempfile::tempdir().unwrap(), opts)
+    }
+
+    /// Starts a gateway on an existing state directory (a restart).
+    pub fn spawn_in(state: tempfile::TempDir, opts: Options) -> TestApp {
         let manifest = test_manifest(state.path(), &opts);
         let cache = wasm_dir().join("carehub-test-cache");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_carehub"));
@@ -263,6 +267,14 @@ impl TestApp {
     /// The SQLite file of the default database.
     pub fn database(&self) -> PathBuf {
         self.state.path().join("data/default.db")
+    }
+
+    /// Kills the process with SIGKILL — no shutdown, no drain — and hands
+    /// back its state directory for a restart with [`TestApp::spawn_in`].
+    pub fn kill(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::mem::replace(&mut self.state, tempfile::tempdir().unwrap())
     }
 
     /// Sends SIGTERM and waits for the process to exit.

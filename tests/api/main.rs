@@ -11,3 +11,4 @@ mod proxy;
 mod relay;
 mod runtime;
 mod scenario;
+mod webhooks;

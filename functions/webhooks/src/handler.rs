@@ -143,12 +143,7 @@ fn receiver(principal: &Principal) -> Result<Receiver, Reply> {
 /// fragment, under the allowed origin. 422 `webhook-url-not-allowed`
 /// otherwise.
 pub fn check_url(url: &str, allowed: Option<&OriginPattern>) -> Result<(), Problem> {
-    let refuse = |why: &str| {
-        Problem::new(
-            ProblemType::WebhookUrlNotAllowed,
-            format!("url: {why}"),
-        )
-    };
+    let refuse = |why: &str| Problem::new(ProblemType::WebhookUrlNotAllowed, format!("url: {why}"));
     if url.len() > MAX_URL {
         return Err(refuse("longer than 2048 characters"));
     }
@@ -168,7 +163,10 @@ pub fn check_url(url: &str, allowed: Option<&OriginPattern>) -> Result<(), Probl
     let port = authority
         .port_u16()
         .unwrap_or(if scheme == "https" { 443 } else { 80 });
-    let host = authority.host().trim_start_matches('[').trim_end_matches(']');
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
     match allowed {
         Some(p) if p.allows(scheme, host, port) => Ok(()),
         _ => Err(refuse(
@@ -234,15 +232,12 @@ fn parse_types(value: Option<&Value>, receiver: &Receiver) -> Result<Vec<EventTy
     let mut types = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let pointer = format!("/event_types/{i}");
-        let t: EventType = item
-            .as_str()
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| {
-                invalid_request(
-                    &pointer,
-                    format!("must be one of {}", EventType::NAMES.join(", ")),
-                )
-            })?;
+        let t: EventType = item.as_str().and_then(|s| s.parse().ok()).ok_or_else(|| {
+            invalid_request(
+                &pointer,
+                format!("must be one of {}", EventType::NAMES.join(", ")),
+            )
+        })?;
         if !receiver.event_types().contains(&t) {
             return Err(Reply::problem_of(
                 ProblemType::RoleNotAllowed,

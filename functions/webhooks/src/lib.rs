@@ -42,7 +42,9 @@ mod component {
     use carehub_guest::problem::internal;
     use carehub_guest::store::{AttemptRecord, Delivery};
     use carehub_guest::{Reply, clock, routing, wasm};
-    use spin_sdk::http::{Fields, IncomingRequest, Method, OutgoingRequest, ResponseOutparam, Scheme};
+    use spin_sdk::http::{
+        Fields, IncomingRequest, Method, OutgoingRequest, ResponseOutparam, Scheme,
+    };
     use spin_sdk::wit::wasi::http0_2_0::outgoing_handler;
     use spin_sdk::wit::wasi::http0_2_0::types::{
         FutureIncomingResponse, OutgoingBody, RequestOptions,
@@ -80,15 +82,12 @@ mod component {
     }
 
     fn config() -> Result<Config, Reply> {
-        let var = |name: &str| {
-            wasm::variable(name).map_err(|e| internal("reading a variable", &e))
-        };
+        let var = |name: &str| wasm::variable(name).map_err(|e| internal("reading a variable", &e));
         let number = |name: &str, default: u64| -> Result<u64, Reply> {
             match var(name)? {
-                Some(v) if !v.trim().is_empty() => v
-                    .trim()
-                    .parse()
-                    .map_err(|_| internal("reading a variable", &format!("{name} is not a number"))),
+                Some(v) if !v.trim().is_empty() => v.trim().parse().map_err(|_| {
+                    internal("reading a variable", &format!("{name} is not a number"))
+                }),
                 _ => Ok(default),
             }
         };
@@ -278,7 +277,13 @@ mod component {
             }
             let pollables: Vec<_> = waiting
                 .iter()
-                .map(|&i| flights[i].future.as_ref().expect("waiting has a future").subscribe())
+                .map(|&i| {
+                    flights[i]
+                        .future
+                        .as_ref()
+                        .expect("waiting has a future")
+                        .subscribe()
+                })
                 .collect();
             let refs: Vec<&_> = pollables.iter().collect();
             let ready = wasi::io::poll::poll(&refs);

@@ -111,7 +111,9 @@ fn a_change_and_its_event_commit_or_roll_back_together() {
     // Rolled back: neither the consent event nor its outbox row remain.
     let failed: Result<(), StoreError> = in_transaction(&s, |s| {
         s.append_consent(&person("131016"), &given(), &p(MUNICIPALITY), NOW)?;
-        Err(StoreError::Corrupt("the handler failed after the write".into()))
+        Err(StoreError::Corrupt(
+            "the handler failed after the write".into(),
+        ))
     });
     assert!(failed.is_err());
     assert!(events(&s).is_empty());
@@ -221,7 +223,10 @@ fn fan_out_gives_each_receiver_only_what_it_may_read() {
         k
     };
     // The person never sees the survey.
-    assert_eq!(kinds(PORTAL, &portal), ["care_plan", "insurance_certificate"]);
+    assert_eq!(
+        kinds(PORTAL, &portal),
+        ["care_plan", "insurance_certificate"]
+    );
     // The municipality reads the survey (its own) but a care plan only with
     // consent, which is not given.
     assert_eq!(
@@ -282,7 +287,11 @@ fn failures_back_off_410_disables_and_success_delivers() {
     assert_eq!(again[0].message.failures, 1);
     // A 410: the subscription is disabled, nothing more is claimed.
     record_result(&s, &again[0], &attempt(Some(410)), T0 + 1_000, 1_000, 0.0).unwrap();
-    assert!(claim_due(&s, T0 + 1_000_000, T0 + 2_000_000, 10).unwrap().is_empty());
+    assert!(
+        claim_due(&s, T0 + 1_000_000, T0 + 2_000_000, 10)
+            .unwrap()
+            .is_empty()
+    );
     let shown = json_of(&handler::show(&s, &p(MUNICIPALITY), &id));
     assert_eq!(shown["enabled"], false);
     assert_eq!(shown["disabled_reason"], "gone");
@@ -299,7 +308,12 @@ fn failures_back_off_410_disables_and_success_delivers() {
     assert_eq!(detail["attempt_count"], 2);
     // Re-enabled, it is due again.
     assert_eq!(handler::enable(&s, &p(MUNICIPALITY), &id).status, 200);
-    assert_eq!(claim_due(&s, T0 + 1_000_000, T0 + 2_000_000, 10).unwrap().len(), 1);
+    assert_eq!(
+        claim_due(&s, T0 + 1_000_000, T0 + 2_000_000, 10)
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[test]
@@ -336,7 +350,10 @@ fn a_message_fails_when_the_schedule_is_exhausted_and_redelivery_revives_it() {
     assert_eq!(again[0].message.message_id, msg_id);
     assert_eq!(again[0].message.state, MessageState::Pending);
     record_result(&s, &again[0], &attempt(Some(200)), now, 1, 0.0).unwrap();
-    let m = s.message(again[0].message.subscription_seq, &msg_id).unwrap().unwrap();
+    let m = s
+        .message(again[0].message.subscription_seq, &msg_id)
+        .unwrap()
+        .unwrap();
     assert_eq!(m.state, MessageState::Delivered);
     assert_eq!(
         s.attempts(m.seq).unwrap().last().unwrap().outcome,
@@ -439,7 +456,14 @@ fn rotation_keeps_the_old_secret_signing_for_the_overlap() {
         record.signing_secrets(T0 + 1),
         [new.expose().as_str(), old.as_str()]
     );
-    assert_eq!(record.signing_secrets(T0 + overlap), [new.expose().as_str()]);
+    assert_eq!(
+        record.signing_secrets(T0 + overlap),
+        [new.expose().as_str()]
+    );
     // The secret is never shown again.
-    assert!(json_of(&handler::show(&s, &p(MUNICIPALITY), &id)).get("secret").is_none());
+    assert!(
+        json_of(&handler::show(&s, &p(MUNICIPALITY), &id))
+            .get("secret")
+            .is_none()
+    );
 }

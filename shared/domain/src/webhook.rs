@@ -693,7 +693,10 @@ mod tests {
         let b = Secret::from_bytes(&[2; 32]).unwrap();
         let header = signature_header(&[a.clone(), b.clone()], "msg_x", 1, b"{}");
         let parts: Vec<&str> = header.split(' ').collect();
-        assert_eq!(parts, [a.sign("msg_x", 1, b"{}"), b.sign("msg_x", 1, b"{}")]);
+        assert_eq!(
+            parts,
+            [a.sign("msg_x", 1, b"{}"), b.sign("msg_x", 1, b"{}")]
+        );
         assert_eq!(Secret::parse(&a.expose()), Some(a));
         assert!(Secret::parse("whsec_short").is_none());
         assert!(Secret::parse("nope").is_none());
@@ -738,7 +741,13 @@ mod tests {
         assert!(p.allows("https", "a.hooks.example.jp", 443));
         assert!(!p.allows("https", "hooks.example.jp.evil", 443));
         assert!(!p.allows("https", "a.hooks.example.jp", 8443));
-        for bad in ["example.com", "https://", "https://a/b", "https://a:x", "foo://a"] {
+        for bad in [
+            "example.com",
+            "https://",
+            "https://a/b",
+            "https://a:x",
+            "foo://a",
+        ] {
             assert!(OriginPattern::parse(bad).is_none(), "{bad}");
         }
     }

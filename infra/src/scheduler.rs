@@ -1,0 +1,105 @@
+//! The webhook dispatcher's schedule: `carehub up` calls
+//! `POST /api/webhooks/dispatch` itself every `--dispatch-interval`, in
+//! process, as the internal operator principal
+//! `urn:carehub:operator:scheduler` — with an identity assertion the edge
+//! signs, exactly as for a client presenting that principal's certificate.
+//! The component refuses every other caller (403).
+//!
+//! On a Spin platform or SpinKube, where no gateway runs the schedule, a
+//! cron job calls the same route through the mTLS edge with a client
+//! certificate naming the same principal (see ARCHITECTURE.md, Webhooks).
+//!
+//! A run is one request: it counts against the concurrency limit and the
+//! component deadline like any other. Runs never overlap here (the next
+//! starts after the previous answered); overlapping runs from elsewhere are
+//! safe, because the component claims messages under a lease inside a write
+//! transaction.
+
+use crate::edge::ASSERTION_HEADER;
+use crate::runtime::HandleError;
+use crate::server::Gateway;
+use bytes::Bytes;
+use carehub_domain::Principal;
+use http::{HeaderValue, Method, Request};
+use http_body_util::{BodyExt, Full};
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The route a run calls.
+pub const DISPATCH_PATH: &str = "/api/webhooks/dispatch";
+/// The principal a run asserts.
+pub const SCHEDULER_URN: &str = "urn:carehub:operator:scheduler";
+
+/// Starts the schedule on the current runtime; it runs until the process
+/// ends. `None` when there is nothing to schedule: no route serves
+/// [`DISPATCH_PATH`], or no edge signs assertions (`--no-edge`).
+pub fn spawn(gateway: Arc<Gateway>, interval: Duration) -> Option<tokio::task::JoinHandle<()>> {
+    gateway.router.route(DISPATCH_PATH)?;
+    gateway.asserter.as_ref()?;
+    Some(tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            match run_once(&gateway).await {
+                Ok((200, _)) => {}
+                Ok((status, body)) => {
+                    tracing::warn!(status, body = %String::from_utf8_lossy(&body), "webhook dispatch run failed")
+                }
+                Err(e) => tracing::warn!("webhook dispatch run failed: {e:#}"),
+            }
+        }
+    }))
+}
+
+/// One dispatcher run: the status and body the component answered.
+pub async fn run_once(gateway: &Gateway) -> anyhow::Result<(u16, Bytes)> {
+    let matched = gateway
+        .router
+        .route(DISPATCH_PATH)
+        .ok_or_else(|| anyhow::anyhow!("no route serves {DISPATCH_PATH}"))?;
+    let index = *matched.target;
+    let asserter = gateway
+        .asserter
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("no edge: nothing signs the scheduler's assertion"))?;
+    let principal = Principal::parse_urn(SCHEDULER_URN)?;
+    let assertion = HeaderValue::try_from(asserter.assert(&principal)?)?;
+    let raw_route = matched.raw_route.to_owned();
+    let mut req = Request::builder()
+        .method(Method::POST)
+        .uri(format!("http://carehub.internal{DISPATCH_PATH}"))
+        .header(ASSERTION_HEADER, assertion)
+        .header(
+            "spin-full-url",
+            format!("http://carehub.internal{DISPATCH_PATH}"),
+        )
+        .header("spin-path-info", matched.path_info)
+        .header("spin-matched-route", raw_route.as_str())
+        .header("spin-component-route", matched.component_route)
+        .header("spin-raw-component-route", raw_route.as_str())
+        .header("spin-base-path", "/")
+        .header("spin-client-addr", "127.0.0.1:0")
+        .body(
+            Full::new(Bytes::new())
+                .map_err(|never: Infallible| -> wasmtime_wasi_http::Error { match never {} }),
+        )?;
+    req.headers_mut()
+        .insert(http::header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+    let _permit = gateway.concurrency.acquire().await?;
+    let resp = match gateway.runtime.handle(index, req).await {
+        Ok(r) => r,
+        Err(HandleError::Deadline) => anyhow::bail!("the run hit the component deadline"),
+        Err(HandleError::Exhausted) => anyhow::bail!("no capacity"),
+        Err(HandleError::Failed(e)) => return Err(e),
+    };
+    let status = resp.status().as_u16();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| anyhow::anyhow!("reading the answer: {e}"))?
+        .to_bytes();
+    Ok((status, body))
+}
