@@ -37,11 +37,14 @@ pub const IDENTITY_HEADERS: &[&str] = &[
 
 /// Whether a request header must be removed before the component sees it.
 pub fn is_identity_header(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    IDENTITY_HEADERS.contains(&name.as_str())
-        || name.starts_with("x-carehub-")
-        || name.starts_with("carehub-")
-        || name.starts_with("spin-")
+    let starts_with = |prefix: &str| {
+        name.len() >= prefix.len()
+            && name.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+    };
+    IDENTITY_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(name))
+        || starts_with("x-carehub-")
+        || starts_with("carehub-")
+        || starts_with("spin-")
 }
 
 fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {

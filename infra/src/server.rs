@@ -136,16 +136,21 @@ impl Gateway {
             return too_large(self.max_body_bytes);
         }
         let (mut parts, body) = req.into_parts();
-        let body = match Limited::new(body, self.max_body_bytes).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-                return too_large(self.max_body_bytes);
-            }
-            Err(e) => {
-                return problem(
-                    ProblemType::InvalidRequest,
-                    format!("reading the request body failed: {e}"),
-                );
+        // A request without a body (most reads) skips the collection.
+        let body = if http_body::Body::is_end_stream(&body) {
+            Bytes::new()
+        } else {
+            match Limited::new(body, self.max_body_bytes).collect().await {
+                Ok(collected) => collected.to_bytes(),
+                Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+                    return too_large(self.max_body_bytes);
+                }
+                Err(e) => {
+                    return problem(
+                        ProblemType::InvalidRequest,
+                        format!("reading the request body failed: {e}"),
+                    );
+                }
             }
         };
 
@@ -202,12 +207,12 @@ impl Gateway {
             }
         };
         let spin_headers = [
-            ("spin-full-url", full_url.clone()),
+            ("spin-full-url", full_url),
             ("spin-path-info", path_info),
             ("spin-matched-route", raw_route.clone()),
             ("spin-component-route", component_route),
             ("spin-raw-component-route", raw_route),
-            ("spin-base-path", "/".to_owned()),
+
             ("spin-client-addr", conn.client_addr.to_string()),
         ];
         for (name, value) in spin_headers {
@@ -215,17 +220,25 @@ impl Gateway {
                 parts.headers.insert(name, v);
             }
         }
+        parts
+            .headers
+            .insert("spin-base-path", HeaderValue::from_static("/"));
 
-        let permit =
-            match tokio::time::timeout(self.queue_timeout, self.concurrency.acquire()).await {
-                Ok(Ok(p)) => p,
-                _ => {
-                    return problem(
-                        ProblemType::Overloaded,
-                        "too many requests in progress; retry shortly",
-                    );
+        // A free slot is taken at once; only a full gateway arms the timer.
+        let permit = match self.concurrency.try_acquire() {
+            Ok(p) => p,
+            Err(_) => {
+                match tokio::time::timeout(self.queue_timeout, self.concurrency.acquire()).await {
+                    Ok(Ok(p)) => p,
+                    _ => {
+                        return problem(
+                            ProblemType::Overloaded,
+                            "too many requests in progress; retry shortly",
+                        );
+                    }
                 }
-            };
+            }
+        };
         let body = Full::new(body)
             .map_err(|never: Infallible| -> wasmtime_wasi_http::Error { match never {} });
         let result = self
