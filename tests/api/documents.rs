@@ -50,10 +50,7 @@ fn list(
 }
 
 fn version_count(app: &TestApp) -> i64 {
-    rusqlite::Connection::open(app.database())
-        .unwrap()
-        .query_row("SELECT COUNT(*) FROM document_versions", [], |r| r.get(0))
-        .unwrap()
+    app.db().query_i64("SELECT COUNT(*) FROM document_versions")
 }
 
 #[test]

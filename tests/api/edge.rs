@@ -257,11 +257,8 @@ fn a_component_reached_without_the_edge_refuses_the_call() {
     problem(resp, 401, "assertion-invalid");
 
     // Nothing was stored by any of these: the read component refuses too,
-    // so look at the database file directly.
-    let conn = rusqlite::Connection::open(app.database()).unwrap();
-    let n: i64 = conn
-        .query_row("SELECT COUNT(*) FROM document_versions", [], |r| r.get(0))
-        .unwrap();
+    // so look at the database directly.
+    let n = app.db().query_i64("SELECT COUNT(*) FROM document_versions");
     assert_eq!(n, 0);
 
     // And a valid assertion made with the right key does get through: the

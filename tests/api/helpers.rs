@@ -1,6 +1,13 @@
 //! Starts the real gateway binary with the real components (plus the test
 //! probe component) on port 0, with its own state directory and database,
 //! and gives tests mTLS clients holding the generated certificates.
+//!
+//! The database is SQLite (a file in the state directory) unless
+//! `CAREHUB_TEST_DATABASE_URL` names a PostgreSQL server
+//! (`postgres://user@host:port/postgres`): then each `TestApp` creates a
+//! fresh database of its own there, runs the gateway with
+//! `store_backend = "postgres"` on it, and drops it when the `TestApp` is
+//! dropped. Tests reach the database through [`TestDb`], whichever it is.
 
 #![allow(dead_code)]
 
@@ -53,6 +60,143 @@ pub struct Options {
     pub no_edge: bool,
     /// Extra environment.
     pub env: Vec<(String, String)>,
+    /// Use this database instead of a fresh one (another app's
+    /// [`TestApp::db`]: two gateways on one database). Never dropped by
+    /// this app.
+    pub shared_database: Option<TestDb>,
+}
+
+/// The environment variable naming the PostgreSQL server the suite runs
+/// against (`postgres://user[:password]@host:port/postgres`); unset: SQLite.
+pub const PG_ENV: &str = "CAREHUB_TEST_DATABASE_URL";
+
+/// The database a gateway under test writes.
+#[derive(Clone, Debug)]
+pub enum TestDb {
+    /// The SQLite file of the default database.
+    Sqlite(PathBuf),
+    /// A PostgreSQL database: its connection string.
+    Postgres(String),
+}
+
+impl TestDb {
+    /// Which backend, for messages.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            TestDb::Sqlite(_) => "sqlite",
+            TestDb::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Runs a query returning one integer (e.g. `SELECT COUNT(*) FROM t`).
+    /// Plain SQL both dialects read the same way; no parameters.
+    pub fn query_i64(&self, sql: &str) -> i64 {
+        match self {
+            TestDb::Sqlite(path) => rusqlite::Connection::open(path)
+                .unwrap()
+                .query_row(sql, [], |r| r.get(0))
+                .unwrap_or_else(|e| panic!("{sql}: {e}")),
+            TestDb::Postgres(url) => pg_block(url, |mut conn| async move {
+                sqlx::query_scalar::<_, i64>(sql).fetch_one(&mut conn).await
+            })
+            .unwrap_or_else(|e| panic!("{sql}: {e}")),
+        }
+    }
+
+    /// Runs statements (no parameters); the database's error text on failure.
+    pub fn execute(&self, sql: &str) -> Result<u64, String> {
+        match self {
+            TestDb::Sqlite(path) => rusqlite::Connection::open(path)
+                .unwrap()
+                .execute(sql, [])
+                .map(|n| n as u64)
+                .map_err(|e| e.to_string()),
+            TestDb::Postgres(url) => pg_block(url, |mut conn| async move {
+                sqlx::raw_sql(sql)
+                    .execute(&mut conn)
+                    .await
+                    .map(|r| r.rows_affected())
+            })
+            .map_err(|e| e.to_string()),
+        }
+    }
+
+    /// The arguments of `carehub verify-log` that name this database.
+    pub fn verify_log_args(&self) -> Vec<std::ffi::OsString> {
+        match self {
+            TestDb::Sqlite(path) => vec!["--database".into(), path.into()],
+            TestDb::Postgres(url) => vec!["--database-url".into(), url.into()],
+        }
+    }
+}
+
+/// Runs `f` on a fresh connection to `url`, on a runtime of its own.
+fn pg_block<T, F>(url: &str, f: impl FnOnce(sqlx::PgConnection) -> F) -> Result<T, sqlx::Error>
+where
+    F: std::future::Future<Output = Result<T, sqlx::Error>>,
+{
+    use sqlx::Connection as _;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let conn = sqlx::PgConnection::connect(url).await?;
+        f(conn).await
+    })
+}
+
+/// `url` with its database replaced by `name` (query string kept).
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let host_start = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[host_start..].find('/') {
+        Some(i) => &base[..host_start + i],
+        None => base,
+    };
+    format!("{base}/{name}{query}")
+}
+
+/// A PostgreSQL database created for one `TestApp`, dropped with it.
+struct CreatedDatabase {
+    admin_url: String,
+    name: String,
+}
+
+impl CreatedDatabase {
+    /// Creates `carehub_test_<random>` on the server `admin_url` names.
+    fn create(admin_url: &str) -> (CreatedDatabase, String) {
+        let mut bytes = [0u8; 8];
+        getrandom::fill(&mut bytes).unwrap();
+        let name = format!("carehub_test_{}", hex::encode(bytes));
+        pg_block(admin_url, |mut conn| {
+            let sql = format!("CREATE DATABASE \"{name}\"");
+            async move { sqlx::raw_sql(&sql).execute(&mut conn).await }
+        })
+        .unwrap_or_else(|e| panic!("creating a test database on {PG_ENV}: {e}"));
+        let url = with_database(admin_url, &name);
+        (
+            CreatedDatabase {
+                admin_url: admin_url.to_owned(),
+                name,
+            },
+            url,
+        )
+    }
+}
+
+impl Drop for CreatedDatabase {
+    fn drop(&mut self) {
+        // Best effort: a leftover database is only disk space on a
+        // throwaway server.
+        let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
+        let _ = pg_block(&self.admin_url, |mut conn| async move {
+            sqlx::raw_sql(&sql).execute(&mut conn).await
+        });
+    }
 }
 
 /// A running gateway.
@@ -70,6 +214,8 @@ pub struct TestApp {
     pub ready_after: Duration,
     /// Lines the gateway printed on stdout.
     pub stdout: Vec<String>,
+    db: TestDb,
+    created: Option<CreatedDatabase>,
 }
 
 /// Writes the test manifest: the real spin.toml, with absolute component
@@ -150,6 +296,26 @@ impl TestApp {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
+        let mut created = None;
+        let db = match (&opts.shared_database, std::env::var(PG_ENV).ok()) {
+            (Some(db), _) => db.clone(),
+            (None, Some(admin)) if !admin.is_empty() => {
+                let (guard, url) = CreatedDatabase::create(&admin);
+                created = Some(guard);
+                TestDb::Postgres(url)
+            }
+            (None, _) => TestDb::Sqlite(state.path().join("data/default.db")),
+        };
+        if let TestDb::Postgres(url) = &db {
+            use std::str::FromStr as _;
+            let options = sqlx::postgres::PgConnectOptions::from_str(url).unwrap();
+            cmd.env("SPIN_VARIABLE_STORE_BACKEND", "postgres")
+                .env("SPIN_VARIABLE_DATABASE_URL", url)
+                .env(
+                    "SPIN_VARIABLE_DATABASE_HOST",
+                    format!("{}:{}", options.get_host(), options.get_port()),
+                );
+        }
         for (k, v) in &opts.env {
             cmd.env(k, v);
         }
@@ -196,7 +362,14 @@ impl TestApp {
             pki,
             ready_after,
             stdout: lines,
+            db,
+            created,
         }
+    }
+
+    /// The database this gateway writes (SQLite or PostgreSQL).
+    pub fn db(&self) -> &TestDb {
+        &self.db
     }
 
     /// A URL on this gateway.
@@ -264,9 +437,15 @@ impl TestApp {
             .to_owned()
     }
 
-    /// The SQLite file of the default database.
+    /// The SQLite file of the default database. Panics when the suite runs
+    /// on PostgreSQL: use [`TestApp::db`], which works on both.
     pub fn database(&self) -> PathBuf {
-        self.state.path().join("data/default.db")
+        match &self.db {
+            TestDb::Sqlite(path) => path.clone(),
+            TestDb::Postgres(_) => panic!(
+                "this test reads the SQLite file, but the suite runs on PostgreSQL ({PG_ENV}): use app.db()"
+            ),
+        }
     }
 
     /// Kills the process with SIGKILL — no shutdown, no drain — and hands
@@ -299,6 +478,8 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // Then the database (after the gateway let go of it).
+        drop(self.created.take());
     }
 }
 

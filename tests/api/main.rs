@@ -3,6 +3,7 @@
 mod care;
 mod helpers;
 
+mod concurrency;
 mod consent;
 mod documents;
 mod edge;

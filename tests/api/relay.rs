@@ -75,10 +75,7 @@ fn answer(app: &TestApp, client: &Client, id: &str, what: &str, body: Value) -> 
 }
 
 fn submissions_stored(app: &TestApp) -> i64 {
-    rusqlite::Connection::open(app.database())
-        .unwrap()
-        .query_row("SELECT COUNT(*) FROM relay_submissions", [], |r| r.get(0))
-        .unwrap()
+    app.db().query_i64("SELECT COUNT(*) FROM relay_submissions")
 }
 
 #[test]
