@@ -209,7 +209,7 @@ mod component {
         ];
         let fields = Fields::new();
         for (name, value) in headers {
-            if let Err(e) = fields.append(&name.to_owned(), &value.into_bytes()) {
+            if let Err(e) = fields.append(name, &value.into_bytes()) {
                 return failed(attempted_at, format!("header {name}: {e:?}"));
             }
         }
