@@ -398,7 +398,11 @@ impl Proxy {
         }
         // The client picks the upstream's Host from the URL.
         headers.remove(header::HOST);
-        let assertion = match self.asserter.assert(principal).map(HeaderValue::try_from) {
+        let assertion = match self
+            .asserter
+            .assert_request(principal, headers)
+            .map(HeaderValue::try_from)
+        {
             Ok(Ok(v)) => v,
             Ok(Err(e)) => return internal(format!("assertion header: {e}")),
             Err(e) => return internal(format!("signing the assertion: {e:#}")),
@@ -488,13 +492,28 @@ pub async fn up(
         _ => (dev.ca_cert(), dev.server_cert(), dev.server_key()),
     };
     let config = ProxyConfig::load(file)?;
+    // With PostgreSQL the schema is migrated here, at the edge's start, as
+    // the in-process gateway does: the components never create tables.
+    crate::host::pg::prepare_store(app_vars).await?;
     let assertion_key = app_vars
         .get("assertion_key")
         .context("the manifest declares no assertion_key variable")?;
+    let mut asserter = Asserter::new(assertion_key)?;
+    // The portal's person tokens are verified here, as in-process.
+    if let Some(pem) = app_vars
+        .get("person_token_public_key")
+        .filter(|k| !k.trim().is_empty())
+    {
+        let issuer = app_vars
+            .get("person_token_issuer")
+            .filter(|i| !i.is_empty())
+            .map_or(carehub_guest::person_token::DEFAULT_ISSUER, String::as_str);
+        asserter = asserter.with_person_tokens(crate::edge::PersonTokens::new(pem, issuer)?);
+    }
     let proxy = Proxy::new(
         &config,
         manifest,
-        Asserter::new(assertion_key)?,
+        asserter,
         opts.max_body_bytes,
         Bytes::from_static(include_bytes!("../openapi.json")),
     )
