@@ -3,11 +3,10 @@
 
 #![allow(dead_code)]
 
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, TestDb};
 use carehub_domain::{DocumentKind, InsuredNumber, InsurerNumber, PersonRef};
 use reqwest::blocking::{Client, Response};
 use serde_json::{Value, json};
-use std::path::PathBuf;
 
 /// Where the steps talk: one gateway ([`TestApp`]), or the gateway in proxy
 /// mode in front of another that serves the components (`proxy::Split`).
@@ -18,8 +17,8 @@ pub trait Hub {
     fn client(&self, role: &str) -> Client;
     /// A person token the components accept.
     fn person_token(&self, insurer: &str, insured: &str, actor: &str) -> String;
-    /// The SQLite file the components write.
-    fn database(&self) -> PathBuf;
+    /// The database the components write (SQLite or PostgreSQL).
+    fn db(&self) -> TestDb;
     /// Stops the process that holds the database (SIGTERM, waits).
     fn stop(&mut self);
 }
@@ -34,8 +33,8 @@ impl Hub for TestApp {
     fn person_token(&self, insurer: &str, insured: &str, actor: &str) -> String {
         TestApp::person_token(self, insurer, insured, actor)
     }
-    fn database(&self) -> PathBuf {
-        TestApp::database(self)
+    fn db(&self) -> TestDb {
+        TestApp::db(self).clone()
     }
     fn stop(&mut self) {
         self.terminate();
@@ -198,8 +197,7 @@ pub fn accesses(app: &impl Hub, insured: &str) -> Vec<Value> {
 pub fn verify_log(app: &impl Hub) -> (bool, String, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_carehub"))
         .arg("verify-log")
-        .arg("--database")
-        .arg(app.database())
+        .args(app.db().verify_log_args())
         .env_remove("CAREHUB_STATE_DIR")
         .output()
         .unwrap();

@@ -4,11 +4,10 @@
 //! the edge's refusals hold there too.
 
 use crate::care::{Hub, INSURER, content};
-use crate::helpers::{Options, TestApp, problem, workspace};
+use crate::helpers::{Options, TestApp, TestDb, problem, workspace};
 use carehub_domain::DocumentKind;
 use reqwest::blocking::Client;
 use serde_json::{Value, json};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 const PERSON: &str = "0000012345";
@@ -93,8 +92,8 @@ impl Hub for Split {
     fn person_token(&self, insurer: &str, insured: &str, actor: &str) -> String {
         self.back.person_token(insurer, insured, actor)
     }
-    fn database(&self) -> PathBuf {
-        self.back.database()
+    fn db(&self) -> TestDb {
+        self.back.db().clone()
     }
     fn stop(&mut self) {
         self.back.terminate();
@@ -117,10 +116,10 @@ fn envelope(insured: &str) -> Value {
 
 /// Documents stored, counted in the components' database.
 fn stored(split: &Split) -> i64 {
-    rusqlite::Connection::open(split.back.database())
-        .unwrap()
-        .query_row("SELECT COUNT(*) FROM document_versions", [], |r| r.get(0))
-        .unwrap()
+    split
+        .back
+        .db()
+        .query_i64("SELECT COUNT(*) FROM document_versions")
 }
 
 #[test]

@@ -15,7 +15,7 @@ use crate::care::{
     Hub, INSURER, accesses, consent_at_renewal, consent_event, content, ingest, read, read_raw,
     register, verify_log,
 };
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, TestDb};
 use carehub_domain::DocumentKind;
 use serde_json::{Value, json};
 
@@ -184,32 +184,22 @@ pub fn the_ministry_scenario<H: Hub>(hub: &mut H) {
     //     chain at that row. The tamperer drops the append-only trigger
     //     first, as anyone with the file can.
     hub.stop();
-    let db = rusqlite::Connection::open(hub.database()).unwrap();
-    let seq: i64 = db
-        .query_row(
-            "SELECT seq FROM access_log WHERE entry LIKE ?1 AND entry LIKE '%\"outcome\":\"denied\"%' \
-             ORDER BY seq DESC LIMIT 1",
-            [format!("%{CARE_MANAGER}%")],
-            |r| r.get(0),
-        )
-        .unwrap();
-    let err = db
-        .execute(
-            "UPDATE access_log SET entry = replace(entry, '\"denied\"', '\"allowed\"') WHERE seq = ?1",
-            [seq],
-        )
-        .unwrap_err();
-    assert!(err.to_string().contains("append-only"), "{err}");
-    db.execute_batch("DROP TRIGGER access_log_is_append_only_update")
-        .unwrap();
-    let changed = db
-        .execute(
-            "UPDATE access_log SET entry = replace(entry, '\"denied\"', '\"allowed\"') WHERE seq = ?1",
-            [seq],
-        )
-        .unwrap();
-    assert_eq!(changed, 1);
-    drop(db);
+    let db = hub.db();
+    let seq = db.query_i64(&format!(
+        "SELECT seq FROM access_log WHERE entry LIKE '%{CARE_MANAGER}%' \
+         AND entry LIKE '%\"outcome\":\"denied\"%' ORDER BY seq DESC LIMIT 1"
+    ));
+    let tamper = format!(
+        "UPDATE access_log SET entry = replace(entry, '\"denied\"', '\"allowed\"') WHERE seq = {seq}"
+    );
+    let err = db.execute(&tamper).unwrap_err();
+    assert!(err.contains("append-only"), "{err}");
+    db.execute(match db {
+        TestDb::Sqlite(_) => "DROP TRIGGER access_log_is_append_only_update",
+        TestDb::Postgres(_) => "DROP TRIGGER access_log_is_append_only_update ON access_log",
+    })
+    .unwrap();
+    assert_eq!(db.execute(&tamper).unwrap(), 1);
     let (ok, stdout, stderr) = verify_log(hub);
     assert!(!ok, "verify-log passed a tampered log: {stdout}");
     assert!(
