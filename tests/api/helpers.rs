@@ -160,6 +160,12 @@ fn with_database(url: &str, name: &str) -> String {
     format!("{base}/{name}{query}")
 }
 
+/// The databases of killed apps, by state directory, until `spawn_in`
+/// restarts on that state.
+static KILLED: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashMap<PathBuf, (TestDb, Option<CreatedDatabase>)>>,
+> = std::sync::LazyLock::new(Default::default);
+
 /// A PostgreSQL database created for one `TestApp`, dropped with it.
 struct CreatedDatabase {
     admin_url: String,
@@ -297,8 +303,15 @@ impl TestApp {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         let mut created = None;
+        let restarted = KILLED.lock().unwrap().remove(&state.path().to_path_buf());
         let db = match (&opts.shared_database, std::env::var(PG_ENV).ok()) {
             (Some(db), _) => db.clone(),
+            // A restart on the state of a killed app: its database too.
+            (None, _) if restarted.is_some() => {
+                let (db, guard) = restarted.unwrap();
+                created = guard;
+                db
+            }
             (None, Some(admin)) if !admin.is_empty() => {
                 let (guard, url) = CreatedDatabase::create(&admin);
                 created = Some(guard);
@@ -453,6 +466,11 @@ impl TestApp {
     pub fn kill(mut self) -> tempfile::TempDir {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // The database stays with the state, for `spawn_in` to restart on.
+        KILLED.lock().unwrap().insert(
+            self.state.path().to_path_buf(),
+            (self.db.clone(), self.created.take()),
+        );
         std::mem::replace(&mut self.state, tempfile::tempdir().unwrap())
     }
 
