@@ -162,9 +162,9 @@ fn with_database(url: &str, name: &str) -> String {
 
 /// The databases of killed apps, by state directory, until `spawn_in`
 /// restarts on that state.
-static KILLED: std::sync::LazyLock<
-    std::sync::Mutex<std::collections::HashMap<PathBuf, (TestDb, Option<CreatedDatabase>)>>,
-> = std::sync::LazyLock::new(Default::default);
+type Killed = std::collections::HashMap<PathBuf, (TestDb, Option<CreatedDatabase>)>;
+static KILLED: std::sync::LazyLock<std::sync::Mutex<Killed>> =
+    std::sync::LazyLock::new(Default::default);
 
 /// A PostgreSQL database created for one `TestApp`, dropped with it.
 struct CreatedDatabase {
