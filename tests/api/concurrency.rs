@@ -279,3 +279,51 @@ fn first_document_id(app: &TestApp, key: &str) -> String {
         .unwrap()
         .to_owned()
 }
+
+/// A gateway whose `database_host` (what the components may reach) does
+/// not allow `database_url`'s server refuses to start, naming both; it
+/// fails before connecting, so this runs on either pass.
+#[test]
+fn a_database_host_that_does_not_allow_the_database_url_stops_the_gateway() {
+    let state = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_carehub"))
+        .arg("up")
+        .arg("--manifest")
+        .arg(crate::helpers::workspace().join("spin.toml"))
+        .arg("--state-dir")
+        .arg(state.path())
+        .arg("--listen")
+        .arg("127.0.0.1:0")
+        .env("SPIN_VARIABLE_STORE_BACKEND", "postgres")
+        .env(
+            "SPIN_VARIABLE_DATABASE_URL",
+            "postgres://carehub@db.internal:5432/carehub",
+        )
+        .env("SPIN_VARIABLE_DATABASE_HOST", "elsewhere.internal:5432")
+        .env("CAREHUB_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("database_host") && stderr.contains("db.internal:5432"),
+        "{stderr}"
+    );
+    // And postgres without a connection string is refused too.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_carehub"))
+        .arg("up")
+        .arg("--manifest")
+        .arg(crate::helpers::workspace().join("spin.toml"))
+        .arg("--state-dir")
+        .arg(state.path())
+        .arg("--listen")
+        .arg("127.0.0.1:0")
+        .env("SPIN_VARIABLE_STORE_BACKEND", "postgres")
+        .env_remove("SPIN_VARIABLE_DATABASE_URL")
+        .env("CAREHUB_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("database_url is not set"), "{stderr}");
+}

@@ -389,7 +389,9 @@ fn decode(row: &PgRow, i: usize, ty: DbDataType) -> Result<DbValue, sqlx::Error>
 }
 
 /// Prepares the store the application variables select, at gateway start:
-/// for `store_backend = "postgres"`, checks that `database_url` is set and
+/// for `store_backend = "postgres"`, takes the pool size from
+/// `CAREHUB_PG_MAX_CONNECTIONS` (default 32 server connections per gateway
+/// process), checks that `database_url` is set and
 /// that `database_host` (what `spin.toml` templates into the components'
 /// `allowed_outbound_hosts`) names the same server, then applies
 /// `shared/migrations/postgres`. SQLite (the default) needs nothing here.
@@ -413,6 +415,15 @@ pub async fn prepare_store(app_vars: &crate::variables::Values) -> Result<()> {
             )
         })?;
     let options = connect_options(url).map_err(|e| anyhow::anyhow!("database_url: {e}"))?;
+    if let Ok(n) = std::env::var("CAREHUB_PG_MAX_CONNECTIONS") {
+        let max_connections = n.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| {
+            anyhow::anyhow!("CAREHUB_PG_MAX_CONNECTIONS must be a positive integer")
+        })?;
+        configure(PoolSettings {
+            max_connections,
+            ..PoolSettings::default()
+        });
+    }
     if let Some(host) = app_vars.get("database_host") {
         let entry = format!("postgres://{host}");
         let allowed = super::outbound::AllowedHost::parse(&entry)
