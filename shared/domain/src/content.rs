@@ -827,7 +827,20 @@ impl Report {
 
 /// `base` + "/" + `key`, escaped per RFC 6901.
 fn child(base: &str, key: &str) -> String {
-    format!("{base}/{}", key.replace('~', "~0").replace('/', "~1"))
+    let mut pointer = String::with_capacity(base.len() + key.len() + 1);
+    pointer.push_str(base);
+    push_segment(&mut pointer, key);
+    pointer
+}
+
+/// Appends "/" + `key`, escaped per RFC 6901, to `pointer`.
+fn push_segment(pointer: &mut String, key: &str) {
+    pointer.push('/');
+    if key.contains(['~', '/']) {
+        pointer.push_str(&key.replace('~', "~0").replace('/', "~1"));
+    } else {
+        pointer.push_str(key);
+    }
 }
 
 /// A calendar date `YYYY-MM-DD` that exists.
@@ -888,7 +901,7 @@ pub fn validate_content(
         }
     }
 
-    conventions(content, "", &mut r);
+    conventions(content, &mut String::new(), &mut r);
 
     match kind {
         DocumentKind::InsuranceCertificate => insurance_certificate(doc, &mut r),
@@ -984,19 +997,23 @@ fn text_value(value: &Value, pointer: &str, r: &mut Report) {
 }
 
 /// The naming conventions and period order, applied at every depth.
-fn conventions(value: &Value, pointer: &str, r: &mut Report) {
+/// `pointer` is the value's JSON pointer: one buffer for the whole walk,
+/// extended and cut back per level rather than a string per node.
+fn conventions(value: &Value, pointer: &mut String, r: &mut Report) {
     match value {
         Value::Object(map) => {
             for (key, v) in map {
-                let p = child(pointer, key);
+                let len = pointer.len();
+                push_segment(pointer, key);
                 if !v.is_null() {
                     if is_date_key(key) && v.as_str().and_then(parse_date).is_none() {
-                        r.push(&p, "must be a calendar date YYYY-MM-DD");
+                        r.push(pointer, "must be a calendar date YYYY-MM-DD");
                     } else if is_amount_key(key) && v.as_u64().is_none() {
-                        r.push(&p, "must be a non-negative integer");
+                        r.push(pointer, "must be a non-negative integer");
                     }
                 }
-                conventions(v, &p, r);
+                conventions(v, pointer, r);
+                pointer.truncate(len);
             }
             for (start, end) in PERIODS {
                 let date = |k: &str| map.get(k).and_then(Value::as_str).and_then(parse_date);
@@ -1009,7 +1026,10 @@ fn conventions(value: &Value, pointer: &str, r: &mut Report) {
         }
         Value::Array(items) => {
             for (i, v) in items.iter().enumerate() {
-                conventions(v, &child(pointer, &i.to_string()), r);
+                let len = pointer.len();
+                let _ = std::fmt::Write::write_fmt(pointer, format_args!("/{i}"));
+                conventions(v, pointer, r);
+                pointer.truncate(len);
             }
         }
         _ => {}
