@@ -41,7 +41,9 @@ pub fn is_identity_header(name: &str) -> bool {
         name.len() >= prefix.len()
             && name.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
     };
-    IDENTITY_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(name))
+    IDENTITY_HEADERS
+        .iter()
+        .any(|h| h.eq_ignore_ascii_case(name))
         || starts_with("x-carehub-")
         || starts_with("carehub-")
         || starts_with("spin-")
@@ -346,6 +348,71 @@ mod tests {
         for h in ["authorization", "idempotency-key", "content-type"] {
             assert!(!is_identity_header(h), "{h}");
         }
+    }
+
+    #[test]
+    fn person_tokens_are_cached_until_they_expire_and_refusals_are_not() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let tokens = PersonTokens::new(&key.public_key_pem(), "idp").unwrap();
+        let now = 1_764_000_000;
+        let token = |iss: &str, exp: u64| {
+            crate::devpki::person_token(
+                &key.serialize_pem(),
+                &crate::devpki::PersonClaims {
+                    iss: iss.into(),
+                    aud: "carehub".into(),
+                    sub: "u".into(),
+                    insurer_number: "131016".into(),
+                    insured_number: "0000012345".into(),
+                    actor: "person".into(),
+                    iat: now,
+                    exp,
+                },
+            )
+            .unwrap()
+        };
+        let headers = |value: &str| {
+            let mut h = http::HeaderMap::new();
+            h.insert(http::header::AUTHORIZATION, value.parse().unwrap());
+            h
+        };
+        let good = headers(&format!("Bearer {}", token("idp", now + 600)));
+        for _ in 0..2 {
+            assert!(matches!(
+                tokens.check(&good, now),
+                EdgePersonToken::Verified { .. }
+            ));
+        }
+        assert_eq!(tokens.cached(), 1);
+        // Past `exp` + leeway the cached verdict is not used.
+        let later = now + 600 + person_token::LEEWAY_SECS + 1;
+        assert_eq!(tokens.check(&good, later), EdgePersonToken::Invalid);
+        let other_issuer = headers(&format!("Bearer {}", token("other", now + 600)));
+        assert_eq!(tokens.check(&other_issuer, now), EdgePersonToken::Invalid);
+        assert_eq!(
+            tokens.check(&http::HeaderMap::new(), now),
+            EdgePersonToken::Missing
+        );
+        assert_eq!(
+            tokens.check(&headers("Basic x"), now),
+            EdgePersonToken::Missing
+        );
+        let mut twice = good.clone();
+        twice.append(
+            http::header::AUTHORIZATION,
+            good[http::header::AUTHORIZATION].clone(),
+        );
+        assert_eq!(tokens.check(&twice, now), EdgePersonToken::Invalid);
+        assert_eq!(tokens.cached(), 1);
+        // Bounded: a full cache of live tokens starts over.
+        for i in 0..PERSON_TOKEN_CACHE_ENTRIES as u64 {
+            let h = headers(&format!("Bearer {}", token("idp", now + 600 + i)));
+            assert!(matches!(
+                tokens.check(&h, now),
+                EdgePersonToken::Verified { .. }
+            ));
+        }
+        assert!(tokens.cached() <= PERSON_TOKEN_CACHE_ENTRIES);
     }
 
     #[test]
