@@ -102,6 +102,30 @@ pub struct PgConnection {
     conn: Option<sqlx::pool::PoolConnection<Postgres>>,
     /// Whether a transaction the guest began may still be open.
     in_transaction: bool,
+    /// A statement was sent and its answer not read (the guest was cut off
+    /// at its deadline): the session's state is unknown.
+    in_flight: bool,
+}
+
+impl PgConnection {
+    /// Before a statement: notes a transaction it may open, and that a
+    /// statement is under way.
+    fn before(&mut self, statement: &str) -> Option<bool> {
+        let effect = transaction_effect(statement);
+        if effect == Some(true) {
+            self.in_transaction = true;
+        }
+        self.in_flight = true;
+        effect
+    }
+
+    /// After it: notes the transaction it closed, if it did.
+    fn after(&mut self, effect: Option<bool>, succeeded: bool) {
+        self.in_flight = false;
+        if effect == Some(false) && succeeded {
+            self.in_transaction = false;
+        }
+    }
 }
 
 impl Drop for PgConnection {
@@ -109,6 +133,12 @@ impl Drop for PgConnection {
         let Some(mut conn) = self.conn.take() else {
             return;
         };
+        if self.in_flight {
+            // Cut off mid-statement: never reuse it. Closing the session
+            // makes the server roll back whatever it holds.
+            conn.close_on_drop();
+            return;
+        }
         if !self.in_transaction {
             return; // back to the pool as it is
         }
@@ -189,6 +219,7 @@ impl postgres::HostConnection for PgView<'_> {
         Ok(Ok(self.table.push(PgConnection {
             conn: Some(conn),
             in_transaction: false,
+            in_flight: false,
         })?))
     }
 
@@ -199,15 +230,17 @@ impl postgres::HostConnection for PgView<'_> {
         params: Vec<ParameterValue>,
     ) -> wasmtime::Result<Result<RowSet, Error>> {
         let connection = self.table.get_mut(&connection)?;
-        let Some(conn) = connection.conn.as_mut() else {
+        if connection.conn.is_none() {
             return Ok(Err(Error::Other("the connection is closed".into())));
-        };
+        }
         let query = match bind(sqlx::query(&statement), params) {
             Ok(q) => q,
             Err(e) => return Ok(Err(e)),
         };
+        let effect = connection.before(&statement);
+        let conn = connection.conn.as_mut().expect("checked above");
         let result = query.fetch_all(&mut **conn).await;
-        note_transaction(&mut connection.in_transaction, &statement, result.is_ok());
+        connection.after(effect, result.is_ok());
         Ok(match result {
             Ok(rows) => row_set(&rows),
             Err(e) => Err(Error::QueryFailed(e.to_string())),
@@ -221,15 +254,17 @@ impl postgres::HostConnection for PgView<'_> {
         params: Vec<ParameterValue>,
     ) -> wasmtime::Result<Result<u64, Error>> {
         let connection = self.table.get_mut(&connection)?;
-        let Some(conn) = connection.conn.as_mut() else {
+        if connection.conn.is_none() {
             return Ok(Err(Error::Other("the connection is closed".into())));
-        };
+        }
         let query = match bind(sqlx::query(&statement), params) {
             Ok(q) => q,
             Err(e) => return Ok(Err(e)),
         };
+        let effect = connection.before(&statement);
+        let conn = connection.conn.as_mut().expect("checked above");
         let result = query.execute(&mut **conn).await;
-        note_transaction(&mut connection.in_transaction, &statement, result.is_ok());
+        connection.after(effect, result.is_ok());
         Ok(match result {
             Ok(done) => Ok(done.rows_affected()),
             Err(e) => Err(Error::QueryFailed(e.to_string())),
@@ -243,28 +278,26 @@ impl postgres::HostConnection for PgView<'_> {
     }
 }
 
-/// Tracks whether the guest may have a transaction open, from the
-/// statements it sends: `BEGIN`/`START` open one; a successful `COMMIT`,
-/// `END`, `ABORT` or `ROLLBACK` (not `ROLLBACK TO` a savepoint, not `… AND
-/// CHAIN`) closes it. Errs on the side of "open": the price is one
-/// needless `ROLLBACK` when the connection is handed back.
-fn note_transaction(open: &mut bool, statement: &str, succeeded: bool) {
+/// What a statement does to the guest's transaction: `Some(true)` if it may
+/// open one (`BEGIN`, `START`), `Some(false)` if, once it succeeds, none is
+/// open (`COMMIT`, `END`, `ABORT`, `ROLLBACK` — not `ROLLBACK TO` a
+/// savepoint, not `… AND CHAIN`), `None` otherwise. The connection errs on
+/// the side of "open" (a failed `COMMIT` leaves it so): the price is one
+/// needless `ROLLBACK` when it is handed back.
+fn transaction_effect(statement: &str) -> Option<bool> {
     let words: Vec<String> = statement
         .split_whitespace()
         .take(4)
         .map(|w| w.trim_end_matches(';').to_ascii_uppercase())
         .collect();
-    let first = words.first().map(String::as_str).unwrap_or("");
-    match first {
-        "BEGIN" | "START" => *open = true,
-        "COMMIT" | "END" | "ABORT" | "ROLLBACK" if succeeded => {
+    match words.first().map(String::as_str).unwrap_or("") {
+        "BEGIN" | "START" => Some(true),
+        "COMMIT" | "END" | "ABORT" | "ROLLBACK" => {
             let to_savepoint = words.iter().any(|w| w == "TO");
             let chained = words.iter().any(|w| w == "CHAIN");
-            if !to_savepoint && !chained {
-                *open = false;
-            }
+            (!to_savepoint && !chained).then_some(false)
         }
-        _ => {}
+        _ => None,
     }
 }
 
@@ -571,24 +604,30 @@ mod tests {
 
     #[test]
     fn transactions_are_tracked_from_statements() {
-        let mut open = false;
-        note_transaction(&mut open, "BEGIN", true);
-        assert!(open);
-        note_transaction(&mut open, "SELECT pg_advisory_xact_lock($1)", true);
-        assert!(open);
-        note_transaction(&mut open, "ROLLBACK TO SAVEPOINT a", true);
-        assert!(open);
-        note_transaction(&mut open, "COMMIT AND CHAIN", true);
-        assert!(open);
+        let mut c = PgConnection {
+            conn: None,
+            in_transaction: false,
+            in_flight: false,
+        };
+        let run = |c: &mut PgConnection, sql: &str, ok: bool| {
+            let effect = c.before(sql);
+            assert!(c.in_flight);
+            c.after(effect, ok);
+            assert!(!c.in_flight);
+            c.in_transaction
+        };
+        // Open from the moment BEGIN is sent, even if it never answers.
+        assert_eq!(transaction_effect("BEGIN"), Some(true));
+        assert!(run(&mut c, "BEGIN", true));
+        assert!(run(&mut c, "SELECT pg_advisory_xact_lock($1)", true));
+        assert!(run(&mut c, "ROLLBACK TO SAVEPOINT a", true));
+        assert!(run(&mut c, "COMMIT AND CHAIN", true));
         // A failed COMMIT leaves it "open": handing it back rolls back.
-        note_transaction(&mut open, "COMMIT", false);
-        assert!(open);
-        note_transaction(&mut open, "  commit;", true);
-        assert!(!open);
-        note_transaction(&mut open, "start transaction", true);
-        assert!(open);
-        note_transaction(&mut open, "ROLLBACK", true);
-        assert!(!open);
+        assert!(run(&mut c, "COMMIT", false));
+        assert!(!run(&mut c, "  commit;", true));
+        assert!(run(&mut c, "start transaction", true));
+        assert!(!run(&mut c, "ROLLBACK", true));
+        assert_eq!(transaction_effect("SELECT 1"), None);
     }
 
     #[test]
