@@ -1,6 +1,7 @@
-//! `infra/openapi.json` — the OpenAPI 3.1 document of the ingest, read,
-//! consent and office-register routes, which the gateway serves at
-//! `/openapi.json` — is generated from
+//! `infra/openapi.json` — the OpenAPI 3.1 document of every component's
+//! routes (ingest, read, consent, office-register, progress, relay,
+//! webhooks) and of the webhook deliveries the hub sends, which the gateway
+//! serves at `/openapi.json` — is generated from
 //! the domain crate (kinds, their fields with Japanese names, examples, the
 //! problem catalogue) so that it cannot drift from what the components
 //! enforce. This test fails when the file is stale; regenerate it with
@@ -12,6 +13,9 @@
 use std::path::PathBuf;
 
 use carehub_domain::content::{example_content, optional_fields, required_fields};
+use carehub_domain::webhook::{
+    DEFAULT_BACKOFF_BASE_MS, MAX_ATTEMPTS, ROTATION_OVERLAP_MS, SECRET_PREFIX, schedule_span_ms,
+};
 use carehub_domain::{
     AccessAction, AccessOutcome, ConsentMethod, ConsentState, DocumentKind, InsuredNumber,
     InsurerNumber, PersonActor, PersonRef, ProblemType, ProxyRelationship, RegistrationState, Role,
@@ -19,6 +23,9 @@ use carehub_domain::{
 use carehub_domain::{
     ApplicationType, OpinionTrack, Stage, SubmissionState, SubmissionType, SurveyTrack,
 };
+use carehub_domain::{EventType, Receiver, RegistrationChange};
+use carehub_guest::store::MessageState;
+use carehub_webhooks::handler::{BODY_LIMIT, CLAIM_LIMIT, SCHEDULER};
 use serde_json::{Map, Value, json};
 
 const INGEST: &str = "/api/ingest";
@@ -27,6 +34,7 @@ const CONSENT: &str = "/api/consent";
 const OFFICE_REGISTER: &str = "/api/office-register";
 const PROGRESS: &str = "/api/progress";
 const RELAY: &str = "/api/relay";
+const WEBHOOKS: &str = "/api/webhooks";
 
 fn path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../infra/openapi.json")
@@ -946,6 +954,7 @@ fn schemas() -> Map<String, Value> {
         },
     }));
     consent_and_registration_schemas(&mut s);
+    webhook_schemas(&mut s);
     s
 }
 
@@ -961,6 +970,8 @@ fn parameters() -> Value {
         "DocumentIdPath": { "name": "document_id", "in": "path", "required": true, "schema": schema_ref("DocumentId") },
         "RegistrationIdPath": { "name": "registration_id", "in": "path", "required": true, "schema": schema_ref("RegistrationId") },
         "ApplicationIdPath": { "name": "application_id", "in": "path", "required": true, "description": "A certification application's id.", "schema": { "type": "string", "pattern": "^app_[0-9a-f]{32}$" } },
+        "SubscriptionIdPath": { "name": "subscription_id", "in": "path", "required": true, "description": "A webhook subscription's id (a malformed one is answered like any id that is not the caller's: 403 forbidden).", "schema": schema_ref("SubscriptionId") },
+        "MessageIdPath": { "name": "message_id", "in": "path", "required": true, "description": "A webhook message's id, its `webhook-id`.", "schema": { "type": "string", "pattern": "^msg_[0-9a-f]{32}$" } },
         "SubmissionIdPath": { "name": "submission_id", "in": "path", "required": true, "description": "A relayed submission's id.", "schema": { "type": "string", "pattern": "^sub_[0-9a-f]{32}$" } },
         "Kind": { "name": "kind", "in": "query", "required": false, "description": "Only documents of this kind.", "schema": schema_ref("DocumentKind") },
         "Limit": { "name": "limit", "in": "query", "required": false, "description": "Page size.", "schema": { "type": "integer", "minimum": 1, "maximum": 200, "default": 50 } },
@@ -1322,6 +1333,441 @@ fn relay_inbox() -> Value {
     })
 }
 
+/// What a subscription's owner may call it, and the delivery it receives.
+fn webhook_delivery_text() -> String {
+    format!(
+        "Each event is POSTed to the subscription's `url` per the Standard Webhooks specification (<https://www.standardwebhooks.com>), with `content-type: application/json` and three headers: `webhook-id` — the message id (`msg_…`), the same for every retry and redelivery, so dedupe by it; `webhook-timestamp` — Unix seconds when this attempt was signed (reject old ones to stop replays); `webhook-signature` — space-separated `v1,<base64 HMAC-SHA256>` signatures of `{{webhook-id}}.{{webhook-timestamp}}.{{body}}`, keyed with the base64-decoded part of the `{SECRET_PREFIX}…` secret, one per secret in use (during the {overlap} hours after a rotation, the new secret's and the previous one's). A 2xx answer is a delivery; 410 Gone disables the subscription (`POST …/enable` resumes it); anything else, or no answer within 2 s to connect and 5 s to answer, is retried {retries} times with delays base × 4^(n−1), capped at base × 8640, lengthened by up to a quarter of random jitter (at least {span} hours in all at the default base of {base} s). Delivery is at least once. The body is the event: `type`, `timestamp`, and `data` — the person and the ids and states of the change, limited to what the receiver may read (the portal: what the person may see; a municipality: the persons it insures, ◎ document kinds only while consent is in force); never document content.",
+        overlap = ROTATION_OVERLAP_MS / 3_600_000,
+        retries = MAX_ATTEMPTS - 1,
+        span = schedule_span_ms(DEFAULT_BACKOFF_BASE_MS) / 3_600_000,
+        base = DEFAULT_BACKOFF_BASE_MS / 1000,
+    )
+}
+
+/// Receivers only: the portal and municipalities.
+const RECEIVERS_ONLY: &str = "For the citizen portal (as itself: no person token) and municipalities; other roles get 403 `role-not-allowed`.";
+/// A subscription is its owner's alone.
+const OWNER_ONLY: &str = "Only the subscription's owner; another caller, a malformed id and an id that names nothing all get the same 403 `forbidden`. Other roles than the portal and municipalities get `role-not-allowed`.";
+
+fn webhook_subscriptions() -> Value {
+    let mut created = Map::new();
+    created.insert("201".into(), json!({
+        "description": "Registered. The body carries `secret`, shown this once: store it to verify signatures.",
+        "headers": { "Location": { "description": "`/api/webhooks/subscriptions/{subscription_id}`.", "schema": { "type": "string" } } },
+        "content": { "application/json": { "schema": schema_ref("WebhookSubscriptionCreated") } },
+    }));
+    op_problems(&[400, 413, 415, 422], &mut created);
+    op_problems(COMMON, &mut created);
+    let mut listed = Map::new();
+    listed.insert(
+        "200".into(),
+        json!({
+            "description": "The caller's subscriptions, oldest first, without secrets.",
+            "content": { "application/json": { "schema": {
+                "type": "object",
+                "required": ["items"],
+                "properties": { "items": { "type": "array", "items": schema_ref("WebhookSubscription") } },
+            } } },
+        }),
+    );
+    op_problems(COMMON, &mut listed);
+    let portal: Vec<&str> = Receiver::Portal
+        .event_types()
+        .iter()
+        .map(|t| t.as_str())
+        .collect();
+    json!({
+        "post": {
+            "operationId": "createWebhookSubscription",
+            "tags": ["webhooks"],
+            "summary": "Register a webhook endpoint",
+            "description": format!(
+                "{RECEIVERS_ONLY} `url`: an absolute http(s) URL without credentials, at most 2048 characters, under the hub's allowed outbound origin (the Spin variable `webhook_allowed_origin`, the component's `allowed_outbound_hosts` entry); any other is 422 `webhook-url-not-allowed`. `event_types`: a non-empty subset of what the caller may hear of — the portal {}; a municipality every type — default all of them; an unknown type is 400 `invalid-request`, one the caller may not subscribe to 403 `role-not-allowed`. The hub draws the signing secret and returns it once. Body limit {} KiB.\n\n{}",
+                portal.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", "),
+                BODY_LIMIT >> 10,
+                webhook_delivery_text(),
+            ),
+            "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                "type": "object",
+                "required": ["url"],
+                "properties": {
+                    "url": { "type": "string", "format": "uri", "maxLength": 2048 },
+                    "event_types": { "type": "array", "minItems": 1, "items": schema_ref("WebhookEventType"), "description": "Default: every type the caller may subscribe to." },
+                },
+                "additionalProperties": false,
+                "examples": [{ "url": "https://city.hooks.example.jp/carehub", "event_types": ["document.stored", "submission.state_changed"] }],
+            } } } },
+            "responses": created,
+        },
+        "get": {
+            "operationId": "listWebhookSubscriptions",
+            "tags": ["webhooks"],
+            "summary": "The caller's webhook subscriptions",
+            "description": RECEIVERS_ONLY,
+            "responses": listed,
+        },
+    })
+}
+
+fn webhook_subscription_get(operation_id: &str, summary: &str, description: &str) -> Value {
+    let mut responses = Map::new();
+    responses.insert(
+        "200".into(),
+        json!({
+            "description": "The subscription, without its secret.",
+            "content": { "application/json": { "schema": schema_ref("WebhookSubscription") } },
+        }),
+    );
+    op_problems(COMMON, &mut responses);
+    json!({
+        "operationId": operation_id,
+        "tags": ["webhooks"],
+        "summary": summary,
+        "description": format!("{description} {OWNER_ONLY}"),
+        "parameters": [{ "$ref": "#/components/parameters/SubscriptionIdPath" }],
+        "responses": responses,
+    })
+}
+
+fn webhook_subscription_one() -> Value {
+    json!({ "get": webhook_subscription_get("showWebhookSubscription", "One webhook subscription", "Its URL, event types, whether deliveries are enabled (and why not), and until when a rotated-out secret still signs.") })
+}
+
+fn webhook_enable() -> Value {
+    json!({ "post": webhook_subscription_get("enableWebhookSubscription", "Resume deliveries", "After the receiver answered 410 Gone the subscription is disabled (`disabled_reason` `gone`); this enables it again, and messages still pending go out at the next dispatch. No body.") })
+}
+
+fn webhook_rotate() -> Value {
+    let mut responses = Map::new();
+    responses.insert(
+        "200".into(),
+        json!({
+            "description": "The new secret, shown this once.",
+            "content": { "application/json": { "schema": schema_ref("WebhookSecretRotated") } },
+        }),
+    );
+    op_problems(COMMON, &mut responses);
+    json!({
+        "post": {
+            "operationId": "rotateWebhookSecret",
+            "tags": ["webhooks"],
+            "summary": "Rotate the signing secret",
+            "description": format!(
+                "The hub draws a new secret; the previous one keeps signing for {} hours (each delivery then carries both `v1` signatures), time to deploy the new one. A second rotation within that window drops the oldest. No body. {OWNER_ONLY}",
+                ROTATION_OVERLAP_MS / 3_600_000
+            ),
+            "parameters": [{ "$ref": "#/components/parameters/SubscriptionIdPath" }],
+            "responses": responses,
+        }
+    })
+}
+
+fn webhook_messages() -> Value {
+    let mut responses = Map::new();
+    responses.insert("200".into(), json!({
+        "description": "The subscription's messages, newest first, with state and attempt count.",
+        "content": { "application/json": { "schema": {
+            "type": "object",
+            "required": ["items", "next_cursor"],
+            "properties": {
+                "items": { "type": "array", "items": schema_ref("WebhookMessage") },
+                "next_cursor": { "type": ["string", "null"], "description": "Pass as `cursor` for the next page; null on the last." },
+            },
+        } } },
+    }));
+    op_problems(&[400], &mut responses);
+    op_problems(COMMON, &mut responses);
+    json!({
+        "get": {
+            "operationId": "listWebhookMessages",
+            "tags": ["webhooks"],
+            "summary": "Deliveries to a subscription",
+            "description": format!("One message per event fanned out to the subscription (by the dispatcher). {OWNER_ONLY}"),
+            "parameters": [
+                { "$ref": "#/components/parameters/SubscriptionIdPath" },
+                { "$ref": "#/components/parameters/Limit" },
+                { "$ref": "#/components/parameters/Cursor" },
+            ],
+            "responses": responses,
+        }
+    })
+}
+
+fn webhook_message_one() -> Value {
+    let mut responses = Map::new();
+    responses.insert(
+        "200".into(),
+        json!({
+            "description": "The message, its payload and every attempt, oldest first.",
+            "content": { "application/json": { "schema": schema_ref("WebhookMessageWithAttempts") } },
+        }),
+    );
+    op_problems(COMMON, &mut responses);
+    json!({
+        "get": {
+            "operationId": "showWebhookMessage",
+            "tags": ["webhooks"],
+            "summary": "One delivery and its attempts",
+            "description": format!("A message id that is not this subscription's is the same 403 `forbidden`. {OWNER_ONLY}"),
+            "parameters": [
+                { "$ref": "#/components/parameters/SubscriptionIdPath" },
+                { "$ref": "#/components/parameters/MessageIdPath" },
+            ],
+            "responses": responses,
+        }
+    })
+}
+
+fn webhook_redeliver() -> Value {
+    let mut responses = Map::new();
+    responses.insert(
+        "202".into(),
+        json!({
+            "description": "Scheduled: the message, pending and due now.",
+            "content": { "application/json": { "schema": schema_ref("WebhookMessage") } },
+        }),
+    );
+    op_problems(COMMON, &mut responses);
+    json!({
+        "post": {
+            "operationId": "redeliverWebhookMessage",
+            "tags": ["webhooks"],
+            "summary": "Deliver a message again",
+            "description": format!("The message — delivered, failed or pending — is due at once with a fresh retry schedule and goes out at the next dispatch with the same `webhook-id`; earlier attempts are kept. No body. A message id that is not this subscription's is the same 403 `forbidden`. {OWNER_ONLY}"),
+            "parameters": [
+                { "$ref": "#/components/parameters/SubscriptionIdPath" },
+                { "$ref": "#/components/parameters/MessageIdPath" },
+            ],
+            "responses": responses,
+        }
+    })
+}
+
+fn webhook_dispatch() -> Value {
+    let mut responses = Map::new();
+    responses.insert("200".into(), json!({
+        "description": "The run's summary.",
+        "content": { "application/json": { "schema": {
+            "type": "object",
+            "required": ["fanned_out", "attempted", "delivered", "gone", "failed"],
+            "properties": {
+                "fanned_out": { "type": "integer", "minimum": 0, "description": "Messages created from new events." },
+                "attempted": { "type": "integer", "minimum": 0, "description": "Messages claimed and sent." },
+                "delivered": { "type": "integer", "minimum": 0, "description": "Answered 2xx." },
+                "gone": { "type": "integer", "minimum": 0, "description": "Answered 410: their subscriptions are now disabled." },
+                "failed": { "type": "integer", "minimum": 0, "description": "Anything else: retried per the schedule, or given up after the last attempt." },
+            },
+        } } },
+    }));
+    op_problems(COMMON, &mut responses);
+    json!({
+        "post": {
+            "operationId": "dispatchWebhooks",
+            "tags": ["webhooks"],
+            "summary": "Run the dispatcher once",
+            "description": format!(
+                "Only `{SCHEDULER}` (the gateway's scheduler asserts it in process; on Spin, a cron presents a client certificate naming it); anyone else gets 403 `forbidden`. Fans new outbox events out into one message per subscription that may hear of them, claims up to {CLAIM_LIMIT} due messages under a lease (concurrent runs never hold the same message), delivers them concurrently, signed, and records every attempt. No body."
+            ),
+            "responses": responses,
+        }
+    })
+}
+
+fn webhook_event_schema() -> Value {
+    let person = schema_ref("PersonRef");
+    let variant = |t: EventType, data: Value| {
+        let required: Vec<String> = data.as_object().unwrap().keys().cloned().collect();
+        json!({
+            "type": "object", "title": t.as_str(),
+            "required": ["type", "timestamp", "data"],
+            "properties": {
+                "type": { "const": t.as_str() },
+                "timestamp": schema_ref("Timestamp"),
+                "data": { "type": "object", "required": required, "properties": data },
+            },
+        })
+    };
+    json!({
+        "description": "A delivered event (Standard Webhooks payload shape): what happened, when (`timestamp`, when the change was made) and the ids and states it concerns — never document content or who wrote it.",
+        "oneOf": [
+            variant(EventType::DocumentStored, json!({
+                "person": person,
+                "document_id": schema_ref("DocumentId"),
+                "kind": schema_ref("DocumentKind"),
+                "version": { "type": "integer", "minimum": 1 },
+                "supersedes": { "type": ["integer", "null"] },
+            })),
+            variant(EventType::ConsentChanged, json!({
+                "person": person,
+                "event": { "enum": ["given", "not_obtained", "withdrawn"] },
+                "state": schema_ref("ConsentState"),
+            })),
+            variant(EventType::RegistrationChanged, json!({
+                "person": person,
+                "registration_id": schema_ref("RegistrationId"),
+                "office": schema_ref("PrincipalUrn"),
+                "change": { "enum": RegistrationChange::NAMES },
+            })),
+            variant(EventType::ProgressChanged, json!({
+                "person": person,
+                "application_id": { "type": "string", "pattern": "^app_[0-9a-f]{32}$" },
+                "stage": { "enum": Stage::NAMES },
+            })),
+            variant(EventType::SubmissionStateChanged, json!({
+                "person": person,
+                "submission_id": { "type": "string", "pattern": "^sub_[0-9a-f]{32}$" },
+                "submission_type": { "enum": SubmissionType::NAMES },
+                "state": { "enum": SubmissionState::NAMES },
+            })),
+        ],
+        "discriminator": { "propertyName": "type" },
+    })
+}
+
+fn webhook_schemas(s: &mut Map<String, Value>) {
+    s.insert(
+        "WebhookEventType".into(),
+        json!({
+            "enum": EventType::NAMES,
+            "description": "document.stored (a document or a new version was stored), consent.changed, registration.changed, progress.changed, submission.state_changed (municipalities only).",
+        }),
+    );
+    s.insert(
+        "SubscriptionId".into(),
+        json!({ "type": "string", "pattern": "^ep_[0-9a-f]{32}$" }),
+    );
+    s.insert(
+        "WebhookSecret".into(),
+        json!({
+            "type": "string", "pattern": format!("^{SECRET_PREFIX}[A-Za-z0-9+/]+=*$"),
+            "description": "The signing secret: `whsec_` and the base64 of 32 random bytes; the HMAC key is the decoded bytes.",
+        }),
+    );
+    let subscription = json!({
+        "subscription_id": schema_ref("SubscriptionId"),
+        "url": { "type": "string", "format": "uri" },
+        "event_types": { "type": "array", "items": schema_ref("WebhookEventType") },
+        "enabled": { "type": "boolean", "description": "False once disabled; deliveries wait until enabled again." },
+        "disabled_at": { "type": ["string", "null"], "format": "date-time" },
+        "disabled_reason": { "type": ["string", "null"], "description": "`gone`: the receiver answered 410." },
+        "previous_secret_expires_at": { "type": ["string", "null"], "format": "date-time", "description": "After a rotation: until when the previous secret also signs (when it has not yet passed, deliveries carry both signatures)." },
+        "created_at": schema_ref("Timestamp"),
+    });
+    let required: Vec<String> = subscription.as_object().unwrap().keys().cloned().collect();
+    s.insert(
+        "WebhookSubscription".into(),
+        json!({
+            "type": "object",
+            "description": webhook_delivery_text(),
+            "required": required,
+            "properties": subscription,
+        }),
+    );
+    let mut created = subscription.clone();
+    created["secret"] = schema_ref("WebhookSecret");
+    let mut created_required = required.clone();
+    created_required.push("secret".into());
+    s.insert(
+        "WebhookSubscriptionCreated".into(),
+        json!({
+            "type": "object",
+            "description": "The registered subscription and its signing secret, shown this once (later answers never carry it).",
+            "required": created_required,
+            "properties": created,
+        }),
+    );
+    s.insert(
+        "WebhookSecretRotated".into(),
+        json!({
+            "type": "object",
+            "required": ["subscription_id", "secret", "previous_secret_expires_at"],
+            "properties": {
+                "subscription_id": schema_ref("SubscriptionId"),
+                "secret": schema_ref("WebhookSecret"),
+                "previous_secret_expires_at": { "type": "string", "format": "date-time" },
+            },
+        }),
+    );
+    let states: Vec<&str> = [
+        MessageState::Pending,
+        MessageState::Delivered,
+        MessageState::Failed,
+    ]
+    .map(MessageState::as_str)
+    .to_vec();
+    let message = json!({
+        "message_id": { "type": "string", "pattern": "^msg_[0-9a-f]{32}$", "description": "The `webhook-id` header of every attempt." },
+        "event_type": schema_ref("WebhookEventType"),
+        "state": { "enum": states, "description": format!("pending (to be tried at `next_attempt_at`), delivered (a 2xx answer), failed (all {MAX_ATTEMPTS} attempts failed)") },
+        "attempt_count": { "type": "integer", "minimum": 0 },
+        "next_attempt_at": { "type": ["string", "null"], "format": "date-time", "description": "When pending." },
+        "created_at": schema_ref("Timestamp"),
+        "delivered_at": { "type": ["string", "null"], "format": "date-time" },
+        "payload": schema_ref("WebhookEvent"),
+    });
+    let message_required: Vec<String> = message.as_object().unwrap().keys().cloned().collect();
+    s.insert(
+        "WebhookMessage".into(),
+        json!({
+            "type": "object",
+            "description": "One event's delivery to one subscription.",
+            "required": message_required,
+            "properties": message,
+        }),
+    );
+    s.insert("WebhookAttempt".into(), json!({
+        "type": "object",
+        "description": "One delivery attempt.",
+        "required": ["attempted_at", "status", "error", "duration_ms", "outcome"],
+        "properties": {
+            "attempted_at": schema_ref("Timestamp"),
+            "status": { "type": ["integer", "null"], "description": "The receiver's HTTP status; null when there was no answer." },
+            "error": { "type": ["string", "null"], "description": "Why there was no answer (connection refused, timeout, a destination outside the allowed origin), at most 300 characters." },
+            "duration_ms": { "type": "integer", "minimum": 0 },
+            "outcome": { "enum": ["delivered", "gone", "failed"], "description": "2xx delivered; 410 gone (the subscription was disabled); anything else failed (retried)." },
+        },
+    }));
+    let mut with_attempts = message.clone();
+    with_attempts["attempts"] = json!({ "type": "array", "items": schema_ref("WebhookAttempt"), "description": "Oldest first." });
+    let mut with_attempts_required = message_required.clone();
+    with_attempts_required.push("attempts".into());
+    s.insert(
+        "WebhookMessageWithAttempts".into(),
+        json!({
+            "type": "object",
+            "required": with_attempts_required,
+            "properties": with_attempts,
+        }),
+    );
+    s.insert("WebhookEvent".into(), webhook_event_schema());
+}
+
+/// OpenAPI 3.1's top-level `webhooks`: the request the hub sends.
+fn webhook_deliveries() -> Value {
+    json!({
+        "carehubEvent": {
+            "post": {
+                "operationId": "receiveCarehubEvent",
+                "tags": ["webhooks"],
+                "summary": "An event delivered to a subscription's URL",
+                "description": webhook_delivery_text(),
+                "security": [],
+                "parameters": [
+                    { "name": "webhook-id", "in": "header", "required": true, "description": "The message id; the same for every retry and redelivery.", "schema": { "type": "string", "pattern": "^msg_[0-9a-f]{32}$" } },
+                    { "name": "webhook-timestamp", "in": "header", "required": true, "description": "Unix seconds when the attempt was signed.", "schema": { "type": "string", "pattern": "^[0-9]+$" } },
+                    { "name": "webhook-signature", "in": "header", "required": true, "description": "Space-separated `v1,<base64 HMAC-SHA256 of \"{webhook-id}.{webhook-timestamp}.{body}\">`, one per secret in use.", "schema": { "type": "string" } },
+                ],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": schema_ref("WebhookEvent") } } },
+                "responses": {
+                    "2XX": { "description": "Delivered." },
+                    "410": { "description": "Gone: the hub disables the subscription." },
+                    "default": { "description": "Anything else: retried per the schedule." },
+                },
+            }
+        }
+    })
+}
+
 fn document() -> Value {
     let mut paths = Map::new();
     paths.insert(format!("{INGEST}/documents"), ingest_single());
@@ -1383,6 +1829,32 @@ fn document() -> Value {
         relay_answer(false),
     );
     paths.insert(format!("{RELAY}/inbox"), relay_inbox());
+    paths.insert(format!("{WEBHOOKS}/subscriptions"), webhook_subscriptions());
+    paths.insert(
+        format!("{WEBHOOKS}/subscriptions/{{subscription_id}}"),
+        webhook_subscription_one(),
+    );
+    paths.insert(
+        format!("{WEBHOOKS}/subscriptions/{{subscription_id}}/rotate"),
+        webhook_rotate(),
+    );
+    paths.insert(
+        format!("{WEBHOOKS}/subscriptions/{{subscription_id}}/enable"),
+        webhook_enable(),
+    );
+    paths.insert(
+        format!("{WEBHOOKS}/subscriptions/{{subscription_id}}/messages"),
+        webhook_messages(),
+    );
+    paths.insert(
+        format!("{WEBHOOKS}/subscriptions/{{subscription_id}}/messages/{{message_id}}"),
+        webhook_message_one(),
+    );
+    paths.insert(
+        format!("{WEBHOOKS}/subscriptions/{{subscription_id}}/messages/{{message_id}}/redeliver"),
+        webhook_redeliver(),
+    );
+    paths.insert(format!("{WEBHOOKS}/dispatch"), webhook_dispatch());
     let mut responses = Map::new();
     for status in [400, 401, 403, 404, 405, 409, 413, 415, 422, 500, 503, 504] {
         responses.insert(format!("Problem{status}"), problem_response(status));
@@ -1404,8 +1876,10 @@ fn document() -> Value {
             { "name": "office-register", "description": "Offices register as a person's responsible office (担当事業所登録) after verifying identity." },
             { "name": "progress", "description": "Certification progress (要介護認定の進捗): the municipality records and advances applications; the person and a registered care manager with consent follow them." },
             { "name": "relay", "description": "Store-and-forward of 居宅サービス計画作成依頼（変更）届出 and 主治医意見書 to the person's municipality, with receipts." },
+            { "name": "webhooks", "description": "The citizen portal and municipalities subscribe to events (Standard Webhooks: signed, retried, at least once); the scheduler runs the dispatcher." },
         ],
         "paths": paths,
+        "webhooks": webhook_deliveries(),
         "components": {
             "securitySchemes": {
                 "mutualTLS": {
@@ -1468,15 +1942,37 @@ fn every_route_is_documented() {
             carehub_relay::handler::ROUTES
                 .iter()
                 .map(|r| (RELAY, r.method, r.pattern)),
+        )
+        .chain(
+            carehub_webhooks::handler::ROUTES
+                .iter()
+                .map(|r| (WEBHOOKS, r.method, r.pattern)),
         );
+    let mut served = std::collections::BTreeSet::new();
     for (prefix, method, pattern) in routes {
         let path = format!("{prefix}{pattern}");
+        let method = method.to_ascii_lowercase();
         assert!(
-            doc["paths"][&path][method.to_ascii_lowercase()].is_object(),
+            doc["paths"][&path][&method].is_object(),
             "{method} {path} is not in the OpenAPI document"
         );
+        served.insert((path, method));
     }
-    assert_eq!(doc["paths"].as_object().unwrap().len(), 20);
+    // And nothing is documented that no component serves.
+    let documented: std::collections::BTreeSet<(String, String)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .unwrap()
+                .keys()
+                .filter(|k| ["get", "put", "post", "delete", "patch"].contains(&k.as_str()))
+                .map(move |method| (path.clone(), method.clone()))
+        })
+        .collect();
+    assert_eq!(documented, served);
+    assert_eq!(served.len(), 31);
 }
 
 #[test]
