@@ -212,7 +212,6 @@ impl Gateway {
             ("spin-matched-route", raw_route.clone()),
             ("spin-component-route", component_route),
             ("spin-raw-component-route", raw_route),
-
             ("spin-client-addr", conn.client_addr.to_string()),
         ];
         for (name, value) in spin_headers {
