@@ -105,11 +105,20 @@ impl InProcess {
             &Cache::Dir(cache.to_owned()),
         )?;
         let key = vars.get("assertion_key").context("assertion_key")?;
+        // As the gateway: portal person tokens verified here, the verdict
+        // carried in the assertion.
+        let pem = vars
+            .get("person_token_public_key")
+            .context("person_token_public_key")?;
+        let issuer = vars
+            .get("person_token_issuer")
+            .map_or(carehub_guest::person_token::DEFAULT_ISSUER, String::as_str);
         Ok(InProcess {
             probe: runtime.index_of("probe").context("no probe component")?,
             read: runtime.index_of("read").context("no read component")?,
             runtime,
-            asserter: carehub::edge::Asserter::new(key)?,
+            asserter: carehub::edge::Asserter::new(key)?
+                .with_person_tokens(carehub::edge::PersonTokens::new(pem, issuer)?),
         })
     }
 
@@ -125,11 +134,18 @@ impl InProcess {
         extra: Option<(&str, &str)>,
     ) -> Result<(u16, Bytes)> {
         let url = format!("https://localhost{path}");
+        let mut client_headers = http::HeaderMap::new();
+        if let Some((k, v)) = extra {
+            client_headers.insert(http::HeaderName::from_bytes(k.as_bytes())?, v.parse()?);
+        }
         let mut req = http::Request::builder()
             .method("GET")
             .uri(&url)
             .header("host", "localhost")
-            .header("carehub-assertion", self.asserter.assert(principal)?)
+            .header(
+                "carehub-assertion",
+                self.asserter.assert_request(principal, &client_headers)?,
+            )
             .header("spin-full-url", &url)
             .header("spin-path-info", path_info)
             .header("spin-matched-route", route)
@@ -447,6 +463,19 @@ pub fn micro(
         })?,
     ));
     let pem = std::fs::read_to_string(pki.join("person-idp.pub.pem"))?;
+    let tokens = carehub::edge::PersonTokens::new(&pem, "carehub-dev-idp")?;
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        http::header::AUTHORIZATION,
+        format!("Bearer {person_token}").parse()?,
+    );
+    out.push((
+        "edge: person-token verdict, cached (after the first call)",
+        time_sync(warmup, duration, |_| match tokens.check(&headers, t) {
+            carehub_guest::person_token::EdgePersonToken::Verified { .. } => Ok(0),
+            other => anyhow::bail!("person token refused: {other:?}"),
+        })?,
+    ));
     out.push((
         "component: parse IdP key + verify person token (ES256), native",
         time_sync(warmup, duration, |_| {
