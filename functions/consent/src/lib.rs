@@ -39,56 +39,36 @@ mod component {
 
     #[spin_sdk::http_component]
     async fn handle(req: IncomingRequest, out: ResponseOutparam) {
-        let reply = serve(req).await;
+        let reply = serve(req).await.unwrap_or_else(|r| r);
         wasm::send(out, reply).await;
     }
 
-    async fn serve(req: IncomingRequest) -> Reply {
+    async fn serve(req: IncomingRequest) -> Result<Reply, Reply> {
         let head = wasm::head(&req);
         // Identity first: nothing else is looked at for an unidentified caller.
-        let principal = match wasm::identify(&head) {
-            Ok(p) => p,
-            Err(reply) => return reply,
-        };
-        let matched = match routing::route(ROUTES, &head) {
-            Ok(m) => m,
-            Err(reply) => return reply,
-        };
-        let person = match routing::person_from_path(matched.params[0], matched.params[1]) {
-            Ok(p) => p,
-            Err(reply) => return reply,
-        };
+        let principal = wasm::identify(&head)?;
+        let matched = routing::route(ROUTES, &head)?;
+        let person = routing::person_from_path(matched.params[0], matched.params[1])?;
         // The portal acts only for the person its token names.
         let token = if principal.role() == Role::Portal {
-            match wasm::person(&head) {
-                Ok(t) => Some((t.person, t.actor)),
-                Err(reply) => return reply,
-            }
+            let t = wasm::person(&head)?;
+            Some((t.person, t.actor))
         } else {
             None
         };
         let caller = Caller { principal, token };
-        match matched.endpoint {
+        Ok(match matched.endpoint {
             Endpoint::Record => {
-                let key = match idempotency::key(&head) {
-                    Ok(k) => k,
-                    Err(reply) => return reply,
-                };
-                let body = match wasm::read_body(req, &head, JSON, BODY_LIMIT).await {
-                    Ok(b) => b,
-                    Err(reply) => return reply,
-                };
-                let store = match wasm::open_store() {
-                    Ok(s) => s,
-                    Err(reply) => return reply,
-                };
+                let key = idempotency::key(&head)?;
+                let body = wasm::read_body(req, &head, JSON, BODY_LIMIT).await?;
+                let store = wasm::open_store()?;
                 let now = clock::now_rfc3339();
                 handler::record(&store, &caller, &person, &head, key.as_ref(), &body, &now)
             }
-            Endpoint::Show => match wasm::open_store() {
-                Ok(store) => handler::show(&store, &caller, &person, &clock::now_rfc3339()),
-                Err(reply) => reply,
-            },
-        }
+            Endpoint::Show => {
+                let store = wasm::open_store()?;
+                handler::show(&store, &caller, &person, &clock::now_rfc3339())
+            }
+        })
     }
 }

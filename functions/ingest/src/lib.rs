@@ -34,46 +34,26 @@ mod component {
 
     #[spin_sdk::http_component]
     async fn handle(req: IncomingRequest, out: ResponseOutparam) {
-        let reply = serve(req).await;
+        let reply = serve(req).await.unwrap_or_else(|r| r);
         wasm::send(out, reply).await;
     }
 
-    async fn serve(req: IncomingRequest) -> Reply {
+    async fn serve(req: IncomingRequest) -> Result<Reply, Reply> {
         let head = wasm::head(&req);
         // Identity first: nothing else is looked at for an unidentified caller.
-        let principal = match wasm::identify(&head) {
-            Ok(p) => p,
-            Err(reply) => return reply,
-        };
-        let endpoint = match routing::route(ROUTES, &head) {
-            Ok(m) => m.endpoint,
-            Err(reply) => return reply,
-        };
-        match endpoint {
+        let principal = wasm::identify(&head)?;
+        let endpoint = routing::route(ROUTES, &head)?.endpoint;
+        Ok(match endpoint {
             Endpoint::Single => {
-                let key = match handler::idempotency_key(&head) {
-                    Ok(k) => k,
-                    Err(reply) => return reply,
-                };
-                let body = match wasm::read_body(req, &head, JSON, SINGLE_LIMIT).await {
-                    Ok(b) => b,
-                    Err(reply) => return reply,
-                };
-                let store = match wasm::open_store() {
-                    Ok(s) => s,
-                    Err(reply) => return reply,
-                };
+                let key = handler::idempotency_key(&head)?;
+                let body = wasm::read_body(req, &head, JSON, SINGLE_LIMIT).await?;
+                let store = wasm::open_store()?;
                 let now = clock::now_rfc3339();
                 handler::single(&store, &principal, &head, key.as_ref(), &body, &now)
             }
             Endpoint::Bulk => {
-                if let Err(reply) = handler::refuse_request_key(&head) {
-                    return reply;
-                }
-                let store = match wasm::open_store() {
-                    Ok(s) => s,
-                    Err(reply) => return reply,
-                };
+                handler::refuse_request_key(&head)?;
+                let store = wasm::open_store()?;
                 let now = clock::now_rfc3339();
                 // Lines are checked and written as the body streams in; an
                 // early return drops `run`, which rolls the transaction back.
@@ -83,11 +63,9 @@ mod component {
                     lines.feed(chunk, |n, line| run.push(n, line))
                 })
                 .await;
-                match streamed.and_then(|()| lines.finish(|n, line| run.push(n, line))) {
-                    Ok(()) => run.finish(),
-                    Err(reply) => reply,
-                }
+                streamed.and_then(|()| lines.finish(|n, line| run.push(n, line)))?;
+                run.finish()
             }
-        }
+        })
     }
 }

@@ -40,44 +40,26 @@ mod component {
 
     #[spin_sdk::http_component]
     async fn handle(req: IncomingRequest, out: ResponseOutparam) {
-        let reply = serve(req).await;
+        let reply = serve(req).await.unwrap_or_else(|r| r);
         wasm::send(out, reply).await;
     }
 
-    async fn serve(req: IncomingRequest) -> Reply {
+    async fn serve(req: IncomingRequest) -> Result<Reply, Reply> {
         let head = wasm::head(&req);
         // Identity first: nothing else is looked at for an unidentified caller.
-        let principal = match wasm::identify(&head) {
-            Ok(p) => p,
-            Err(reply) => return reply,
-        };
-        let matched = match routing::route(ROUTES, &head) {
-            Ok(m) => m,
-            Err(reply) => return reply,
-        };
+        let principal = wasm::identify(&head)?;
+        let matched = routing::route(ROUTES, &head)?;
         let now = clock::now_rfc3339();
-        match matched.endpoint {
+        Ok(match matched.endpoint {
             Endpoint::Register | Endpoint::Deregister => {
                 let id = if matched.endpoint == Endpoint::Deregister {
-                    match handler::registration_id_from_path(matched.params[0]) {
-                        Ok(id) => Some(id),
-                        Err(reply) => return reply,
-                    }
+                    Some(handler::registration_id_from_path(matched.params[0])?)
                 } else {
                     None
                 };
-                let key = match idempotency::key(&head) {
-                    Ok(k) => k,
-                    Err(reply) => return reply,
-                };
-                let body = match wasm::read_body(req, &head, JSON, BODY_LIMIT).await {
-                    Ok(b) => b,
-                    Err(reply) => return reply,
-                };
-                let store = match wasm::open_store() {
-                    Ok(s) => s,
-                    Err(reply) => return reply,
-                };
+                let key = idempotency::key(&head)?;
+                let body = wasm::read_body(req, &head, JSON, BODY_LIMIT).await?;
+                let store = wasm::open_store()?;
                 match id {
                     Some(id) => handler::deregister(
                         &store,
@@ -92,55 +74,31 @@ mod component {
                 }
             }
             Endpoint::One => {
-                let id = match handler::registration_id_from_path(matched.params[0]) {
-                    Ok(id) => id,
-                    Err(reply) => return reply,
-                };
-                match wasm::open_store() {
-                    Ok(store) => handler::one(&store, &principal, &id, &now),
-                    Err(reply) => reply,
-                }
+                let id = handler::registration_id_from_path(matched.params[0])?;
+                handler::one(&wasm::open_store()?, &principal, &id, &now)
             }
             Endpoint::ListOwn => {
-                let page = match routing::page(&head.query) {
-                    Ok(p) => p,
-                    Err(reply) => return reply,
-                };
-                match wasm::open_store() {
-                    Ok(store) => handler::office_registrations(&store, &principal, page, &now),
-                    Err(reply) => reply,
-                }
+                let page = routing::page(&head.query)?;
+                handler::office_registrations(&wasm::open_store()?, &principal, page, &now)
             }
             Endpoint::ListPerson => {
-                let person = match routing::person_from_path(matched.params[0], matched.params[1]) {
-                    Ok(p) => p,
-                    Err(reply) => return reply,
-                };
-                let page = match routing::page(&head.query) {
-                    Ok(p) => p,
-                    Err(reply) => return reply,
-                };
+                let person = routing::person_from_path(matched.params[0], matched.params[1])?;
+                let page = routing::page(&head.query)?;
                 // The portal lists only for the person its token names.
                 let token_person = if principal.role() == Role::Portal {
-                    match wasm::person(&head) {
-                        Ok(t) => Some(t.person),
-                        Err(reply) => return reply,
-                    }
+                    Some(wasm::person(&head)?.person)
                 } else {
                     None
                 };
-                match wasm::open_store() {
-                    Ok(store) => handler::person_registrations(
-                        &store,
-                        &principal,
-                        token_person.as_ref(),
-                        &person,
-                        page,
-                        &now,
-                    ),
-                    Err(reply) => reply,
-                }
+                handler::person_registrations(
+                    &wasm::open_store()?,
+                    &principal,
+                    token_person.as_ref(),
+                    &person,
+                    page,
+                    &now,
+                )
             }
-        }
+        })
     }
 }

@@ -40,49 +40,28 @@ mod component {
 
     #[spin_sdk::http_component]
     async fn handle(req: IncomingRequest, out: ResponseOutparam) {
-        let reply = serve(&req);
+        let reply = serve(&req).unwrap_or_else(|r| r);
         wasm::send(out, reply).await;
     }
 
-    fn serve(req: &IncomingRequest) -> Reply {
+    fn serve(req: &IncomingRequest) -> Result<Reply, Reply> {
         let head = wasm::head(req);
         // Identity first: nothing else is looked at for an unidentified caller.
-        let principal = match wasm::identify(&head) {
-            Ok(p) => p,
-            Err(reply) => return reply,
-        };
-        let matched = match routing::route(ROUTES, &head) {
-            Ok(m) => m,
-            Err(reply) => return reply,
-        };
+        let principal = wasm::identify(&head)?;
+        let matched = routing::route(ROUTES, &head)?;
         // The portal reads only for the person its token names.
-        let token = if principal.role() == Role::Portal {
-            match wasm::person(&head) {
-                Ok(token) => Some((token.person, token.actor)),
-                Err(reply) => return reply,
-            }
+        let (token_person, actor) = if principal.role() == Role::Portal {
+            let token = wasm::person(&head)?;
+            (Some(token.person), Some(token.actor))
         } else {
-            None
+            (None, None)
         };
         let now = clock::now_rfc3339();
-        let (token_person, actor) = match token {
-            Some((p, a)) => (Some(p), Some(a)),
-            None => (None, None),
-        };
-        match matched.endpoint {
+        Ok(match matched.endpoint {
             Endpoint::List => {
-                let person = match handler::person_from_path(matched.params[0], matched.params[1]) {
-                    Ok(p) => p,
-                    Err(reply) => return reply,
-                };
-                let params = match handler::list_params(&head) {
-                    Ok(q) => q,
-                    Err(reply) => return reply,
-                };
-                let store = match wasm::open_store() {
-                    Ok(s) => s,
-                    Err(reply) => return reply,
-                };
+                let person = handler::person_from_path(matched.params[0], matched.params[1])?;
+                let params = handler::list_params(&head)?;
+                let store = wasm::open_store()?;
                 match Reader::new(principal.clone(), token_person) {
                     Some(reader) => {
                         handler::list(&store, &reader.with_actor(actor), &person, &params, &now)
@@ -96,18 +75,9 @@ mod component {
                 }
             }
             Endpoint::One => {
-                let id = match handler::document_id_from_path(matched.params[0]) {
-                    Ok(id) => id,
-                    Err(reply) => return reply,
-                };
-                let version = match handler::version_param(&head) {
-                    Ok(v) => v,
-                    Err(reply) => return reply,
-                };
-                let store = match wasm::open_store() {
-                    Ok(s) => s,
-                    Err(reply) => return reply,
-                };
+                let id = handler::document_id_from_path(matched.params[0])?;
+                let version = handler::version_param(&head)?;
+                let store = wasm::open_store()?;
                 match Reader::new(principal.clone(), token_person) {
                     Some(reader) => {
                         handler::one(&store, &reader.with_actor(actor), &id, version, &now)
@@ -118,21 +88,11 @@ mod component {
                 }
             }
             Endpoint::Accesses => {
-                let person = match handler::person_from_path(matched.params[0], matched.params[1]) {
-                    Ok(p) => p,
-                    Err(reply) => return reply,
-                };
-                let page = match routing::page(&head.query) {
-                    Ok(p) => p,
-                    Err(reply) => return reply,
-                };
-                match wasm::open_store() {
-                    Ok(store) => {
-                        handler::accesses(&store, &principal, token_person.as_ref(), &person, page)
-                    }
-                    Err(reply) => reply,
-                }
+                let person = handler::person_from_path(matched.params[0], matched.params[1])?;
+                let page = routing::page(&head.query)?;
+                let store = wasm::open_store()?;
+                handler::accesses(&store, &principal, token_person.as_ref(), &person, page)
             }
-        }
+        })
     }
 }

@@ -39,38 +39,23 @@ mod component {
 
     #[spin_sdk::http_component]
     async fn handle(req: IncomingRequest, out: ResponseOutparam) {
-        let reply = serve(req).await;
+        let reply = serve(req).await.unwrap_or_else(|r| r);
         wasm::send(out, reply).await;
     }
 
-    async fn serve(req: IncomingRequest) -> Reply {
+    async fn serve(req: IncomingRequest) -> Result<Reply, Reply> {
         let head = wasm::head(&req);
         // Identity first: nothing else is looked at for an unidentified caller.
-        let principal = match wasm::identify(&head) {
-            Ok(p) => p,
-            Err(reply) => return reply,
-        };
-        let matched = match routing::route(ROUTES, &head) {
-            Ok(m) => m,
-            Err(reply) => return reply,
-        };
-        let store = match wasm::open_store() {
-            Ok(s) => s,
-            Err(reply) => return reply,
-        };
+        let principal = wasm::identify(&head)?;
+        let matched = routing::route(ROUTES, &head)?;
+        let store = wasm::open_store()?;
         let now = clock::now_rfc3339();
-        match matched.endpoint {
+        Ok(match matched.endpoint {
             Endpoint::Show => handler::show(&store, &principal, matched.params[0]),
             Endpoint::Inbox => handler::inbox(&store, &principal, &head.query, &now),
             Endpoint::Submit | Endpoint::Acknowledge | Endpoint::Reject => {
-                let key = match idempotency::key(&head) {
-                    Ok(k) => k,
-                    Err(reply) => return reply,
-                };
-                let body = match wasm::read_body(req, &head, JSON, BODY_LIMIT).await {
-                    Ok(b) => b,
-                    Err(reply) => return reply,
-                };
+                let key = idempotency::key(&head)?;
+                let body = wasm::read_body(req, &head, JSON, BODY_LIMIT).await?;
                 match matched.endpoint {
                     Endpoint::Submit => {
                         handler::submit(&store, &principal, &head, key.as_ref(), &body, &now)
@@ -87,6 +72,6 @@ mod component {
                     ),
                 }
             }
-        }
+        })
     }
 }

@@ -58,7 +58,7 @@ mod component {
 
     #[spin_sdk::http_component]
     async fn handle(req: IncomingRequest, out: ResponseOutparam) {
-        let reply = serve(req).await;
+        let reply = serve(req).await.unwrap_or_else(|r| r);
         wasm::send(out, reply).await;
     }
 
@@ -105,60 +105,35 @@ mod component {
             .ok_or_else(|| internal("making a secret", &"32 bytes refused"))
     }
 
-    async fn serve(req: IncomingRequest) -> Reply {
+    async fn serve(req: IncomingRequest) -> Result<Reply, Reply> {
         let head = wasm::head(&req);
         // Identity first: nothing else is looked at for an unidentified caller.
-        let principal = match wasm::identify(&head) {
-            Ok(p) => p,
-            Err(reply) => return reply,
-        };
-        let matched = match routing::route(ROUTES, &head) {
-            Ok(m) => m,
-            Err(reply) => return reply,
-        };
-        if matched.endpoint == Endpoint::Dispatch
-            && let Err(reply) = handler::authorize_dispatch(&principal)
-        {
-            return reply;
+        let principal = wasm::identify(&head)?;
+        let matched = routing::route(ROUTES, &head)?;
+        if matched.endpoint == Endpoint::Dispatch {
+            handler::authorize_dispatch(&principal)?;
         }
-        let config = match config() {
-            Ok(c) => c,
-            Err(reply) => return reply,
-        };
-        let store = match wasm::open_store() {
-            Ok(s) => s,
-            Err(reply) => return reply,
-        };
+        let config = config()?;
+        let store = wasm::open_store()?;
         let now = clock::now_rfc3339();
         let p = &matched.params;
-        match matched.endpoint {
+        Ok(match matched.endpoint {
             Endpoint::Create => {
-                let body = match wasm::read_body(req, &head, JSON, BODY_LIMIT).await {
-                    Ok(b) => b,
-                    Err(reply) => return reply,
-                };
-                let (secret, id) = match (secret(), random::<16>()) {
-                    (Ok(s), Ok(b)) => (s, SubscriptionId::from_random(b)),
-                    (Err(r), _) | (_, Err(r)) => return r,
-                };
+                let body = wasm::read_body(req, &head, JSON, BODY_LIMIT).await?;
+                let secret = secret()?;
+                let id = SubscriptionId::from_random(random::<16>()?);
                 handler::create(&store, &principal, &body, &config, &secret, id, &now)
             }
             Endpoint::List => handler::list(&store, &principal),
             Endpoint::Show => handler::show(&store, &principal, p[0]),
-            Endpoint::Rotate => match secret() {
-                Ok(s) => handler::rotate(&store, &principal, p[0], &s, now_ms()),
-                Err(r) => r,
-            },
+            Endpoint::Rotate => handler::rotate(&store, &principal, p[0], &secret()?, now_ms()),
             Endpoint::Enable => handler::enable(&store, &principal, p[0]),
             Endpoint::Messages => handler::messages(&store, &principal, p[0], &head.query),
             Endpoint::Message => handler::message(&store, &principal, p[0], p[1]),
             Endpoint::Redeliver => handler::redeliver(&store, &principal, p[0], p[1], now_ms()),
             Endpoint::Dispatch => {
                 let (created, deliveries) =
-                    match handler::prepare_dispatch(&store, &config, now_ms(), &now) {
-                        Ok(x) => x,
-                        Err(reply) => return reply,
-                    };
+                    handler::prepare_dispatch(&store, &config, now_ms(), &now)?;
                 let attempts = deliver_all(&deliveries);
                 let results: Vec<_> = deliveries
                     .into_iter()
@@ -167,7 +142,7 @@ mod component {
                     .collect();
                 handler::finish_dispatch(&store, &config, created, &results, now_ms())
             }
-        }
+        })
     }
 
     /// One outbound request in flight.
