@@ -656,3 +656,74 @@ fn the_subscription_api_refuses_wrong_roles_municipalities_and_origins() {
     let summary: Value = resp.json().unwrap();
     assert!(summary["attempted"].is_u64(), "{summary}");
 }
+
+#[test]
+fn a_lost_create_or_rotate_answer_is_replayed_with_its_secret() {
+    let hook = Hook::start(Mode::Ok);
+    let app = TestApp::spawn_with(options(&hook, 30_000));
+    let municipality = app.client("municipality");
+    let other = client_for(&app, "urn:carehub:municipality:271004");
+    let post = |client: &Client, path: &str, key: &str, body: Option<Value>| {
+        let req = client.post(app.url(path)).header("idempotency-key", key);
+        match body {
+            Some(b) => req.json(&b),
+            None => req,
+        }
+        .send()
+        .unwrap()
+    };
+    let replayed = |r: &reqwest::blocking::Response| {
+        r.headers()
+            .get("idempotent-replayed")
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    let subs = "/api/webhooks/subscriptions";
+    let body = json!({ "url": hook.url("/idem") });
+    let first = post(&municipality, subs, "create-1", Some(body.clone()));
+    assert_eq!(first.status(), 201);
+    assert_eq!(replayed(&first), None);
+    let first: Value = first.json().unwrap();
+    // The retry of a lost answer: the same id and the same secret.
+    let again = post(&municipality, subs, "create-1", Some(body.clone()));
+    assert_eq!(again.status(), 201);
+    assert_eq!(replayed(&again).as_deref(), Some("true"));
+    let again: Value = again.json().unwrap();
+    assert_eq!(again["subscription_id"], first["subscription_id"]);
+    assert_eq!(again["secret"], first["secret"]);
+    let mine = get(&app, &municipality, subs);
+    assert_eq!(mine["items"].as_array().unwrap().len(), 1);
+    // The key with another body is refused.
+    problem(
+        post(
+            &municipality,
+            subs,
+            "create-1",
+            Some(json!({ "url": hook.url("/other") })),
+        ),
+        409,
+        "idempotency-key-reused",
+    );
+    // Another municipality's same key is its own.
+    let theirs = post(&other, subs, "create-1", Some(body));
+    assert_eq!(theirs.status(), 201);
+    assert_eq!(replayed(&theirs), None);
+    let theirs: Value = theirs.json().unwrap();
+    assert_ne!(theirs["subscription_id"], first["subscription_id"]);
+    assert_ne!(theirs["secret"], first["secret"]);
+    // Rotation: the retry gets the same new secret and rotates nothing more.
+    let id = first["subscription_id"].as_str().unwrap();
+    let rotate = format!("{subs}/{id}/rotate");
+    let rotated = post(&municipality, &rotate, "rotate-1", None);
+    assert_eq!(rotated.status(), 200);
+    let rotated: Value = rotated.json().unwrap();
+    assert_ne!(rotated["secret"], first["secret"]);
+    let again = post(&municipality, &rotate, "rotate-1", None);
+    assert_eq!(replayed(&again).as_deref(), Some("true"));
+    assert_eq!(again.json::<Value>().unwrap(), rotated);
+    // A malformed key is refused before anything is written.
+    problem(
+        post(&municipality, &rotate, "has space", None),
+        400,
+        "invalid-idempotency-key",
+    );
+}

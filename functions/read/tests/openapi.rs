@@ -1346,17 +1346,22 @@ fn webhook_delivery_text() -> String {
 
 /// Receivers only: the portal and municipalities.
 const RECEIVERS_ONLY: &str = "For the citizen portal (as itself: no person token) and municipalities; other roles get 403 `role-not-allowed`.";
+/// How the webhook writes treat `Idempotency-Key`.
+const WEBHOOK_IDEMPOTENCY: &str = "`Idempotency-Key` is optional: the same principal sending the same key with the same method, path and body gets the stored answer again (marked `Idempotent-Replayed: true`) and nothing is written; the key with another request is 409 `idempotency-key-reused`. For a registration or a rotation the stored answer includes the secret: a client that lost the answer retries with the key and gets the same subscription id and secret, instead of a second subscription or a second rotation (which would retire the secret still in use). Keys are per principal: another caller's same key is its own.";
 /// A subscription is its owner's alone.
 const OWNER_ONLY: &str = "Only the subscription's owner; another caller, a malformed id and an id that names nothing all get the same 403 `forbidden`. Other roles than the portal and municipalities get `role-not-allowed`.";
 
 fn webhook_subscriptions() -> Value {
     let mut created = Map::new();
     created.insert("201".into(), json!({
-        "description": "Registered. The body carries `secret`, shown this once: store it to verify signatures.",
-        "headers": { "Location": { "description": "`/api/webhooks/subscriptions/{subscription_id}`.", "schema": { "type": "string" } } },
+        "description": "Registered. The body carries `secret`, shown this once — or, for the same Idempotency-Key and body again, the stored answer with the same id and secret.",
+        "headers": {
+            "Location": { "description": "`/api/webhooks/subscriptions/{subscription_id}`.", "schema": { "type": "string" } },
+            "Idempotent-Replayed": { "description": "`true` when this is the stored answer to an earlier request with the same Idempotency-Key.", "schema": { "type": "string" } },
+        },
         "content": { "application/json": { "schema": schema_ref("WebhookSubscriptionCreated") } },
     }));
-    op_problems(&[400, 413, 415, 422], &mut created);
+    op_problems(&[400, 409, 413, 415, 422], &mut created);
     op_problems(COMMON, &mut created);
     let mut listed = Map::new();
     listed.insert(
@@ -1382,11 +1387,12 @@ fn webhook_subscriptions() -> Value {
             "tags": ["webhooks"],
             "summary": "Register a webhook endpoint",
             "description": format!(
-                "{RECEIVERS_ONLY} `url`: an absolute http(s) URL without credentials, at most 2048 characters, under the hub's allowed outbound origin (the Spin variable `webhook_allowed_origin`, the component's `allowed_outbound_hosts` entry); any other is 422 `webhook-url-not-allowed`. `event_types`: a non-empty subset of what the caller may hear of — the portal {}; a municipality every type — default all of them; an unknown type is 400 `invalid-request`, one the caller may not subscribe to 403 `role-not-allowed`. The hub draws the signing secret and returns it once. Body limit {} KiB.\n\n{}",
+                "{RECEIVERS_ONLY} `url`: an absolute http(s) URL without credentials, at most 2048 characters, under the hub's allowed outbound origin (the Spin variable `webhook_allowed_origin`, the component's `allowed_outbound_hosts` entry); any other is 422 `webhook-url-not-allowed`. `event_types`: a non-empty subset of what the caller may hear of — the portal {}; a municipality every type — default all of them; an unknown type is 400 `invalid-request`, one the caller may not subscribe to 403 `role-not-allowed`. The hub draws the signing secret and returns it once. Body limit {} KiB. {WEBHOOK_IDEMPOTENCY}\n\n{}",
                 portal.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", "),
                 BODY_LIMIT >> 10,
                 webhook_delivery_text(),
             ),
+            "parameters": [{ "$ref": "#/components/parameters/IdempotencyKey" }],
             "requestBody": { "required": true, "content": { "application/json": { "schema": {
                 "type": "object",
                 "required": ["url"],
@@ -1409,7 +1415,20 @@ fn webhook_subscriptions() -> Value {
     })
 }
 
-fn webhook_subscription_get(operation_id: &str, summary: &str, description: &str) -> Value {
+/// The responses of a webhook write: `ok` with the replay header, and the
+/// refusals of `Idempotency-Key` (400 malformed, 409 reused) besides the
+/// common ones.
+fn webhook_write_responses(status: &str, ok: Value) -> Map<String, Value> {
+    let mut ok = ok;
+    ok["headers"] = json!({ "Idempotent-Replayed": { "description": "`true` when this is the stored answer to an earlier request with the same Idempotency-Key.", "schema": { "type": "string" } }, });
+    let mut responses = Map::new();
+    responses.insert(status.into(), ok);
+    op_problems(&[400, 409], &mut responses);
+    op_problems(COMMON, &mut responses);
+    responses
+}
+
+fn webhook_subscription_one() -> Value {
     let mut responses = Map::new();
     responses.insert(
         "200".into(),
@@ -1419,44 +1438,58 @@ fn webhook_subscription_get(operation_id: &str, summary: &str, description: &str
         }),
     );
     op_problems(COMMON, &mut responses);
-    json!({
-        "operationId": operation_id,
+    json!({ "get": {
+        "operationId": "showWebhookSubscription",
         "tags": ["webhooks"],
-        "summary": summary,
-        "description": format!("{description} {OWNER_ONLY}"),
+        "summary": "One webhook subscription",
+        "description": format!("Its URL, event types, whether deliveries are enabled (and why not), and until when a rotated-out secret still signs. {OWNER_ONLY}"),
         "parameters": [{ "$ref": "#/components/parameters/SubscriptionIdPath" }],
         "responses": responses,
-    })
-}
-
-fn webhook_subscription_one() -> Value {
-    json!({ "get": webhook_subscription_get("showWebhookSubscription", "One webhook subscription", "Its URL, event types, whether deliveries are enabled (and why not), and until when a rotated-out secret still signs.") })
+    } })
 }
 
 fn webhook_enable() -> Value {
-    json!({ "post": webhook_subscription_get("enableWebhookSubscription", "Resume deliveries", "After the receiver answered 410 Gone the subscription is disabled (`disabled_reason` `gone`); this enables it again, and messages still pending go out at the next dispatch. No body.") })
+    let responses = webhook_write_responses(
+        "200",
+        json!({
+            "description": "The subscription, without its secret.",
+            "content": { "application/json": { "schema": schema_ref("WebhookSubscription") } },
+        }),
+    );
+    json!({ "post": {
+        "operationId": "enableWebhookSubscription",
+        "tags": ["webhooks"],
+        "summary": "Resume deliveries",
+        "description": format!("After the receiver answered 410 Gone the subscription is disabled (`disabled_reason` `gone`); this enables it again, and messages still pending go out at the next dispatch. No body. Enabling an enabled subscription changes nothing. {WEBHOOK_IDEMPOTENCY} {OWNER_ONLY}"),
+        "parameters": [
+            { "$ref": "#/components/parameters/SubscriptionIdPath" },
+            { "$ref": "#/components/parameters/IdempotencyKey" },
+        ],
+        "responses": responses,
+    } })
 }
 
 fn webhook_rotate() -> Value {
-    let mut responses = Map::new();
-    responses.insert(
-        "200".into(),
+    let responses = webhook_write_responses(
+        "200",
         json!({
-            "description": "The new secret, shown this once.",
+            "description": "The new secret, shown this once — or, for the same Idempotency-Key again, the stored answer with the same secret.",
             "content": { "application/json": { "schema": schema_ref("WebhookSecretRotated") } },
         }),
     );
-    op_problems(COMMON, &mut responses);
     json!({
         "post": {
             "operationId": "rotateWebhookSecret",
             "tags": ["webhooks"],
             "summary": "Rotate the signing secret",
             "description": format!(
-                "The hub draws a new secret; the previous one keeps signing for {} hours (each delivery then carries both `v1` signatures), time to deploy the new one. A second rotation within that window drops the oldest. No body. {OWNER_ONLY}",
+                "The hub draws a new secret; the previous one keeps signing for {} hours (each delivery then carries both `v1` signatures), time to deploy the new one. A second rotation within that window drops the oldest. No body. {WEBHOOK_IDEMPOTENCY} {OWNER_ONLY}",
                 ROTATION_OVERLAP_MS / 3_600_000
             ),
-            "parameters": [{ "$ref": "#/components/parameters/SubscriptionIdPath" }],
+            "parameters": [
+                { "$ref": "#/components/parameters/SubscriptionIdPath" },
+                { "$ref": "#/components/parameters/IdempotencyKey" },
+            ],
             "responses": responses,
         }
     })
@@ -1519,24 +1552,23 @@ fn webhook_message_one() -> Value {
 }
 
 fn webhook_redeliver() -> Value {
-    let mut responses = Map::new();
-    responses.insert(
-        "202".into(),
+    let responses = webhook_write_responses(
+        "202",
         json!({
-            "description": "Scheduled: the message, pending and due now.",
+            "description": "Scheduled: the message, pending and due now (or, for the same Idempotency-Key again, the stored answer; the message is not scheduled again).",
             "content": { "application/json": { "schema": schema_ref("WebhookMessage") } },
         }),
     );
-    op_problems(COMMON, &mut responses);
     json!({
         "post": {
             "operationId": "redeliverWebhookMessage",
             "tags": ["webhooks"],
             "summary": "Deliver a message again",
-            "description": format!("The message — delivered, failed or pending — is due at once with a fresh retry schedule and goes out at the next dispatch with the same `webhook-id`; earlier attempts are kept. No body. A message id that is not this subscription's is the same 403 `forbidden`. {OWNER_ONLY}"),
+            "description": format!("The message — delivered, failed or pending — is due at once with a fresh retry schedule and goes out at the next dispatch with the same `webhook-id`; earlier attempts are kept. No body. A message id that is not this subscription's is the same 403 `forbidden`. {WEBHOOK_IDEMPOTENCY} {OWNER_ONLY}"),
             "parameters": [
                 { "$ref": "#/components/parameters/SubscriptionIdPath" },
                 { "$ref": "#/components/parameters/MessageIdPath" },
+                { "$ref": "#/components/parameters/IdempotencyKey" },
             ],
             "responses": responses,
         }

@@ -6,16 +6,17 @@ use std::time::{Duration, UNIX_EPOCH};
 use carehub_domain::webhook::{
     OriginPattern, ROTATION_OVERLAP_MS, Receiver, Secret, SubscriptionId,
 };
-use carehub_domain::{EventType, Principal, Problem, ProblemType};
+use carehub_domain::{EventType, IdempotencyKey, Principal, Problem, ProblemType};
 use carehub_guest::body::parse_json;
 use carehub_guest::clock::rfc3339;
 use carehub_guest::fields::Object;
-use carehub_guest::http::Reply;
+use carehub_guest::http::{Reply, RequestHead};
+use carehub_guest::idempotency::{Answer, write_once};
 use carehub_guest::problem::{forbidden, internal, invalid_request};
 use carehub_guest::routing::{self, Route, paginate};
 use carehub_guest::store::{
     AttemptRecord, ConsentStore, Delivery, MessageRecord, OutboxStore, StoreError,
-    SubscriptionRecord, claim_due, fan_out, in_transaction, record_result,
+    SubscriptionRecord, claim_due, fan_out, record_result,
 };
 use serde_json::{Value, json};
 
@@ -254,56 +255,81 @@ fn parse_types(value: Option<&Value>, receiver: &Receiver) -> Result<Vec<EventTy
 /// `POST /subscriptions`: registers an endpoint for the portal or a
 /// municipality and answers 201 with the signing secret — shown this once.
 /// `secret` and `id` are drawn by the caller (randomness is the edge's).
+///
+/// `Idempotency-Key` is optional: the same principal sending the same key
+/// and body again gets the stored 201 again — the same subscription id and
+/// the same secret, which is how a client that lost the answer learns the
+/// secret without registering twice; the key with another body is 409
+/// `idempotency-key-reused`.
+#[allow(clippy::too_many_arguments)]
 pub fn create<S: OutboxStore + ?Sized>(
     store: &S,
     principal: &Principal,
+    head: &RequestHead,
+    key: Option<&IdempotencyKey>,
     body: &[u8],
     config: &Config,
     secret: &Secret,
     id: SubscriptionId,
     now: &str,
 ) -> Reply {
-    let receiver = match receiver(principal) {
-        Ok(r) => r,
-        Err(reply) => return reply,
-    };
-    let value = match parse_json(body) {
-        Ok(v) => v,
-        Err(reply) => return reply,
-    };
-    let o = match Object::new(&value, "", &["url", "event_types"]) {
-        Ok(o) => o,
-        Err(p) => return Reply::problem(&p),
-    };
-    let url = match o.str("url") {
-        Ok(u) => u.to_owned(),
-        Err(p) => return Reply::problem(&p),
-    };
-    if let Err(p) = check_url(&url, config.allowed_origin.as_ref()) {
-        return Reply::problem(&p);
-    }
-    let event_types = match parse_types(o.get("event_types"), &receiver) {
-        Ok(t) => t,
-        Err(reply) => return reply,
-    };
-    let new = carehub_guest::store::NewSubscription {
-        subscription_id: id,
-        owner: principal.clone(),
-        url,
-        event_types,
-        secret: secret.expose(),
-    };
-    match in_transaction(store, |s| s.add_subscription(&new, now)) {
-        Ok(record) => {
+    write_once(
+        store,
+        principal,
+        head,
+        key,
+        body,
+        now,
+        "registering a subscription",
+        || {
+            let receiver = receiver(principal)?;
+            let value = parse_json(body)?;
+            let o =
+                Object::new(&value, "", &["url", "event_types"]).map_err(|p| Reply::problem(&p))?;
+            let url = o.str("url").map_err(|p| Reply::problem(&p))?.to_owned();
+            check_url(&url, config.allowed_origin.as_ref()).map_err(|p| Reply::problem(&p))?;
+            let event_types = parse_types(o.get("event_types"), &receiver)?;
+            Ok(carehub_guest::store::NewSubscription {
+                subscription_id: id,
+                owner: principal.clone(),
+                url,
+                event_types,
+                secret: secret.expose(),
+            })
+        },
+        |s, new| {
+            let record = s.add_subscription(&new, now)?;
             let mut body = subscription_json(&record);
             body["secret"] = json!(record.subscription.secret);
-            Reply::json(201, &body).with_header(
-                "location",
-                format!("{PREFIX}/subscriptions/{}", new.subscription_id.as_str()),
-            )
-        }
-        Err(e) => internal("registering a subscription", &e),
-    }
+            Ok(Ok(Answer::json(
+                201,
+                Some(format!(
+                    "{PREFIX}/subscriptions/{}",
+                    new.subscription_id.as_str()
+                )),
+                &body,
+            )))
+        },
+    )
+}
+
+/// The subscription id a write names, once the caller is known to be a
+/// receiver; a malformed id is the same 403 as someone else's.
+fn target(principal: &Principal, id: &str) -> Result<SubscriptionId, Reply> {
+    receiver(principal)?;
+    SubscriptionId::parse(id).map_err(|_| forbidden())
+}
+
+/// Inside a write: the caller's own subscription, or the generic 403.
+fn owned_in<S: OutboxStore + ?Sized>(
+    s: &S,
+    principal: &Principal,
+    id: &SubscriptionId,
+) -> Result<Result<SubscriptionRecord, Reply>, StoreError> {
+    Ok(match s.subscription(id)? {
+        Some(r) if r.subscription.owner == *principal => Ok(r),
+        _ => Err(forbidden()),
+    })
 }
 
 /// The caller's own subscription named by `id`; anything else — a
@@ -348,49 +374,84 @@ pub fn show<S: OutboxStore + ?Sized>(store: &S, principal: &Principal, id: &str)
 
 /// `POST /subscriptions/{id}/rotate`: a new secret, shown once; the
 /// previous one keeps signing for [`ROTATION_OVERLAP_MS`] (a second
-/// rotation within that window drops the oldest).
+/// rotation within that window drops the oldest). With an
+/// `Idempotency-Key` a retry is answered with the stored rotation — the
+/// same new secret — instead of rotating again.
+#[allow(clippy::too_many_arguments)]
 pub fn rotate<S: OutboxStore + ?Sized>(
     store: &S,
     principal: &Principal,
+    head: &RequestHead,
+    key: Option<&IdempotencyKey>,
     id: &str,
     secret: &Secret,
     now_ms: i64,
+    now: &str,
 ) -> Reply {
-    let record = match owned(store, principal, id) {
-        Ok(r) => r,
-        Err(reply) => return reply,
-    };
-    let expires = now_ms.saturating_add(ROTATION_OVERLAP_MS as i64);
-    let new = secret.expose();
-    match in_transaction(store, |s| {
-        s.rotate_secret(record.seq, &new, &record.subscription.secret, expires)
-    }) {
-        Ok(()) => Reply::json(
-            200,
-            &json!({
-                "subscription_id": record.subscription.subscription_id.as_str(),
-                "secret": new,
-                "previous_secret_expires_at": ms_rfc3339(expires),
-            }),
-        ),
-        Err(e) => internal("rotating a secret", &e),
-    }
+    write_once(
+        store,
+        principal,
+        head,
+        key,
+        b"",
+        now,
+        "rotating a secret",
+        || target(principal, id),
+        |s, id| {
+            let record = match owned_in(s, principal, &id)? {
+                Ok(r) => r,
+                Err(reply) => return Ok(Err(reply)),
+            };
+            let expires = now_ms.saturating_add(ROTATION_OVERLAP_MS as i64);
+            let new = secret.expose();
+            s.rotate_secret(record.seq, &new, &record.subscription.secret, expires)?;
+            Ok(Ok(Answer::json(
+                200,
+                None,
+                &json!({
+                    "subscription_id": record.subscription.subscription_id.as_str(),
+                    "secret": new,
+                    "previous_secret_expires_at": ms_rfc3339(expires),
+                }),
+            )))
+        },
+    )
 }
 
 /// `POST /subscriptions/{id}/enable`: deliveries resume (after a 410).
-pub fn enable<S: OutboxStore + ?Sized>(store: &S, principal: &Principal, id: &str) -> Reply {
-    let record = match owned(store, principal, id) {
-        Ok(r) => r,
-        Err(reply) => return reply,
-    };
-    match in_transaction(store, |s| {
-        s.set_disabled(record.seq, None)?;
-        s.subscription(&record.subscription.subscription_id)
-    }) {
-        Ok(Some(r)) => Reply::json(200, &subscription_json(&r)),
-        Ok(None) => internal("enabling", &"the subscription vanished"),
-        Err(e) => internal("enabling a subscription", &e),
-    }
+/// Enabling is idempotent by itself; an `Idempotency-Key` replays the
+/// stored answer.
+pub fn enable<S: OutboxStore + ?Sized>(
+    store: &S,
+    principal: &Principal,
+    head: &RequestHead,
+    key: Option<&IdempotencyKey>,
+    id: &str,
+    now: &str,
+) -> Reply {
+    write_once(
+        store,
+        principal,
+        head,
+        key,
+        b"",
+        now,
+        "enabling a subscription",
+        || target(principal, id),
+        |s, id| {
+            let record = match owned_in(s, principal, &id)? {
+                Ok(r) => r,
+                Err(reply) => return Ok(Err(reply)),
+            };
+            s.set_disabled(record.seq, None)?;
+            let Some(r) = s.subscription(&id)? else {
+                return Err(StoreError::Corrupt(
+                    "the subscription vanished while enabling it".into(),
+                ));
+            };
+            Ok(Ok(Answer::json(200, None, &subscription_json(&r))))
+        },
+    )
 }
 
 /// `GET /subscriptions/{id}/messages?limit=&cursor=`: newest first, with
@@ -452,30 +513,44 @@ pub fn message<S: OutboxStore + ?Sized>(
 }
 
 /// `POST /subscriptions/{id}/messages/{message_id}/redeliver`: 202; the
-/// message is due now with a fresh schedule, same `webhook-id`.
+/// message is due now with a fresh schedule, same `webhook-id`. With an
+/// `Idempotency-Key` a retry replays the stored 202 instead of scheduling
+/// the message again.
+#[allow(clippy::too_many_arguments)]
 pub fn redeliver<S: OutboxStore + ?Sized>(
     store: &S,
     principal: &Principal,
+    head: &RequestHead,
+    key: Option<&IdempotencyKey>,
     id: &str,
     message_id: &str,
     now_ms: i64,
+    now: &str,
 ) -> Reply {
-    let record = match owned(store, principal, id) {
-        Ok(r) => r,
-        Err(reply) => return reply,
-    };
-    let result = in_transaction(store, |s| {
-        let Some(m) = s.message(record.seq, message_id)? else {
-            return Ok(None);
-        };
-        s.redeliver(m.seq, now_ms)?;
-        s.message(record.seq, message_id)
-    });
-    match result {
-        Ok(Some(m)) => Reply::json(202, &message_json(&m)),
-        Ok(None) => forbidden(),
-        Err(e) => internal("scheduling a redelivery", &e),
-    }
+    write_once(
+        store,
+        principal,
+        head,
+        key,
+        b"",
+        now,
+        "scheduling a redelivery",
+        || target(principal, id),
+        |s, id| {
+            let record = match owned_in(s, principal, &id)? {
+                Ok(r) => r,
+                Err(reply) => return Ok(Err(reply)),
+            };
+            let Some(m) = s.message(record.seq, message_id)? else {
+                return Ok(Err(forbidden()));
+            };
+            s.redeliver(m.seq, now_ms)?;
+            Ok(match s.message(record.seq, message_id)? {
+                Some(m) => Ok(Answer::json(202, None, &message_json(&m))),
+                None => Err(forbidden()),
+            })
+        },
+    )
 }
 
 /// The dispatcher may be run only by [`SCHEDULER`]: 403 for anyone else.

@@ -18,6 +18,13 @@
 //!   only (`urn:carehub:operator:scheduler`): fan out, claim, deliver with
 //!   Standard Webhooks signatures, record.
 //!
+//! The writes (create, rotate, enable, redeliver) take an optional
+//! `Idempotency-Key` (`carehub_guest::idempotency::write_once`): the same
+//! principal, key and request get the stored answer again — for create and
+//! rotate that includes the secret, so a client that lost the answer learns
+//! it without registering or rotating twice; the key with another request
+//! is 409 `idempotency-key-reused`.
+//!
 //! [`handler`] is plain Rust, tested natively against the real schema; only
 //! `component` touches Spin (variables, randomness, outbound HTTP).
 #![deny(missing_docs)]
@@ -41,7 +48,7 @@ mod component {
     use carehub_guest::http::JSON;
     use carehub_guest::problem::internal;
     use carehub_guest::store::{AttemptRecord, Delivery};
-    use carehub_guest::{Reply, clock, routing, wasm};
+    use carehub_guest::{Reply, clock, idempotency, routing, wasm};
     use spin_sdk::http::{
         Fields, IncomingRequest, Method, OutgoingRequest, ResponseOutparam, Scheme,
     };
@@ -119,18 +126,42 @@ mod component {
         let p = &matched.params;
         Ok(match matched.endpoint {
             Endpoint::Create => {
+                let key = idempotency::key(&head)?;
                 let body = wasm::read_body(req, &head, JSON, BODY_LIMIT).await?;
                 let secret = secret()?;
                 let id = SubscriptionId::from_random(random::<16>()?);
-                handler::create(&store, &principal, &body, &config, &secret, id, &now)
+                let key = key.as_ref();
+                handler::create(
+                    &store, &principal, &head, key, &body, &config, &secret, id, &now,
+                )
             }
             Endpoint::List => handler::list(&store, &principal),
             Endpoint::Show => handler::show(&store, &principal, p[0]),
-            Endpoint::Rotate => handler::rotate(&store, &principal, p[0], &secret()?, now_ms()),
-            Endpoint::Enable => handler::enable(&store, &principal, p[0]),
+            Endpoint::Rotate => {
+                let key = idempotency::key(&head)?;
+                let (secret, ms) = (secret()?, now_ms());
+                handler::rotate(
+                    &store,
+                    &principal,
+                    &head,
+                    key.as_ref(),
+                    p[0],
+                    &secret,
+                    ms,
+                    &now,
+                )
+            }
+            Endpoint::Enable => {
+                let key = idempotency::key(&head)?;
+                handler::enable(&store, &principal, &head, key.as_ref(), p[0], &now)
+            }
             Endpoint::Messages => handler::messages(&store, &principal, p[0], &head.query),
             Endpoint::Message => handler::message(&store, &principal, p[0], p[1]),
-            Endpoint::Redeliver => handler::redeliver(&store, &principal, p[0], p[1], now_ms()),
+            Endpoint::Redeliver => {
+                let key = idempotency::key(&head)?;
+                let key = key.as_ref();
+                handler::redeliver(&store, &principal, &head, key, p[0], p[1], now_ms(), &now)
+            }
             Endpoint::Dispatch => {
                 let (created, deliveries) =
                     handler::prepare_dispatch(&store, &config, now_ms(), &now)?;

@@ -4,9 +4,10 @@
 use carehub_domain::webhook::{OriginPattern, Secret, SubscriptionId};
 use carehub_domain::{
     AttemptOutcome, ConsentEvent, ConsentMethod, DocumentId, DocumentKey, DocumentKind, Giver,
-    InsuredNumber, InsurerNumber, PersonRef, Principal, RegistrationId, VerificationMethod,
+    IdempotencyKey, InsuredNumber, InsurerNumber, PersonRef, Principal, RegistrationId,
+    VerificationMethod,
 };
-use carehub_guest::http::Reply;
+use carehub_guest::http::{Reply, RequestHead};
 use carehub_guest::store::native::NativeDb;
 use carehub_guest::store::sqlite::SqliteStore;
 use carehub_guest::store::{
@@ -50,6 +51,16 @@ fn config() -> Config {
     }
 }
 
+/// A POST to `path` (after the prefix), with `key` as its Idempotency-Key.
+fn post(path: &str, key: Option<&str>) -> (RequestHead, Option<IdempotencyKey>) {
+    let headers = key
+        .map(|k| ("idempotency-key".to_owned(), k.as_bytes().to_vec()))
+        .into_iter();
+    let head = RequestHead::new("POST", path, "", headers);
+    let key = carehub_guest::idempotency::key(&head).unwrap();
+    (head, key)
+}
+
 fn json_of(r: &Reply) -> Value {
     serde_json::from_slice(&r.body_bytes()).unwrap()
 }
@@ -89,9 +100,12 @@ fn given() -> ConsentEvent {
 }
 
 fn subscribe(s: &Store, owner: &str, seed: u8) -> String {
+    let (head, _) = post("/subscriptions", None);
     let reply = handler::create(
         s,
         &p(owner),
+        &head,
+        None,
         br#"{"url":"http://127.0.0.1:9999/hook"}"#,
         &config(),
         &Secret::from_bytes(&[seed; 32]).unwrap(),
@@ -307,7 +321,11 @@ fn failures_back_off_410_disables_and_success_delivers() {
     assert_eq!(outcomes, ["failed", "gone"]);
     assert_eq!(detail["attempt_count"], 2);
     // Re-enabled, it is due again.
-    assert_eq!(handler::enable(&s, &p(MUNICIPALITY), &id).status, 200);
+    let (head, _) = post(&format!("/subscriptions/{id}/enable"), None);
+    assert_eq!(
+        handler::enable(&s, &p(MUNICIPALITY), &head, None, &id, NOW).status,
+        200
+    );
     assert_eq!(
         claim_due(&s, T0 + 1_000_000, T0 + 2_000_000, 10)
             .unwrap()
@@ -339,11 +357,27 @@ fn a_message_fails_when_the_schedule_is_exhausted_and_redelivery_revives_it() {
         list["items"][0]["message_id"].as_str().unwrap().to_owned()
     };
     // Someone else may not redeliver it; the owner may.
+    let (head, key) = post(
+        &format!("/subscriptions/{id}/messages/{msg_id}/redeliver"),
+        Some("redeliver-1"),
+    );
     assert_eq!(
-        handler::redeliver(&s, &p(OTHER), &id, &msg_id, now).status,
+        handler::redeliver(&s, &p(OTHER), &head, None, &id, &msg_id, now, NOW).status,
         403
     );
-    let reply = handler::redeliver(&s, &p(MUNICIPALITY), &id, &msg_id, now);
+    let redeliver = || {
+        handler::redeliver(
+            &s,
+            &p(MUNICIPALITY),
+            &head,
+            key.as_ref(),
+            &id,
+            &msg_id,
+            now,
+            NOW,
+        )
+    };
+    let reply = redeliver();
     assert_eq!(reply.status, 202);
     let again = claim_due(&s, now, now + 10, 10).unwrap();
     assert_eq!(again.len(), 1);
@@ -359,6 +393,119 @@ fn a_message_fails_when_the_schedule_is_exhausted_and_redelivery_revives_it() {
         s.attempts(m.seq).unwrap().last().unwrap().outcome,
         AttemptOutcome::Delivered
     );
+    // The same request with the same key is the stored 202 again: the
+    // delivered message is not scheduled a second time.
+    let replayed = redeliver();
+    assert_eq!(replayed.status, 202);
+    assert_eq!(replayed.header("idempotent-replayed"), Some("true"));
+    assert_eq!(replayed.body, reply.body);
+    assert!(claim_due(&s, now, now + 10, 10).unwrap().is_empty());
+}
+
+#[test]
+fn idempotency_keys_replay_creates_and_rotations_with_their_secret() {
+    let s = store();
+    let hook = br#"{"url":"http://127.0.0.1:9999/hook"}"#;
+    let problem = |r: &Reply| json_of(r)["type"].as_str().unwrap().to_owned();
+    // Each call draws a fresh secret and id, as the component does.
+    let create = |who: &str, key: &str, body: &[u8], seed: u8| {
+        let (head, key) = post("/subscriptions", Some(key));
+        handler::create(
+            &s,
+            &p(who),
+            &head,
+            key.as_ref(),
+            body,
+            &config(),
+            &Secret::from_bytes(&[seed; 32]).unwrap(),
+            SubscriptionId::from_random([seed; 16]),
+            NOW,
+        )
+    };
+    let count = |who: &str| {
+        json_of(&handler::list(&s, &p(who)))["items"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let first = create(MUNICIPALITY, "sub-1", hook, 1);
+    assert_eq!(first.status, 201, "{}", json_of(&first));
+    assert_eq!(first.header("idempotent-replayed"), None);
+    // A lost answer, retried: the same subscription id and the same secret,
+    // and no second subscription.
+    let again = create(MUNICIPALITY, "sub-1", hook, 2);
+    assert_eq!(again.status, 201);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.header("location"), first.header("location"));
+    let (a, b) = (json_of(&first), json_of(&again));
+    assert_eq!(a["subscription_id"], b["subscription_id"]);
+    assert_eq!(a["secret"], Secret::from_bytes(&[1; 32]).unwrap().expose());
+    assert_eq!(b["secret"], a["secret"]);
+    assert_eq!(count(MUNICIPALITY), 1);
+    // The same key with another body is refused, and nothing is stored.
+    let other_url = br#"{"url":"http://127.0.0.1:9999/other"}"#;
+    let r = create(MUNICIPALITY, "sub-1", other_url, 3);
+    assert_eq!(
+        (r.status, problem(&r)),
+        (409, "urn:carehub:problem:idempotency-key-reused".into())
+    );
+    assert_eq!(count(MUNICIPALITY), 1);
+    // Another principal's same key is its own: a new subscription, its own
+    // secret, not the first caller's answer.
+    let theirs = create(OTHER, "sub-1", hook, 4);
+    assert_eq!(theirs.status, 201);
+    assert_eq!(theirs.header("idempotent-replayed"), None);
+    assert_ne!(json_of(&theirs)["subscription_id"], a["subscription_id"]);
+    assert_ne!(json_of(&theirs)["secret"], a["secret"]);
+    assert_eq!((count(MUNICIPALITY), count(OTHER)), (1, 1));
+    // A refused write records nothing: the key stays free.
+    let r = create(MUNICIPALITY, "sub-2", br#"{"url":"ftp://x/"}"#, 5);
+    assert_eq!(r.status, 422);
+    assert!(
+        s.find_idempotency(&p(MUNICIPALITY), &["sub-2"])
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(create(MUNICIPALITY, "sub-2", other_url, 5).status, 201);
+
+    // Rotation: a retry with the key answers the stored new secret and does
+    // not rotate again (which would drop the old secret from signing).
+    let id = a["subscription_id"].as_str().unwrap().to_owned();
+    let path = format!("/subscriptions/{id}/rotate");
+    let rotate = |who: &str, key: &str, seed: u8| {
+        let (head, key) = post(&path, Some(key));
+        let secret = Secret::from_bytes(&[seed; 32]).unwrap();
+        handler::rotate(&s, &p(who), &head, key.as_ref(), &id, &secret, T0, NOW)
+    };
+    let rotated = rotate(MUNICIPALITY, "rot-1", 10);
+    assert_eq!(rotated.status, 200);
+    let replayed = rotate(MUNICIPALITY, "rot-1", 11);
+    assert_eq!(replayed.status, 200);
+    assert_eq!(replayed.header("idempotent-replayed"), Some("true"));
+    assert_eq!(replayed.body, rotated.body);
+    let new = Secret::from_bytes(&[10; 32]).unwrap().expose();
+    assert_eq!(json_of(&replayed)["secret"], new);
+    let record = s
+        .subscription(&SubscriptionId::parse(&id).unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        record.signing_secrets(T0 + 1),
+        [new.as_str(), a["secret"].as_str().unwrap()]
+    );
+    // Another principal's same key does not replay the owner's secret.
+    let r = rotate(OTHER, "rot-1", 12);
+    assert_eq!(
+        (r.status, problem(&r)),
+        (403, "urn:carehub:problem:forbidden".into())
+    );
+    // The key on another route is another request: 409.
+    let (head, key) = post(&format!("/subscriptions/{id}/enable"), Some("rot-1"));
+    let r = handler::enable(&s, &p(MUNICIPALITY), &head, key.as_ref(), &id, NOW);
+    assert_eq!(
+        (r.status, problem(&r)),
+        (409, "urn:carehub:problem:idempotency-key-reused".into())
+    );
 }
 
 #[test]
@@ -369,6 +516,8 @@ fn the_subscription_api_refuses_what_it_must() {
         handler::create(
             &s,
             &p(who),
+            &post("/subscriptions", None).0,
+            None,
             &serde_json::to_vec(body).unwrap(),
             &config(),
             &secret,
@@ -421,7 +570,8 @@ fn the_subscription_api_refuses_what_it_must() {
     ] {
         let r = handler::show(&s, &p(who), sub);
         assert_eq!(r.status, 403, "{who} {sub}");
-        let r = handler::rotate(&s, &p(who), sub, &secret, T0);
+        let head = post(&format!("/subscriptions/{sub}/rotate"), None).0;
+        let r = handler::rotate(&s, &p(who), &head, None, sub, &secret, T0, NOW);
         assert_eq!(r.status, 403, "{who} {sub}");
     }
     assert_eq!(
@@ -444,7 +594,8 @@ fn rotation_keeps_the_old_secret_signing_for_the_overlap() {
     let id = subscribe(&s, MUNICIPALITY, 5);
     let old = Secret::from_bytes(&[5; 32]).unwrap().expose();
     let new = Secret::from_bytes(&[6; 32]).unwrap();
-    let r = handler::rotate(&s, &p(MUNICIPALITY), &id, &new, T0);
+    let head = post(&format!("/subscriptions/{id}/rotate"), None).0;
+    let r = handler::rotate(&s, &p(MUNICIPALITY), &head, None, &id, &new, T0, NOW);
     assert_eq!(r.status, 200);
     assert_eq!(json_of(&r)["secret"], new.expose());
     let record = s
