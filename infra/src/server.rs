@@ -6,7 +6,8 @@ use crate::routes::Router;
 use crate::runtime::{HandleError, Runtime, full_body};
 use bytes::Bytes;
 use carehub_domain::problem::{Problem, ProblemType};
-use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, header};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -55,6 +56,9 @@ pub struct Connection {
     pub identity: Option<PeerIdentity>,
     /// The client's address.
     pub client_addr: SocketAddr,
+    /// `spin-client-addr`: the client's address as a header value, made
+    /// once per connection.
+    pub client_addr_header: HeaderValue,
     /// "https" with the edge, "http" without.
     pub scheme: &'static str,
     /// The local address, for URLs when the client sent no Host.
@@ -91,10 +95,10 @@ impl Gateway {
         req: Request<Incoming>,
         conn: &Connection,
     ) -> Response<HyperOutgoingBody> {
-        let path = req.uri().path().to_owned();
+        let path = req.uri().path();
         // The gateway's own routes answer without a client certificate.
         if req.method() == Method::GET {
-            match path.as_str() {
+            match path {
                 "/healthz" => {
                     return json(StatusCode::OK, Bytes::from_static(br#"{"status":"ok"}"#));
                 }
@@ -113,18 +117,20 @@ impl Gateway {
             Some(PeerIdentity::Unrecognised(why)) => {
                 return problem(ProblemType::UnknownPrincipal, why.clone());
             }
-            Some(PeerIdentity::Principal(p)) => Some(p.clone()),
+            Some(PeerIdentity::Principal(p)) => Some(p),
         };
         if self.floor_route && path == "/_carehub/floor" && principal.is_some() {
             return json(StatusCode::OK, Bytes::from_static(FLOOR_BODY));
         }
-        let Some(matched) = self.router.route(&path) else {
+        let Some(matched) = self.router.route(path) else {
             return problem(ProblemType::NotFound, format!("no route for {path}"));
         };
         let index = *matched.target;
-        let raw_route = matched.raw_route.to_owned();
-        let component_route = matched.component_route.to_owned();
-        let path_info = matched.path_info.to_owned();
+        // The route values become header values at once, one copy each (the
+        // matched and raw component routes share theirs).
+        let raw_route = HeaderValue::from_str(matched.raw_route).ok();
+        let component_route = HeaderValue::from_str(matched.component_route).ok();
+        let path_info = HeaderValue::from_str(matched.path_info).ok();
 
         if let Some(len) = req
             .headers()
@@ -167,7 +173,9 @@ impl Gateway {
         for name in forged {
             parts.headers.remove(name);
         }
-        if let (Some(p), Some(asserter)) = (&principal, &self.asserter) {
+        // Room for the assertion and the seven Spin headers added below.
+        parts.headers.reserve(8);
+        if let (Some(p), Some(asserter)) = (principal, &self.asserter) {
             match asserter
                 .assert_request(p, &parts.headers)
                 .map(HeaderValue::try_from)
@@ -179,46 +187,55 @@ impl Gateway {
                 Err(e) => return internal(format!("signing the assertion: {e:#}")),
             }
         }
-        let host = parts
-            .uri
-            .authority()
-            .map(|a| a.to_string())
-            .or_else(|| {
-                parts
-                    .headers
-                    .get(header::HOST)
-                    .and_then(|h| h.to_str().ok())
-                    .map(str::to_owned)
-            })
-            .unwrap_or_else(|| conn.local_addr.to_string());
-        let path_and_query = parts
-            .uri
-            .path_and_query()
-            .map(|p| p.as_str().to_owned())
-            .unwrap_or_else(|| "/".to_owned());
-        let full_url = format!("{}://{host}{path_and_query}", conn.scheme);
-        parts.uri = match full_url.parse() {
-            Ok(u) => u,
-            Err(_) => {
-                return problem(
-                    ProblemType::InvalidRequest,
-                    "the request target is not a valid URL",
-                );
-            }
+        // The absolute URL is built from the parts already parsed (the
+        // authority is the only one parsed here), not formatted and parsed.
+        let authority = match parts.uri.authority() {
+            Some(a) => Ok(a.clone()),
+            None => match parts.headers.get(header::HOST).map(|h| h.to_str()) {
+                Some(Ok(host)) => Authority::try_from(host),
+                _ => Authority::try_from(conn.local_addr.to_string()),
+            },
         };
-        let spin_headers = [
-            ("spin-full-url", full_url),
+        let mut uri = http::uri::Parts::default();
+        uri.scheme = Some(if conn.scheme == "https" {
+            Scheme::HTTPS
+        } else {
+            Scheme::HTTP
+        });
+        uri.authority = authority.ok();
+        uri.path_and_query = Some(
+            parts
+                .uri
+                .path_and_query()
+                .cloned()
+                .unwrap_or_else(|| PathAndQuery::from_static("/")),
+        );
+        let Ok(uri) = Uri::from_parts(uri) else {
+            return problem(
+                ProblemType::InvalidRequest,
+                "the request target is not a valid URL",
+            );
+        };
+        // `Uri`'s display is exactly scheme://authority/path?query.
+        let full_url = HeaderValue::try_from(uri.to_string());
+        parts.uri = uri;
+        if let Ok(v) = full_url {
+            parts.headers.insert("spin-full-url", v);
+        }
+        let route_headers = [
             ("spin-path-info", path_info),
             ("spin-matched-route", raw_route.clone()),
             ("spin-component-route", component_route),
             ("spin-raw-component-route", raw_route),
-            ("spin-client-addr", conn.client_addr.to_string()),
         ];
-        for (name, value) in spin_headers {
-            if let Ok(v) = HeaderValue::try_from(value) {
+        for (name, value) in route_headers {
+            if let Some(v) = value {
                 parts.headers.insert(name, v);
             }
         }
+        parts
+            .headers
+            .insert("spin-client-addr", conn.client_addr_header.clone());
         parts
             .headers
             .insert("spin-base-path", HeaderValue::from_static("/"));
@@ -257,6 +274,11 @@ impl Gateway {
             Err(HandleError::Failed(e)) => internal(format!("{e:#}")),
         }
     }
+}
+
+/// A socket address as a header value.
+fn addr_header(addr: SocketAddr) -> HeaderValue {
+    HeaderValue::try_from(addr.to_string()).expect("a socket address is a valid header value")
 }
 
 fn too_large(max: usize) -> Response<HyperOutgoingBody> {
@@ -346,6 +368,7 @@ pub async fn run(
                     let conn = Arc::new(Connection {
                         identity: Some(identity),
                         client_addr,
+                        client_addr_header: addr_header(client_addr),
                         scheme: "https",
                         local_addr,
                     });
@@ -363,6 +386,7 @@ pub async fn run(
                     let conn = Arc::new(Connection {
                         identity: None,
                         client_addr,
+                        client_addr_header: addr_header(client_addr),
                         scheme: "http",
                         local_addr,
                     });
