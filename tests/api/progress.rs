@@ -2,6 +2,7 @@
 //! an application; the person (portal) and a registered care manager with
 //! consent follow it; another municipality sees nothing.
 
+use crate::care::{accesses, verify_log};
 use crate::helpers::{TestApp, problem};
 use carehub_domain::{DocumentKind, InsuredNumber, InsurerNumber, PersonRef};
 use reqwest::blocking::{Client, Response};
@@ -328,5 +329,103 @@ fn a_municipality_lists_its_open_applications_by_stage() {
             .unwrap(),
         403,
         "role-not-allowed",
+    );
+}
+
+#[test]
+fn progress_reads_and_refusals_are_in_the_persons_access_list() {
+    let app = TestApp::spawn();
+    let muni = app.client("municipality");
+    let portal = app.client("portal");
+    let cm = app.client("care-manager");
+    let other = app.client_for_urn(OTHER_MUNICIPALITY);
+    let id = apply_for_renewal(&app, &muni);
+    let persons_list = format!("/api/progress/persons/{INSURER}/{PERSON}/applications");
+
+    // A proxy reads through the portal; the care manager is refused before
+    // registration and consent, then reads and lists; another municipality
+    // is refused the list; the municipality lists its open applications.
+    let proxy = app.person_token(INSURER, PERSON, "proxy");
+    assert_eq!(show(&app, &portal, &id, Some(&proxy)).status(), 200);
+    problem(show(&app, &cm, &id, None), 403, "forbidden");
+    register_with_consent(&app, &id);
+    assert_eq!(show(&app, &cm, &id, None).status(), 200);
+    let resp = cm.get(app.url(&persons_list)).send().unwrap();
+    assert_eq!(resp.status(), 200);
+    problem(
+        other.get(app.url(&persons_list)).send().unwrap(),
+        403,
+        "forbidden",
+    );
+    let resp = muni
+        .get(app.url("/api/progress/applications"))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    // A document read through the portal names its portal user too.
+    let resp = portal
+        .get(app.url(&format!("/api/read/persons/{INSURER}/{PERSON}/documents")))
+        .bearer_auth(&proxy)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    // An id that names nothing is refused like any other and logged with
+    // no person: in the chain, in no one's list.
+    let ghost = "app_00000000000000000000000000000000";
+    problem(show(&app, &muni, ghost, None), 403, "forbidden");
+
+    // What the person sees, oldest first.
+    let mut log = accesses(&app, PERSON);
+    log.reverse();
+    let seen: Vec<(&str, &str, &str)> = log
+        .iter()
+        .map(|a| {
+            (
+                a["principal"].as_str().unwrap(),
+                a["action"].as_str().unwrap(),
+                a["outcome"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let (portal_urn, cm_urn) = (
+        "urn:carehub:portal:mynaportal-dev",
+        "urn:carehub:care-manager:1371234567",
+    );
+    let expected = [
+        (portal_urn, "read_progress", "allowed"),
+        (cm_urn, "read_progress", "denied"),
+        (cm_urn, "read_progress", "allowed"),
+        (cm_urn, "list_progress", "allowed"),
+        (OTHER_MUNICIPALITY, "list_progress", "denied"),
+        (
+            "urn:carehub:municipality:131016",
+            "list_progress",
+            "allowed",
+        ),
+        (portal_urn, "list_documents", "allowed"),
+    ];
+    assert_eq!(seen, expected, "{log:#?}");
+    // The portal user who read, and whether the person or a proxy.
+    for a in [&log[0], &log[6]] {
+        assert_eq!(a["actor"], "proxy");
+        assert_eq!(a["subject"], format!("portal-user-{PERSON}"));
+    }
+    let no_portal_user = |a: &Value| a.get("subject").is_none() && a.get("actor").is_none();
+    assert!(log[1..6].iter().all(no_portal_user));
+    for a in &log[..3] {
+        assert_eq!(a["application_id"], id.as_str());
+    }
+    assert_eq!(log[3]["application_ids"], json!([id]));
+    assert_eq!(log[5]["application_ids"], json!([id]));
+    assert!(log[4].get("application_ids").is_none());
+    // Why a read was refused stays in the log.
+    assert!(log.iter().all(|a| a.get("deny_reason").is_none()));
+
+    // The chain holds, the ghost read included.
+    let (ok, stdout, stderr) = verify_log(&app);
+    assert!(ok, "verify-log failed: {stdout} {stderr}");
+    assert!(
+        stdout.contains(&format!("{} entries", log.len() + 1)),
+        "{stdout}"
     );
 }

@@ -1,12 +1,17 @@
 //! The progress operation, independent of Spin: routes, recording and
 //! advancing applications, showing and listing them, against any store.
+//! Every read of progress and every refused one is appended to the access
+//! log (DESIGN §3 rule 4) before the answer leaves; a read that cannot be
+//! logged is answered 500, never served.
 
 use carehub_domain::progress::APPLICATION_FIELDS;
 use carehub_domain::{
-    ApplicationId, ApplicationType, DocumentId, DocumentKey, DocumentKind, IdempotencyKey,
-    PersonRef, Principal, Problem, ProblemType, Progress, Role, Stage, allowed_next,
-    certificate_for_decision, fingerprint, may_manage_progress, may_view_progress,
-    transition_refused, validate_application, validate_content, validate_step,
+    AccessAction, AccessLogEntry, AccessOutcome, ApplicationId, ApplicationType, ConsentState,
+    Decision, DenyReason, DocumentId, DocumentKey, DocumentKind, IdempotencyKey, PersonActor,
+    PersonRef, Principal, Problem, ProblemType, Progress, RegistrationState, Role, Stage,
+    allowed_next, certificate_for_decision, fingerprint, may_manage_progress,
+    progress_view_decision, transition_refused, validate_application, validate_content,
+    validate_step,
 };
 use carehub_guest::body::{canonical_json, parse_json, sha256_hex};
 use carehub_guest::fields::Object;
@@ -15,8 +20,9 @@ use carehub_guest::idempotency::{Answer, write_once};
 use carehub_guest::problem::{forbidden, internal, invalid_identifier, invalid_request_problem};
 use carehub_guest::routing::{self, Route, paginate};
 use carehub_guest::store::{
-    ApplicationRecord, ConsentStore, DocumentStore, NewApplication, NewVersion, ProgressStore,
-    RegistrationStore, StepRecord, StoreError, advance, progress_of, registered_with_consent,
+    AccessLogStore, ApplicationRecord, ConsentStore, DocumentStore, NewApplication, NewVersion,
+    ProgressStore, RegistrationStore, StepRecord, StoreError, advance, log_access,
+    office_registration_state, progress_of,
 };
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -71,13 +77,83 @@ pub const ROUTES: &[Route<Endpoint>] = &[
 ];
 
 /// The caller: its principal and, for the portal, the person its token
-/// names.
+/// names and who holds the token (for the access log).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     /// The verified principal.
     pub principal: Principal,
     /// Portal only: the person token's person.
     pub token: Option<PersonRef>,
+    /// Portal only: whether the token's holder is the person or a proxy.
+    pub actor: Option<PersonActor>,
+    /// Portal only: the token's `sub`, the portal user.
+    pub subject: Option<String>,
+}
+
+impl Caller {
+    /// A caller without a person token.
+    pub fn new(principal: Principal) -> Caller {
+        Caller {
+            principal,
+            token: None,
+            actor: None,
+            subject: None,
+        }
+    }
+}
+
+/// The store a progress read needs: applications, the facts that decide
+/// who reads them, and the access log.
+pub trait ReadStore: ProgressStore + RegistrationStore + ConsentStore + AccessLogStore {}
+
+impl<S: ProgressStore + RegistrationStore + ConsentStore + AccessLogStore + ?Sized> ReadStore
+    for S
+{
+}
+
+/// One access-log entry of a progress read by `caller`.
+fn access_entry(
+    caller: &Caller,
+    person: Option<&PersonRef>,
+    action: AccessAction,
+    application_id: Option<&ApplicationId>,
+    application_ids: Vec<ApplicationId>,
+    decision: Decision,
+    now: &str,
+) -> AccessLogEntry {
+    AccessLogEntry {
+        at: now.to_owned(),
+        principal: caller.principal.clone(),
+        actor: caller.actor,
+        subject: caller.subject.clone(),
+        person: person.cloned(),
+        action,
+        kind: None,
+        document_id: None,
+        document_ids: Vec::new(),
+        application_id: application_id.cloned(),
+        application_ids,
+        outcome: if decision.is_allowed() {
+            AccessOutcome::Allowed
+        } else {
+            AccessOutcome::Denied
+        },
+        deny_reason: decision.deny_reason(),
+    }
+}
+
+/// Appends `entries` (in one transaction), then answers `reply`; entries
+/// that cannot be written turn the answer into a 500 (no read goes
+/// unlogged).
+fn logged<S: AccessLogStore + ?Sized>(
+    store: &S,
+    entries: &[AccessLogEntry],
+    reply: Reply,
+) -> Reply {
+    match log_access(store, entries) {
+        Ok(()) => reply,
+        Err(e) => internal("access log append", &e),
+    }
 }
 
 /// Where an application is shown.
@@ -426,18 +502,28 @@ pub fn step<S: ProgressStore + ?Sized>(
     )
 }
 
-fn may_view<S: RegistrationStore + ConsentStore + ?Sized>(
+/// Whether `caller` may read `person`'s progress, and if not why (for the
+/// log). Registration and consent are looked up only for a care manager,
+/// the one reader whose access depends on them.
+fn view_decision<S: RegistrationStore + ConsentStore + ?Sized>(
     store: &S,
     caller: &Caller,
     person: &PersonRef,
     now: &str,
-) -> Result<bool, StoreError> {
-    let registered = caller.principal.role() == Role::CareManager
-        && registered_with_consent(store, &caller.principal, person, now)?;
-    Ok(may_view_progress(
+) -> Result<Decision, StoreError> {
+    let (registration, consent) = if caller.principal.role() == Role::CareManager {
+        (
+            office_registration_state(store, &caller.principal, person, now)?,
+            store.consent_state(person)?,
+        )
+    } else {
+        (RegistrationState::None, ConsentState::None)
+    };
+    Ok(progress_view_decision(
         &caller.principal,
         person,
-        registered,
+        registration,
+        consent,
         caller.token.as_ref(),
     ))
 }
@@ -445,25 +531,36 @@ fn may_view<S: RegistrationStore + ConsentStore + ?Sized>(
 /// `GET /applications/{application_id}`: stage, tracks and timeline, for
 /// the person's municipality, the person (portal) and a care-manager office
 /// registered for the person with consent in force. Everyone else, and an
-/// id that names nothing, gets the same generic 403.
-pub fn show<S: ProgressStore + RegistrationStore + ConsentStore + ?Sized>(
-    store: &S,
-    caller: &Caller,
-    raw_id: &str,
-    now: &str,
-) -> Reply {
+/// id that names nothing, gets the same generic 403. Logged: allowed or
+/// refused, with the application id.
+pub fn show<S: ReadStore + ?Sized>(store: &S, caller: &Caller, raw_id: &str, now: &str) -> Reply {
     let id = match parse_id(raw_id) {
         Ok(id) => id,
         Err(reply) => return reply,
     };
     let result = (|| -> Result<Reply, StoreError> {
-        let Some(app) = store.application(&id)? else {
-            return Ok(forbidden());
+        let entry = |person, decision| {
+            access_entry(
+                caller,
+                person,
+                AccessAction::ReadProgress,
+                Some(&id),
+                Vec::new(),
+                decision,
+                now,
+            )
         };
-        if !may_view(store, caller, &app.application.person, now)? {
-            return Ok(forbidden());
+        let Some(app) = store.application(&id)? else {
+            let missing = entry(None, Decision::Deny(DenyReason::NoSuchApplication));
+            return Ok(logged(store, &[missing], forbidden()));
+        };
+        let person = &app.application.person;
+        let decision = view_decision(store, caller, person, now)?;
+        if !decision.is_allowed() {
+            return Ok(logged(store, &[entry(Some(person), decision)], forbidden()));
         }
-        Ok(Reply::json(200, &full_view(store, &app)?))
+        let reply = Reply::json(200, &full_view(store, &app)?);
+        Ok(logged(store, &[entry(Some(person), decision)], reply))
     })();
     result.unwrap_or_else(|e| internal("progress query", &e))
 }
@@ -474,11 +571,13 @@ struct Listed {
     next_cursor: Option<String>,
 }
 
+/// One page of applications as answered, with the applications it shows
+/// (for the access log).
 fn listed<S: ProgressStore + ?Sized>(
     store: &S,
     mut rows: Vec<ApplicationRecord>,
     limit: u32,
-) -> Result<Reply, StoreError> {
+) -> Result<(Reply, Vec<ApplicationRecord>), StoreError> {
     let next_cursor = paginate(&mut rows, limit, |r| r.seq);
     let items = rows
         .iter()
@@ -487,13 +586,27 @@ fn listed<S: ProgressStore + ?Sized>(
             view(app, &state, &steps, false)
         })
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Reply::json(200, &Listed { items, next_cursor }))
+    Ok((Reply::json(200, &Listed { items, next_cursor }), rows))
+}
+
+/// The applications of a page grouped by person, in order of first
+/// appearance: one access-log entry per person listed.
+fn by_person(rows: &[ApplicationRecord]) -> Vec<(&PersonRef, Vec<ApplicationId>)> {
+    let mut groups: Vec<(&PersonRef, Vec<ApplicationId>)> = Vec::new();
+    for r in rows {
+        let a = &r.application;
+        match groups.iter_mut().find(|(p, _)| *p == &a.person) {
+            Some((_, ids)) => ids.push(a.application_id.clone()),
+            None => groups.push((&a.person, vec![a.application_id.clone()])),
+        }
+    }
+    groups
 }
 
 /// `GET /persons/{insurer_number}/{insured_number}/applications`: the
 /// person's applications, newest first, for the same readers as
-/// [`show`].
-pub fn person_list<S: ProgressStore + RegistrationStore + ConsentStore + ?Sized>(
+/// [`show`]. Logged: allowed (with the applications listed) or refused.
+pub fn person_list<S: ReadStore + ?Sized>(
     store: &S,
     caller: &Caller,
     insurer: &str,
@@ -510,22 +623,67 @@ pub fn person_list<S: ProgressStore + RegistrationStore + ConsentStore + ?Sized>
         Err(reply) => return reply,
     };
     let result = (|| -> Result<Reply, StoreError> {
-        if !may_view(store, caller, &person, now)? {
-            return Ok(forbidden());
+        let entry = |ids, decision| {
+            access_entry(
+                caller,
+                Some(&person),
+                AccessAction::ListProgress,
+                None,
+                ids,
+                decision,
+                now,
+            )
+        };
+        let decision = view_decision(store, caller, &person, now)?;
+        if !decision.is_allowed() {
+            return Ok(logged(store, &[entry(Vec::new(), decision)], forbidden()));
         }
         let rows = store.person_applications(&person, page.before_seq, page.limit + 1)?;
-        listed(store, rows, page.limit)
+        let (reply, shown) = listed(store, rows, page.limit)?;
+        let ids = shown.into_iter().map(|r| r.application.application_id);
+        Ok(logged(store, &[entry(ids.collect(), decision)], reply))
     })();
     result.unwrap_or_else(|e| internal("progress list", &e))
 }
 
 /// `GET /applications?stage=&limit=&cursor=`: the calling municipality's
 /// open applications, newest first, optionally only those at `stage`.
-pub fn open_list<S: ProgressStore + ?Sized>(store: &S, caller: &Caller, query: &str) -> Reply {
+///
+/// A page shows each listed person's progress, so it is logged as a read of
+/// each: one `list_progress` entry per person on the page, naming that
+/// person's applications on it (an empty page reads no one). A caller that
+/// is not a municipality is refused and logged with no person (it named
+/// none).
+pub fn open_list<S: ReadStore + ?Sized>(
+    store: &S,
+    caller: &Caller,
+    query: &str,
+    now: &str,
+) -> Reply {
+    let entry = |person, ids, decision| {
+        access_entry(
+            caller,
+            person,
+            AccessAction::ListProgress,
+            None,
+            ids,
+            decision,
+            now,
+        )
+    };
     let Some(insurer) = caller.principal.insurer_number() else {
-        return Reply::problem_of(
-            ProblemType::RoleNotAllowed,
-            "Only a municipality lists its open applications.",
+        let refused = entry(
+            None,
+            Vec::new(),
+            Decision::Deny(DenyReason::NotMarkedForRole),
+        );
+        return logged(
+            store,
+            &[refused],
+            Reply::problem_of(
+                ProblemType::RoleNotAllowed,
+                "Only a municipality lists its open applications.",
+            ),
         );
     };
     let pairs = match routing::parse_query(query, &["stage", "limit", "cursor"]) {
@@ -556,8 +714,19 @@ pub fn open_list<S: ProgressStore + ?Sized>(store: &S, caller: &Caller, query: &
             },
         }
     }
-    store
+    let (reply, shown) = match store
         .open_applications(insurer.as_str(), stage, before, limit + 1)
         .and_then(|rows| listed(store, rows, limit))
-        .unwrap_or_else(|e| internal("open applications", &e))
+    {
+        Ok(page) => page,
+        Err(e) => return internal("open applications", &e),
+    };
+    let entries: Vec<AccessLogEntry> = by_person(&shown)
+        .into_iter()
+        .map(|(person, ids)| entry(Some(person), ids, Decision::Allow))
+        .collect();
+    if entries.is_empty() {
+        return reply;
+    }
+    logged(store, &entries, reply)
 }

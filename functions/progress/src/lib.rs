@@ -18,6 +18,10 @@
 //! * `GET /applications?stage=&limit=&cursor=` — the municipality's open
 //!   applications, newest first, optionally at one stage.
 //!
+//! Every read and every refused read is appended to the access log that
+//! `carehub-read` keeps (action `read_progress` / `list_progress`, with the
+//! application ids), so the person sees it in their access list.
+//!
 //! Writes take an optional `Idempotency-Key`. The machine and the rules are
 //! the domain's (`carehub_domain::progress`); [`handler`] is plain Rust,
 //! tested natively against the real schema; only `component` touches Spin.
@@ -51,12 +55,13 @@ mod component {
         // Identity first: nothing else is looked at for an unidentified caller.
         let principal = wasm::identify(&head)?;
         let matched = routing::route(ROUTES, &head)?;
-        let token = if principal.role() == Role::Portal {
-            Some(wasm::person(&head)?.person)
-        } else {
-            None
-        };
-        let caller = Caller { principal, token };
+        let mut caller = Caller::new(principal);
+        if caller.principal.role() == Role::Portal {
+            let token = wasm::person(&head)?;
+            caller.token = Some(token.person);
+            caller.actor = Some(token.actor);
+            caller.subject = Some(token.subject);
+        }
         let store = wasm::open_store()?;
         let now = clock::now_rfc3339();
         Ok(match matched.endpoint {
@@ -86,7 +91,7 @@ mod component {
                 &head.query,
                 &now,
             ),
-            Endpoint::OpenList => handler::open_list(&store, &caller, &head.query),
+            Endpoint::OpenList => handler::open_list(&store, &caller, &head.query, &now),
         })
     }
 }

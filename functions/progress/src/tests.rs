@@ -8,7 +8,7 @@ use carehub_guest::http::{Reply, RequestHead};
 use carehub_guest::store::native::NativeDb;
 use carehub_guest::store::sqlite::SqliteStore;
 use carehub_guest::store::{
-    ConsentStore, DocumentStore, NewRegistration, RegistrationStore, in_transaction,
+    AccessLogStore, ConsentStore, DocumentStore, NewRegistration, RegistrationStore, in_transaction,
 };
 use serde_json::{Value, json};
 
@@ -27,10 +27,7 @@ fn store() -> Store {
 }
 
 fn caller(urn: &str) -> Caller {
-    Caller {
-        principal: Principal::parse_urn(urn).unwrap(),
-        token: None,
-    }
+    Caller::new(Principal::parse_urn(urn).unwrap())
 }
 
 fn person() -> PersonRef {
@@ -181,7 +178,7 @@ fn an_application_runs_its_course_and_the_decision_issues_a_certificate() {
     );
     assert_eq!(v["open"], false);
     // Closed: not in the open list.
-    let list = json_of(&handler::open_list(&s, &muni, ""));
+    let list = json_of(&handler::open_list(&s, &muni, "", NOW));
     assert_eq!(list["items"], json!([]));
 }
 
@@ -210,7 +207,7 @@ fn who_may_write_and_read() {
     );
     assert_eq!(handler::show(&s, &other, &id, NOW).status, 403);
     assert_eq!(
-        json_of(&handler::open_list(&s, &other, ""))["items"],
+        json_of(&handler::open_list(&s, &other, "", NOW))["items"],
         json!([])
     );
 
@@ -273,21 +270,32 @@ fn open_applications_by_stage_with_a_cursor() {
         &json!({"step": "survey_scheduled", "survey_date": "2026-02-10"}),
     );
     assert_eq!(r.status, 200);
-    let list = json_of(&handler::open_list(&s, &muni, "stage=received&limit=1"));
+    let list = json_of(&handler::open_list(
+        &s,
+        &muni,
+        "stage=received&limit=1",
+        NOW,
+    ));
     assert_eq!(list["items"][0]["application_id"], ids[2].as_str());
     let cursor = list["next_cursor"].as_str().unwrap();
     let next = json_of(&handler::open_list(
         &s,
         &muni,
         &format!("stage=received&limit=1&cursor={cursor}"),
+        NOW,
     ));
     assert_eq!(next["items"][0]["application_id"], ids[1].as_str());
     assert_eq!(next["next_cursor"], Value::Null);
-    let scheduled = json_of(&handler::open_list(&s, &muni, "stage=survey_scheduled"));
+    let scheduled = json_of(&handler::open_list(
+        &s,
+        &muni,
+        "stage=survey_scheduled",
+        NOW,
+    ));
     assert_eq!(scheduled["items"][0]["application_id"], ids[0].as_str());
-    assert_eq!(handler::open_list(&s, &muni, "stage=nope").status, 400);
+    assert_eq!(handler::open_list(&s, &muni, "stage=nope", NOW).status, 400);
     assert_eq!(
-        handler::open_list(&s, &caller(CARE_MANAGER), "").status,
+        handler::open_list(&s, &caller(CARE_MANAGER), "", NOW).status,
         403
     );
 }
@@ -309,4 +317,127 @@ fn bad_steps_are_refused_with_the_rule() {
     // Nothing was recorded by the refusals.
     let v = json_of(&handler::show(&s, &muni, &id, NOW));
     assert_eq!(v["timeline"].as_array().unwrap().len(), 1);
+}
+
+/// The access log's entries about `p`, oldest first, as JSON.
+fn accesses_of(s: &Store, p: &PersonRef) -> Vec<Value> {
+    let mut rows = s.person_accesses(p, None, 200).unwrap();
+    rows.reverse();
+    rows.iter()
+        .map(|r| serde_json::from_str(&r.entry.canonical_json()).unwrap())
+        .collect()
+}
+
+#[test]
+fn every_progress_read_and_refusal_is_logged() {
+    let s = store();
+    let p = person();
+    let id = new_application(&s);
+    assert!(accesses_of(&s, &p).is_empty(), "writes are not reads");
+
+    // The municipality's show, a care manager's refused show (no
+    // registration), the portal's show as a proxy.
+    assert_eq!(
+        handler::show(&s, &caller(MUNICIPALITY), &id, NOW).status,
+        200
+    );
+    assert_eq!(
+        handler::show(&s, &caller(CARE_MANAGER), &id, NOW).status,
+        403
+    );
+    let mut portal = caller(PORTAL);
+    portal.token = Some(p.clone());
+    portal.actor = Some(carehub_domain::PersonActor::Proxy);
+    portal.subject = Some("user-42".into());
+    assert_eq!(handler::show(&s, &portal, &id, NOW).status, 200);
+    // The person's list, refused to another municipality.
+    let path = |c: &Caller| handler::person_list(&s, c, "131016", "0000012345", "", NOW);
+    assert_eq!(path(&portal).status, 200);
+    assert_eq!(path(&caller(OTHER)).status, 403);
+    // A 400 reads nothing and is not logged.
+    assert_eq!(
+        handler::show(&s, &caller(MUNICIPALITY), "app_nope", NOW).status,
+        400
+    );
+
+    let log = accesses_of(&s, &p);
+    assert_eq!(log.len(), 5, "{log:#?}");
+    let summary: Vec<(&str, &str, &str)> = log
+        .iter()
+        .map(|e| {
+            (
+                e["principal"].as_str().unwrap(),
+                e["action"].as_str().unwrap(),
+                e["outcome"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (MUNICIPALITY, "read_progress", "allowed"),
+            (CARE_MANAGER, "read_progress", "denied"),
+            (PORTAL, "read_progress", "allowed"),
+            (PORTAL, "list_progress", "allowed"),
+            (OTHER, "list_progress", "denied"),
+        ]
+    );
+    for e in &log[..3] {
+        assert_eq!(e["application_id"], id.as_str());
+    }
+    assert_eq!(log[1]["deny_reason"], "not_registered");
+    assert_eq!(log[2]["actor"], "proxy");
+    assert_eq!(log[2]["subject"], "user-42");
+    assert!(log[0].get("subject").is_none() && log[0].get("actor").is_none());
+    assert_eq!(log[3]["application_ids"], json!([id]));
+    assert_eq!(log[4]["deny_reason"], "not_insured_by_municipality");
+
+    // An id that names nothing: refused like any other, logged with no
+    // person (so in no one's list) but in the chain.
+    let ghost =
+        carehub_domain::ApplicationId::derive(&p, carehub_domain::ApplicationType::New, "t", "f");
+    assert_eq!(
+        handler::show(&s, &caller(MUNICIPALITY), ghost.as_str(), NOW).status,
+        403
+    );
+    assert_eq!(accesses_of(&s, &p).len(), 5);
+}
+
+#[test]
+fn the_open_list_logs_one_read_per_person_listed() {
+    let s = store();
+    let muni = caller(MUNICIPALITY);
+    let p = person();
+    let q = PersonRef::new(
+        InsurerNumber::parse("131016").unwrap(),
+        InsuredNumber::parse("0000067890").unwrap(),
+    );
+    let mut ids = Vec::new();
+    for who in [&p, &q, &p] {
+        let r = create(
+            &s,
+            &muni,
+            &json!({"person": who, "application_type": "new", "received_date": "2026-01-20"}),
+        );
+        assert_eq!(r.status, 201);
+        ids.push(json_of(&r)["application_id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(handler::open_list(&s, &muni, "", NOW).status, 200);
+    let for_p = accesses_of(&s, &p);
+    let for_q = accesses_of(&s, &q);
+    assert_eq!(for_p.len(), 1);
+    assert_eq!(for_q.len(), 1);
+    assert_eq!(for_p[0]["action"], "list_progress");
+    assert_eq!(for_p[0]["application_ids"], json!([ids[2], ids[0]]));
+    assert_eq!(for_q[0]["application_ids"], json!([ids[1]]));
+
+    // Another municipality's (empty) page reads no one; a care manager is
+    // refused, and the refusal names no person.
+    assert_eq!(handler::open_list(&s, &caller(OTHER), "", NOW).status, 200);
+    assert_eq!(
+        handler::open_list(&s, &caller(CARE_MANAGER), "", NOW).status,
+        403
+    );
+    assert_eq!(accesses_of(&s, &p).len(), 1);
+    assert_eq!(accesses_of(&s, &q).len(), 1);
 }

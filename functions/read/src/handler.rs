@@ -3,9 +3,9 @@
 //! refused read is appended to the access log before the answer leaves.
 
 use carehub_domain::{
-    AccessAction, AccessLogEntry, AccessOutcome, Decision, DenyReason, DocumentId, DocumentKind,
-    PersonActor, PersonRef, Principal, ProblemType, Viewer, decide, is_person_or_insurer,
-    list_decision,
+    AccessAction, AccessLogEntry, AccessOutcome, ApplicationId, Decision, DenyReason, DocumentId,
+    DocumentKind, PersonActor, PersonRef, Principal, ProblemType, Viewer, decide,
+    is_person_or_insurer, list_decision,
 };
 use carehub_guest::http::{Reply, RequestHead};
 use carehub_guest::problem::{forbidden, internal, invalid_identifier, invalid_request};
@@ -150,6 +150,7 @@ pub fn person_facts<S: ReadStore + ?Sized>(
 fn access_entry(
     principal: &Principal,
     actor: Option<PersonActor>,
+    subject: Option<&str>,
     person: Option<&PersonRef>,
     action: AccessAction,
     kind: Option<DocumentKind>,
@@ -162,11 +163,14 @@ fn access_entry(
         at: now.to_owned(),
         principal: principal.clone(),
         actor,
+        subject: subject.map(str::to_owned),
         person: person.cloned(),
         action,
         kind,
         document_id: document_id.cloned(),
         document_ids,
+        application_id: None,
+        application_ids: Vec::new(),
         outcome: if decision.is_allowed() {
             AccessOutcome::Allowed
         } else {
@@ -208,6 +212,7 @@ pub fn refuse_unreadable<S: ReadStore + ?Sized>(
         Target::List(person, kind) => access_entry(
             principal,
             None,
+            None,
             Some(person),
             AccessAction::ListDocuments,
             kind,
@@ -219,6 +224,7 @@ pub fn refuse_unreadable<S: ReadStore + ?Sized>(
         Target::Document(id) => match store.document(id) {
             Ok(record) => access_entry(
                 principal,
+                None,
                 None,
                 record.as_ref().map(|r| &r.person),
                 AccessAction::ReadDocument,
@@ -352,6 +358,7 @@ fn try_list<S: ReadStore + ?Sized>(
         access_entry(
             &reader.principal,
             reader.actor,
+            reader.subject.as_deref(),
             Some(person),
             AccessAction::ListDocuments,
             params.kind,
@@ -461,6 +468,7 @@ fn try_one<S: ReadStore + ?Sized>(
         access_entry(
             &reader.principal,
             reader.actor,
+            reader.subject.as_deref(),
             record.map(|r| &r.person),
             AccessAction::ReadDocument,
             record.map(|r| r.kind),
@@ -544,6 +552,8 @@ struct AccessView<'a> {
     principal: &'a Principal,
     #[serde(skip_serializing_if = "Option::is_none")]
     actor: Option<PersonActor>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subject: Option<&'a str>,
     action: AccessAction,
     #[serde(skip_serializing_if = "Option::is_none")]
     kind: Option<DocumentKind>,
@@ -551,6 +561,10 @@ struct AccessView<'a> {
     document_id: Option<&'a DocumentId>,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     document_ids: &'a [DocumentId],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    application_id: Option<&'a ApplicationId>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    application_ids: &'a [ApplicationId],
     outcome: AccessOutcome,
 }
 
@@ -586,10 +600,13 @@ pub fn accesses<S: ReadStore + ?Sized>(
             at: &r.entry.at,
             principal: &r.entry.principal,
             actor: r.entry.actor,
+            subject: r.entry.subject.as_deref(),
             action: r.entry.action,
             kind: r.entry.kind,
             document_id: r.entry.document_id.as_ref(),
             document_ids: &r.entry.document_ids,
+            application_id: r.entry.application_id.as_ref(),
+            application_ids: &r.entry.application_ids,
             outcome: r.entry.outcome,
         })
         .collect();

@@ -50,11 +50,11 @@ mod component {
         let principal = wasm::identify(&head)?;
         let matched = routing::route(ROUTES, &head)?;
         // The portal reads only for the person its token names.
-        let (token_person, actor) = if principal.role() == Role::Portal {
+        let (token_person, actor, subject) = if principal.role() == Role::Portal {
             let token = wasm::person(&head)?;
-            (Some(token.person), Some(token.actor))
+            (Some(token.person), Some(token.actor), Some(token.subject))
         } else {
-            (None, None)
+            (None, None, None)
         };
         let now = clock::now_rfc3339();
         Ok(match matched.endpoint {
@@ -63,9 +63,13 @@ mod component {
                 let params = handler::list_params(&head)?;
                 let store = wasm::open_store()?;
                 match Reader::new(principal.clone(), token_person) {
-                    Some(reader) => {
-                        handler::list(&store, &reader.with_actor(actor), &person, &params, &now)
-                    }
+                    Some(reader) => handler::list(
+                        &store,
+                        &reader.with_actor(actor).with_subject(subject),
+                        &person,
+                        &params,
+                        &now,
+                    ),
                     None => handler::refuse_unreadable(
                         &store,
                         &principal,
@@ -79,9 +83,13 @@ mod component {
                 let version = handler::version_param(&head)?;
                 let store = wasm::open_store()?;
                 match Reader::new(principal.clone(), token_person) {
-                    Some(reader) => {
-                        handler::one(&store, &reader.with_actor(actor), &id, version, &now)
-                    }
+                    Some(reader) => handler::one(
+                        &store,
+                        &reader.with_actor(actor).with_subject(subject),
+                        &id,
+                        version,
+                        &now,
+                    ),
                     None => {
                         handler::refuse_unreadable(&store, &principal, Target::Document(&id), &now)
                     }

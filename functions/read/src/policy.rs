@@ -24,6 +24,9 @@ pub struct Reader {
     /// Portal only: whether the token's holder is the person or a proxy
     /// (for the access log).
     pub actor: Option<PersonActor>,
+    /// Portal only: the person token's `sub`, the portal user (for the
+    /// access log).
+    pub subject: Option<String>,
 }
 
 impl Reader {
@@ -36,12 +39,19 @@ impl Reader {
             viewer,
             token_person,
             actor: None,
+            subject: None,
         })
     }
 
     /// The same reader, recording the person token's holder.
     pub fn with_actor(mut self, actor: Option<PersonActor>) -> Reader {
         self.actor = actor;
+        self
+    }
+
+    /// The same reader, recording the portal user (the token's `sub`).
+    pub fn with_subject(mut self, subject: Option<String>) -> Reader {
+        self.subject = subject;
         self
     }
 }

@@ -606,7 +606,9 @@ fn every_read_and_refusal_is_logged_in_one_chain() {
     assert_eq!(handler::one(&s, &cm, &missing, None, NOW).status, 403);
     assert_eq!(handler::list(&s, &cm, &p, &params(), NOW).status, 403);
     // Allowed: the person through the portal (a proxy), and the municipality.
-    let me = reader("urn:carehub:portal:mynaportal", Some(&p)).with_actor(Some(PersonActor::Proxy));
+    let me = reader("urn:carehub:portal:mynaportal", Some(&p))
+        .with_actor(Some(PersonActor::Proxy))
+        .with_subject(Some("portal-user-7".into()));
     assert_eq!(handler::one(&s, &me, &cert, None, NOW).status, 200);
     let m = reader(MUNICIPALITY, None);
     let list = handler::list(&s, &m, &p, &params(), NOW);
@@ -658,6 +660,8 @@ fn every_read_and_refusal_is_logged_in_one_chain() {
     assert_eq!(accesses[4]["document_id"], cert.as_str());
     assert_eq!(accesses[4]["kind"], "insurance_certificate");
     assert_eq!(accesses[2]["actor"], "proxy");
+    assert_eq!(accesses[2]["subject"], "portal-user-7");
+    assert!(accesses[4].get("subject").is_none());
     assert_eq!(accesses[1]["action"], "list_documents");
     assert_eq!(
         accesses[1]["document_ids"].as_array().unwrap().len(),
@@ -762,11 +766,14 @@ fn concurrent_appenders_keep_one_linear_chain() {
                         at: format!("2025-11-25T08:00:{i:02}.{t:06}Z"),
                         principal: principal(MUNICIPALITY),
                         actor: None,
+                        subject: None,
                         person: Some(p.clone()),
                         action: AccessAction::ListDocuments,
                         kind: None,
                         document_id: None,
                         document_ids: Vec::new(),
+                        application_id: None,
+                        application_ids: Vec::new(),
                         outcome: AccessOutcome::Allowed,
                         deny_reason: None,
                     };

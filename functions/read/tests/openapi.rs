@@ -295,7 +295,7 @@ fn read_one() -> Value {
 fn read_accesses() -> Value {
     let mut responses = Map::new();
     responses.insert("200".into(), json!({
-        "description": "Accesses to the person's data, newest first: every read and every refused read of their documents, by whom and when. Why a read was refused stays in the log (it is internal).",
+        "description": "Accesses to the person's data, newest first: every read and every refused read of their documents and of their certification progress, by whom and when (for portal reads also which portal user: the person token's `sub` and whether the person or a proxy). A municipality's list of open applications counts as a read of each person on the page. Why a read was refused stays in the log (it is internal).",
         "content": { "application/json": { "schema": schema_ref("AccessList") } },
     }));
     op_problems(&[400], &mut responses);
@@ -708,10 +708,13 @@ fn consent_and_registration_schemas(s: &mut Map<String, Value>) {
             "at": schema_ref("Timestamp"),
             "principal": schema_ref("PrincipalUrn"),
             "actor": { "enum": PersonActor::NAMES, "description": "Portal reads: the person or a proxy." },
-            "action": { "enum": AccessAction::NAMES },
+            "subject": { "type": "string", "description": "Portal reads: the portal user, the person token's `sub`." },
+            "action": { "enum": AccessAction::NAMES, "description": "read_document, list_documents, read_history; read_progress (one certification application), list_progress (the person's applications, or a municipality's page of open applications naming this person's)." },
             "kind": schema_ref("DocumentKind"),
             "document_id": schema_ref("DocumentId"),
             "document_ids": { "type": "array", "items": schema_ref("DocumentId"), "description": "An allowed list: the documents it returned." },
+            "application_id": { "type": "string", "pattern": "^app_[0-9a-f]{32}$", "description": "read_progress: the application." },
+            "application_ids": { "type": "array", "items": { "type": "string", "pattern": "^app_[0-9a-f]{32}$" }, "description": "An allowed list_progress: the person's applications it returned." },
             "outcome": { "enum": AccessOutcome::NAMES },
         },
     }));
@@ -1073,7 +1076,7 @@ fn progress_applications() -> Value {
             "operationId": "listOpenApplications",
             "tags": ["progress"],
             "summary": "The municipality's open applications, by stage",
-            "description": "Open means neither notified nor withdrawn. `stage` keeps only those whose latest step is that stage. Municipalities only (`role-not-allowed`).",
+            "description": "Open means neither notified nor withdrawn. `stage` keeps only those whose latest step is that stage. Municipalities only (`role-not-allowed`). A page is a read of each person on it: one access-log entry per person, naming their applications.",
             "parameters": [
                 { "name": "stage", "in": "query", "required": false, "schema": { "enum": Stage::NAMES } },
                 { "$ref": "#/components/parameters/Limit" },
@@ -1100,7 +1103,7 @@ fn progress_one() -> Value {
             "operationId": "showApplication",
             "tags": ["progress"],
             "summary": "An application's current stage and timeline",
-            "description": "For the person's municipality, the person (portal, person token naming them) and a care-manager office registered for the person while the person's consent is in force. Anyone else, and an id that names nothing, get the same 403 `forbidden`.",
+            "description": "For the person's municipality, the person (portal, person token naming them) and a care-manager office registered for the person while the person's consent is in force. Anyone else, and an id that names nothing, get the same 403 `forbidden`. Every read and refused read is written to the person's access log.",
             "security": [{ "mutualTLS": [] }, { "mutualTLS": [], "personToken": [] }],
             "parameters": [{ "$ref": "#/components/parameters/ApplicationIdPath" }],
             "responses": responses,
@@ -1156,7 +1159,7 @@ fn progress_person() -> Value {
             "operationId": "listPersonApplications",
             "tags": ["progress"],
             "summary": "The person's certification applications",
-            "description": "For the same readers as one application; anyone else gets 403 `forbidden`.",
+            "description": "For the same readers as one application; anyone else gets 403 `forbidden`. Every read and refused read is written to the person's access log.",
             "security": [{ "mutualTLS": [] }, { "mutualTLS": [], "personToken": [] }],
             "parameters": [
                 { "$ref": "#/components/parameters/InsurerNumberPath" },

@@ -19,6 +19,7 @@ use crate::kinds::DocumentKind;
 use crate::macros::string_enum;
 use crate::matrix::DenyReason;
 use crate::principal::{PersonActor, PersonRef, Principal};
+use crate::progress::ApplicationId;
 
 /// The "previous hash" of the first entry: 64 zeros.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -104,8 +105,12 @@ string_enum! {
         ListDocuments = "list_documents",
         /// Read a document's version history.
         ReadHistory = "read_history",
-        /// Read certification progress.
+        /// Read one certification application's progress (stage, timeline).
         ReadProgress = "read_progress",
+        /// List a person's certification applications (the person's list,
+        /// or the municipality's list of open applications: one entry per
+        /// person listed).
+        ListProgress = "list_progress",
     }
 }
 
@@ -130,6 +135,9 @@ pub struct AccessLogEntry {
     /// For portal reads: whether the person or a proxy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor: Option<PersonActor>,
+    /// For portal reads: the portal user, the person token's `sub`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
     /// About whom. `None` only for a read of a document id that names no
     /// document (refused like any other, and logged so that probing shows).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -147,6 +155,12 @@ pub struct AccessLogEntry {
     /// sees which documents were read, not only that a list was.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub document_ids: Vec<DocumentId>,
+    /// The certification application, when one was concerned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application_id: Option<ApplicationId>,
+    /// For an allowed progress list: the applications it returned.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub application_ids: Vec<ApplicationId>,
     /// Allowed or denied.
     pub outcome: AccessOutcome,
     /// Why it was denied (internal; never shown to the reader who was refused).
@@ -232,6 +246,7 @@ mod tests {
             at: "2025-04-01T00:00:00Z".into(),
             principal: Principal::parse_urn("urn:carehub:medical:1312345678").unwrap(),
             actor: None,
+            subject: None,
             person: Some(
                 serde_json::from_value(
                     json!({"insurer_number": "131016", "insured_number": "0000123456"}),
@@ -242,6 +257,8 @@ mod tests {
             kind: Some(DocumentKind::BurdenRatioCertificate),
             document_id: None,
             document_ids: Vec::new(),
+            application_id: None,
+            application_ids: Vec::new(),
             outcome: AccessOutcome::Denied,
             deny_reason: Some(DenyReason::NotMarkedForRole),
         };
@@ -252,5 +269,56 @@ mod tests {
             entry
         );
         assert_eq!(canonical_json(&serde_json::from_str(&text).unwrap()), text);
+    }
+
+    #[test]
+    fn entries_written_before_the_progress_fields_keep_their_bytes() {
+        // An entry as stored before `subject` and the application fields
+        // existed: it parses, and re-serializes to the very text hashed.
+        let old = r#"{"action":"list_documents","at":"2025-04-01T00:00:00Z","document_ids":["doc_0123456789abcdef0123456789abcdef"],"outcome":"allowed","person":{"insured_number":"0000123456","insurer_number":"131016"},"principal":"urn:carehub:care-manager:1371234567"}"#;
+        let entry: AccessLogEntry = serde_json::from_str(old).unwrap();
+        assert_eq!(entry.subject, None);
+        assert_eq!(entry.application_id, None);
+        assert!(entry.application_ids.is_empty());
+        assert_eq!(entry.canonical_json(), old);
+    }
+
+    #[test]
+    fn a_portal_progress_read_names_the_portal_user_and_the_application() {
+        let person: PersonRef = serde_json::from_value(
+            json!({"insurer_number": "131016", "insured_number": "0000123456"}),
+        )
+        .unwrap();
+        let app = ApplicationId::derive(&person, crate::ApplicationType::New, "t", "f");
+        let entry = AccessLogEntry {
+            at: "2025-04-01T00:00:00Z".into(),
+            principal: Principal::parse_urn("urn:carehub:portal:mynaportal").unwrap(),
+            actor: Some(PersonActor::Proxy),
+            subject: Some("family-member-7".into()),
+            person: Some(person),
+            action: AccessAction::ReadProgress,
+            kind: None,
+            document_id: None,
+            document_ids: Vec::new(),
+            application_id: Some(app.clone()),
+            application_ids: Vec::new(),
+            outcome: AccessOutcome::Allowed,
+            deny_reason: None,
+        };
+        let text = entry.canonical_json();
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["action"], "read_progress");
+        assert_eq!(v["actor"], "proxy");
+        assert_eq!(v["subject"], "family-member-7");
+        assert_eq!(v["application_id"], app.as_str());
+        assert!(v.get("application_ids").is_none());
+        assert_eq!(
+            serde_json::from_str::<AccessLogEntry>(&text).unwrap(),
+            entry
+        );
+        assert_eq!(
+            "list_progress".parse::<AccessAction>().unwrap(),
+            AccessAction::ListProgress
+        );
     }
 }

@@ -75,7 +75,7 @@ pub use problem::{PROBLEM_CONTENT_TYPE, Problem, ProblemType};
 pub use progress::{
     ApplicationId, OpinionTrack, Phase, Progress, Stage, SurveyTrack, TRANSITIONS, Transition,
     allowed_next, certificate_for_decision, may_manage_progress, may_view_progress,
-    transition_refused, validate_application, validate_step,
+    progress_view_decision, transition_refused, validate_application, validate_step,
 };
 pub use registration::{
     RegistrationError, RegistrationId, RegistrationState, VerificationMethod,

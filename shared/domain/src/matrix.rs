@@ -177,6 +177,10 @@ string_enum! {
         /// the read handler logs it for a document it could not find, and
         /// answers exactly as for any other refusal.
         NoSuchDocument = "no_such_document",
+        /// The application id names no application. Never returned by
+        /// [`decide`]: the progress handler logs it for an application it
+        /// could not find, and answers exactly as for any other refusal.
+        NoSuchApplication = "no_such_application",
     }
 }
 
@@ -299,7 +303,7 @@ fn decide_office(ctx: &ReadContext, cell: Mark) -> Result<(), DenyReason> {
     consent_in_force(ctx.consent)
 }
 
-fn consent_in_force(consent: ConsentState) -> Result<(), DenyReason> {
+pub(crate) fn consent_in_force(consent: ConsentState) -> Result<(), DenyReason> {
     match consent {
         ConsentState::InForce => Ok(()),
         ConsentState::None => Err(DenyReason::NoConsent),
