@@ -259,6 +259,29 @@ pub struct Asserter {
 }
 
 impl Asserter {
+    /// The edge's asserter from the application's resolved variables:
+    /// signed with `assertion_key`, and verifying the portal's person tokens
+    /// here, once, not in wasm, when `person_token_public_key` is set (with
+    /// `person_token_issuer`, or the default issuer). Used by the in-process
+    /// gateway and by proxy mode alike.
+    pub fn from_variables(vars: &crate::variables::Values) -> Result<Asserter> {
+        let key = vars
+            .get("assertion_key")
+            .context("the manifest declares no assertion_key variable")?;
+        let mut asserter = Asserter::new(key)?;
+        if let Some(pem) = vars
+            .get("person_token_public_key")
+            .filter(|k| !k.trim().is_empty())
+        {
+            let issuer = vars
+                .get("person_token_issuer")
+                .filter(|i| !i.is_empty())
+                .map_or(person_token::DEFAULT_ISSUER, String::as_str);
+            asserter = asserter.with_person_tokens(PersonTokens::new(pem, issuer)?);
+        }
+        Ok(asserter)
+    }
+
     /// `key` is the shared `assertion_key` variable's value.
     pub fn new(key: &str) -> Result<Asserter> {
         if key.len() < 32 {

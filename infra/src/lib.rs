@@ -206,21 +206,7 @@ pub async fn up(opts: UpOptions) -> Result<()> {
             (dev.ca_cert(), dev.server_cert(), dev.server_key())
         };
         let config = edge::server_config(&ca, &cert, &key)?;
-        let key = app_vars
-            .get("assertion_key")
-            .context("the manifest declares no assertion_key variable")?;
-        let mut asserter = edge::Asserter::new(key)?;
-        // The portal's person tokens are verified here, once, not in wasm.
-        if let Some(pem) = app_vars
-            .get("person_token_public_key")
-            .filter(|k| !k.trim().is_empty())
-        {
-            let issuer = app_vars
-                .get("person_token_issuer")
-                .filter(|i| !i.is_empty())
-                .map_or(carehub_guest::person_token::DEFAULT_ISSUER, String::as_str);
-            asserter = asserter.with_person_tokens(edge::PersonTokens::new(pem, issuer)?);
-        }
+        let asserter = edge::Asserter::from_variables(&app_vars)?;
         (
             Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))),
             Some(asserter),

@@ -495,21 +495,7 @@ pub async fn up(
     // With PostgreSQL the schema is migrated here, at the edge's start, as
     // the in-process gateway does: the components never create tables.
     crate::host::pg::prepare_store(app_vars).await?;
-    let assertion_key = app_vars
-        .get("assertion_key")
-        .context("the manifest declares no assertion_key variable")?;
-    let mut asserter = Asserter::new(assertion_key)?;
-    // The portal's person tokens are verified here, as in-process.
-    if let Some(pem) = app_vars
-        .get("person_token_public_key")
-        .filter(|k| !k.trim().is_empty())
-    {
-        let issuer = app_vars
-            .get("person_token_issuer")
-            .filter(|i| !i.is_empty())
-            .map_or(carehub_guest::person_token::DEFAULT_ISSUER, String::as_str);
-        asserter = asserter.with_person_tokens(crate::edge::PersonTokens::new(pem, issuer)?);
-    }
+    let asserter = Asserter::from_variables(app_vars)?;
     let proxy = Proxy::new(
         &config,
         manifest,
