@@ -471,6 +471,38 @@ struct CellSpec {
     marker: Option<&'static str>,
 }
 
+/// A cell that GETs a fixed answer: `/_carehub/floor` (floor (a)),
+/// `/probe/fixed` through the gateway (floor (b), plain (b)), or `/fixed` on
+/// the peer, which sets no Spin headers, so the client sends
+/// `spin-path-info` itself (floor (c), plain (c)).
+fn fixed_cell(
+    key: &'static str,
+    name: &str,
+    identity: &'static str,
+    target: Target,
+    path: &'static str,
+) -> CellSpec {
+    let t = target.clone();
+    let via_peer = path == "/fixed";
+    CellSpec {
+        key,
+        name: name.into(),
+        identity,
+        make: Arc::new(move |_, _| {
+            let req = get(&t, path);
+            let req = if via_peer {
+                req.header("spin-path-info", path)
+            } else {
+                req
+            };
+            req.body(empty()).expect("request")
+        }),
+        target,
+        expect: 200,
+        marker: None,
+    }
+}
+
 struct Runner<'a> {
     cfg: &'a Config,
     ticks: u64,
@@ -779,26 +811,20 @@ async fn run(cfg: Config) -> Result<()> {
     let muni = targets["municipality"].clone();
     let mut specs: Vec<CellSpec> = Vec::new();
     if cfg.wants("floors") {
-        let t = muni.clone();
-        specs.push(CellSpec {
-            key: "floor_a",
-            name: "floor (a): native answer after mTLS".into(),
-            identity: "municipality",
-            make: Arc::new(move |_, _| get(&t, "/_carehub/floor").body(empty()).expect("request")),
-            target: muni.clone(),
-            expect: 200,
-            marker: None,
-        });
-        let t = muni.clone();
-        specs.push(CellSpec {
-            key: "floor_b",
-            name: "floor (b): probe /fixed via gateway".into(),
-            identity: "municipality",
-            make: Arc::new(move |_, _| get(&t, "/probe/fixed").body(empty()).expect("request")),
-            target: muni.clone(),
-            expect: 200,
-            marker: None,
-        });
+        specs.push(fixed_cell(
+            "floor_a",
+            "floor (a): native answer after mTLS",
+            "municipality",
+            muni.clone(),
+            "/_carehub/floor",
+        ));
+        specs.push(fixed_cell(
+            "floor_b",
+            "floor (b): probe /fixed via gateway",
+            "municipality",
+            muni.clone(),
+            "/probe/fixed",
+        ));
     }
     if cfg.wants("read") {
         let (t, ins) = (muni.clone(), insured.clone());
@@ -953,22 +979,13 @@ async fn run(cfg: Config) -> Result<()> {
             "peer (wasmtime-wasi-http ProxyPre + hyper, mTLS)",
             &peer,
         ));
-        let t = target_for(&cfg, peer.addr, "municipality")?;
-        let t2 = t.clone();
-        let spec = CellSpec {
-            key: "floor_c",
-            name: "floor (c): probe /fixed via peer".into(),
-            identity: "municipality",
-            make: Arc::new(move |_, _| {
-                get(&t2, "/fixed")
-                    .header("spin-path-info", "/fixed")
-                    .body(empty())
-                    .expect("request")
-            }),
-            target: t,
-            expect: 200,
-            marker: None,
-        };
+        let spec = fixed_cell(
+            "floor_c",
+            "floor (c): probe /fixed via peer",
+            "municipality",
+            target_for(&cfg, peer.addr, "municipality")?,
+            "/fixed",
+        );
         for &n in &conns {
             runner.cell(&spec, &peer, "peer (mTLS)", n).await?;
         }
@@ -982,45 +999,34 @@ async fn run(cfg: Config) -> Result<()> {
             &logs.join("gateway-plain.log"),
         )?;
         notes.push(note("gateway --no-edge (plain HTTP)", &g));
-        let t = Target {
+        let plain = Target {
             addr: g.addr,
             tls: None,
         };
-        let t2 = t.clone();
-        let spec = CellSpec {
-            key: "plain_b",
-            name: "probe /fixed via gateway, plain HTTP".into(),
-            identity: "none",
-            make: Arc::new(move |_, _| get(&t2, "/probe/fixed").body(empty()).expect("request")),
-            target: t,
-            expect: 200,
-            marker: None,
-        };
+        let spec = fixed_cell(
+            "plain_b",
+            "probe /fixed via gateway, plain HTTP",
+            "none",
+            plain,
+            "/probe/fixed",
+        );
         for &n in &conns {
             runner.cell(&spec, &g, "gateway --no-edge", n).await?;
         }
         g.stop();
         let p = procs::start(&peer_launch(&cfg, false)?, &logs.join("peer-plain.log"))?;
         notes.push(note("peer (plain HTTP)", &p));
-        let t = Target {
+        let plain = Target {
             addr: p.addr,
             tls: None,
         };
-        let t2 = t.clone();
-        let spec = CellSpec {
-            key: "plain_c",
-            name: "probe /fixed via peer, plain HTTP".into(),
-            identity: "none",
-            make: Arc::new(move |_, _| {
-                get(&t2, "/fixed")
-                    .header("spin-path-info", "/fixed")
-                    .body(empty())
-                    .expect("request")
-            }),
-            target: t,
-            expect: 200,
-            marker: None,
-        };
+        let spec = fixed_cell(
+            "plain_c",
+            "probe /fixed via peer, plain HTTP",
+            "none",
+            plain,
+            "/fixed",
+        );
         for &n in &conns {
             runner.cell(&spec, &p, "peer plain", n).await?;
         }
