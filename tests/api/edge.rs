@@ -1,6 +1,6 @@
 //! The mTLS edge: who gets in, and what a component is told about them.
 
-use crate::helpers::{TestApp, client_with, plain, problem};
+use crate::helpers::{TestApp, client_with, header_values, plain, problem};
 use carehub_domain::{DocumentKind, InsuredNumber, InsurerNumber, PersonRef};
 use serde_json::json;
 
@@ -159,13 +159,7 @@ fn forged_identity_headers_are_dropped_and_the_certificate_decides() {
         .unwrap();
     assert_eq!(resp.status(), 200);
     let headers: Vec<(String, String)> = resp.json().unwrap();
-    let get = |name: &str| -> Vec<&str> {
-        headers
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .collect()
-    };
+    let get = |name: &str| header_values(&headers, name);
     assert!(get("x-carehub-role").is_empty());
     assert_eq!(get("spin-path-info"), vec!["/headers"]);
     let assertion = get("carehub-assertion");

@@ -548,3 +548,13 @@ pub fn problem(resp: reqwest::blocking::Response, status: u16, slug: &str) -> se
     assert_eq!(body["status"], status, "{body}");
     body
 }
+
+/// The values of `name`, in order, among the headers the probe's `/headers`
+/// route reports having received.
+pub fn header_values<'a>(headers: &'a [(String, String)], name: &str) -> Vec<&'a str> {
+    headers
+        .iter()
+        .filter(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .collect()
+}

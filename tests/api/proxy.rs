@@ -4,7 +4,7 @@
 //! the edge's refusals hold there too.
 
 use crate::care::{Hub, INSURER, content};
-use crate::helpers::{Options, TestApp, TestDb, problem, workspace};
+use crate::helpers::{Options, TestApp, TestDb, header_values, problem, workspace};
 use carehub_domain::DocumentKind;
 use reqwest::blocking::Client;
 use serde_json::{Value, json};
@@ -192,13 +192,7 @@ fn the_proxy_edge_refuses_what_the_gateway_refuses() {
         .unwrap();
     assert_eq!(resp.status(), 200);
     let headers: Vec<(String, String)> = resp.json().unwrap();
-    let get = |name: &str| -> Vec<&str> {
-        headers
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .collect()
-    };
+    let get = |name: &str| header_values(&headers, name);
     for name in [
         "carehub-principal",
         "x-carehub-role",
