@@ -28,8 +28,8 @@ use std::time::Duration;
 
 /// The route a run calls.
 pub const DISPATCH_PATH: &str = "/api/webhooks/dispatch";
-/// The principal a run asserts.
-pub const SCHEDULER_URN: &str = "urn:carehub:operator:scheduler";
+/// The principal a run asserts: the one the policy lets dispatch.
+pub const SCHEDULER_URN: &str = carehub_domain::policy::webhooks::SCHEDULER;
 
 /// Starts the schedule on the current runtime; it runs until the process
 /// ends. `None` when there is nothing to schedule: no route serves

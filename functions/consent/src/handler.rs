@@ -1,14 +1,15 @@
 //! The consent operation, independent of Spin: routes, recording an event,
 //! showing the state and history, against any store.
 
+pub use carehub_domain::Caller;
+use carehub_domain::policy::consent::{authorize_recording, may_view_consent};
 use carehub_domain::{
-    ConsentEvent, IdempotencyKey, PersonActor, PersonRef, Principal, Problem, ProblemType,
-    RegistrationState, authorize_recording, check_transition, current_state, may_view_consent,
-    validate_event_at,
+    ConsentEvent, IdempotencyKey, PersonRef, Principal, Problem, ProblemType, RegistrationState,
+    check_transition, current_state, validate_event_at,
 };
 use carehub_guest::body::parse_json;
 use carehub_guest::http::{Reply, RequestHead};
-use carehub_guest::idempotency::{Answer, write_once};
+use carehub_guest::idempotency::{Answer, WriteRequest, write_once};
 use carehub_guest::problem::{forbidden, internal};
 use carehub_guest::routing::Route;
 use carehub_guest::store::{
@@ -46,22 +47,6 @@ pub const ROUTES: &[Route<Endpoint>] = &[
         endpoint: Endpoint::Show,
     },
 ];
-
-/// The caller: its principal and, for the portal, the person and holder its
-/// person token names.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Caller {
-    /// The verified principal.
-    pub principal: Principal,
-    /// Portal only: the person token's person and actor.
-    pub token: Option<(PersonRef, PersonActor)>,
-}
-
-impl Caller {
-    fn token(&self) -> Option<(&PersonRef, PersonActor)> {
-        self.token.as_ref().map(|(p, a)| (p, *a))
-    }
-}
 
 /// Where a person's consent is shown: the `Location` of a recorded event.
 pub fn location(person: &PersonRef) -> String {
@@ -129,11 +114,13 @@ pub fn record<S: ConsentStore + RegistrationStore + ?Sized>(
     let principal = &caller.principal;
     write_once(
         store,
-        principal,
-        head,
-        key,
-        body,
-        now,
+        &WriteRequest {
+            principal,
+            head,
+            key,
+            body,
+            now,
+        },
         "consent write",
         || {
             let value = parse_json(body)?;
@@ -141,14 +128,18 @@ pub fn record<S: ConsentStore + RegistrationStore + ?Sized>(
         },
         |s, req| {
             let refuse = |p: Problem| Ok(Err(Reply::problem(&p)));
-            let event = match req.into_event(principal, caller.token().map(|(_, a)| a), now) {
+            let event = match req.into_event(principal, caller.actor(), now) {
                 Ok(e) => e,
                 Err(p) => return refuse(p),
             };
             let registered = registered(s, principal, person, now)?;
-            if let Err(p) =
-                authorize_recording(principal, person, &event, registered, caller.token())
-            {
+            if let Err(p) = authorize_recording(
+                principal,
+                person,
+                &event,
+                registered,
+                caller.person_and_actor(),
+            ) {
                 return refuse(p);
             }
             if let Err(violations) = validate_event_at(&event, now) {
@@ -202,8 +193,7 @@ fn try_show<S: ConsentStore + RegistrationStore + ?Sized>(
     now: &str,
 ) -> Result<Reply, StoreError> {
     let registered = registered(store, &caller.principal, person, now)?;
-    let token_person = caller.token.as_ref().map(|(p, _)| p);
-    if !may_view_consent(&caller.principal, person, registered, token_person) {
+    if !may_view_consent(&caller.principal, person, registered, caller.token_person()) {
         return Ok(forbidden());
     }
     let history: Vec<ConsentRecord> = store.consent_history(person)?;

@@ -26,22 +26,17 @@ pub mod request;
 mod tests;
 
 #[cfg(target_arch = "wasm32")]
-// `http_component` expands to the component's export glue (`export_name`,
+// `component!` expands to the component's export glue (`export_name`,
 // unsafe ABI shims); this module holds nothing else.
 #[allow(unsafe_code)]
 mod component {
-    use carehub_domain::Role;
     use carehub_guest::http::JSON;
     use carehub_guest::{Reply, clock, idempotency, routing, wasm};
-    use spin_sdk::http::{IncomingRequest, ResponseOutparam};
+    use spin_sdk::http::IncomingRequest;
 
-    use crate::handler::{self, BODY_LIMIT, Caller, Endpoint, ROUTES};
+    use crate::handler::{self, BODY_LIMIT, Endpoint, ROUTES};
 
-    #[spin_sdk::http_component]
-    async fn handle(req: IncomingRequest, out: ResponseOutparam) {
-        let reply = serve(req).await.unwrap_or_else(|r| r);
-        wasm::send(out, reply).await;
-    }
+    carehub_guest::component!(serve);
 
     async fn serve(req: IncomingRequest) -> Result<Reply, Reply> {
         let head = wasm::head(&req);
@@ -50,13 +45,7 @@ mod component {
         let matched = routing::route(ROUTES, &head)?;
         let person = routing::person_from_path(matched.params[0], matched.params[1])?;
         // The portal acts only for the person its token names.
-        let token = if principal.role() == Role::Portal {
-            let t = wasm::person(&head)?;
-            Some((t.person, t.actor))
-        } else {
-            None
-        };
-        let caller = Caller { principal, token };
+        let caller = wasm::caller(&head, principal)?;
         Ok(match matched.endpoint {
             Endpoint::Record => {
                 let key = idempotency::key(&head)?;

@@ -37,17 +37,18 @@ fn person(insured: &str) -> PersonRef {
 }
 
 fn caller(urn: &str) -> Caller {
-    Caller {
-        principal: principal(urn),
-        token: None,
-    }
+    Caller::new(principal(urn))
 }
 
 fn portal(for_person: &PersonRef, actor: PersonActor) -> Caller {
-    Caller {
-        principal: principal(PORTAL),
-        token: Some((for_person.clone(), actor)),
-    }
+    Caller::with_token(
+        principal(PORTAL),
+        carehub_domain::PersonToken {
+            person: for_person.clone(),
+            actor,
+            subject: "portal-user".into(),
+        },
+    )
 }
 
 fn head(key: Option<&str>, p: &PersonRef) -> RequestHead {

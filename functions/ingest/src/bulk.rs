@@ -29,7 +29,8 @@
 
 use std::collections::HashMap;
 
-use carehub_domain::{PersonRef, Principal, Problem, ProblemType, fingerprint, may_register};
+use carehub_domain::policy::ingest::write_needs_registration;
+use carehub_domain::{PersonRef, Principal, Problem, ProblemType, fingerprint};
 use carehub_guest::body::parse_json_value;
 use carehub_guest::http::{NDJSON, Reply};
 use carehub_guest::problem::{INTERNAL_DETAIL, internal};
@@ -282,7 +283,7 @@ impl<'a, S: RegistrationStore + ?Sized> Bulk<'a, S> {
     /// for, looking each distinct person up once per bulk (in the
     /// transaction). Roles that do not register skip this.
     fn check_registrations(&mut self, lines: &mut [Line]) -> Result<(), StoreError> {
-        if !may_register(self.principal) {
+        if !write_needs_registration(self.principal) {
             return Ok(());
         }
         for line in lines.iter_mut() {

@@ -1,13 +1,13 @@
 //! The ingest operation, independent of Spin: routes, write permission,
 //! single and bulk writes against any store (`carehub_guest::store::RegistrationStore`).
 
+use carehub_domain::policy::ingest::{authorize_office_write, may_store};
 use carehub_domain::{
-    DocumentId, IdempotencyKey, PersonRef, Principal, Problem, ProblemType, authorize_office_write,
-    content,
+    DocumentId, IdempotencyKey, PersonRef, Principal, Problem, ProblemType, content,
 };
 use carehub_guest::body::{canonical_json, parse_json, sha256_hex};
 use carehub_guest::http::{Reply, RequestHead};
-use carehub_guest::idempotency::{Answer as IdempotentAnswer, write_once};
+use carehub_guest::idempotency::{Answer as IdempotentAnswer, WriteRequest, write_once};
 use carehub_guest::routing::Route;
 use carehub_guest::store::{
     NewVersion, RegistrationStore, StoreError, WriteOutcome, Written, office_registration_state,
@@ -48,38 +48,18 @@ pub const ROUTES: &[Route<Endpoint>] = &[
     },
 ];
 
-/// Whether `principal` may store a document of `kind` about `person`, as far
-/// as the request alone tells.
-///
-/// The role must author the kind (the domain's `ingest_authors`); a
-/// municipality writes only about persons it insures (DESIGN §3 rule 2).
-/// An office's registration for the person is in the store: it is checked
-/// by [`registration_permission`] inside the write transaction.
+/// Whether `principal` may store the envelope's document, as far as the
+/// request alone tells (`carehub_domain::policy::ingest::may_store`: the
+/// kind's author role; a municipality only about persons it insures). An
+/// office's registration for the person is in the store: it is checked by
+/// [`registration_permission`] inside the write transaction.
 pub fn write_permission(principal: &Principal, envelope: &Envelope) -> Result<(), Problem> {
-    if !envelope.kind.may_ingest(principal.role()) {
-        return Err(Problem::new(
-            ProblemType::KindNotAuthoredByRole,
-            format!(
-                "A {} may not store {} documents.",
-                principal.role(),
-                envelope.kind
-            ),
-        ));
-    }
-    if let Some(own) = principal.insurer_number()
-        && *own != envelope.person.insurer_number
-    {
-        return Err(Problem::new(
-            ProblemType::WrongMunicipality,
-            "A municipality may store documents only about persons it insures.",
-        ));
-    }
-    Ok(())
+    may_store(principal, envelope.kind, &envelope.person)
 }
 
 /// Whether `principal`'s registration for `person` lets it write at `now`:
 /// an office (care-manager, care-service, medical) writes only about persons
-/// for whom its registration is in force (`carehub_domain::authorize_office_write`,
+/// for whom its registration is in force (`carehub_domain::policy::ingest::authorize_office_write`,
 /// 403 `office-not-registered`); other roles pass without a lookup. Run it
 /// inside the write transaction, so that a deregistration cannot slip
 /// between the check and the write. `Err` is a store failure.
@@ -209,11 +189,13 @@ pub fn single<S: RegistrationStore + ?Sized>(
 ) -> Reply {
     write_once(
         store,
-        principal,
-        head,
-        key,
-        body,
-        now,
+        &WriteRequest {
+            principal,
+            head,
+            key,
+            body,
+            now,
+        },
         "ingest write",
         || {
             let value = parse_json(body)?;

@@ -21,22 +21,18 @@ pub mod handler;
 mod tests;
 
 #[cfg(target_arch = "wasm32")]
-// `http_component` expands to the component's export glue (`export_name`,
+// `component!` expands to the component's export glue (`export_name`,
 // unsafe ABI shims); this module holds nothing else.
 #[allow(unsafe_code)]
 mod component {
     use carehub_guest::http::{JSON, NDJSON};
     use carehub_guest::{Reply, clock, routing, wasm};
-    use spin_sdk::http::{IncomingRequest, ResponseOutparam};
+    use spin_sdk::http::IncomingRequest;
 
     use crate::bulk::{Bulk, LineSplitter};
     use crate::handler::{self, BULK_LIMIT, Endpoint, ROUTES, SINGLE_LIMIT};
 
-    #[spin_sdk::http_component]
-    async fn handle(req: IncomingRequest, out: ResponseOutparam) {
-        let reply = serve(req).await.unwrap_or_else(|r| r);
-        wasm::send(out, reply).await;
-    }
+    carehub_guest::component!(serve);
 
     async fn serve(req: IncomingRequest) -> Result<Reply, Reply> {
         let head = wasm::head(&req);

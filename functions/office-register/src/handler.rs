@@ -1,15 +1,19 @@
 //! The office-register operation, independent of Spin: routes, registering,
 //! deregistering and listing, against any store.
 
+use carehub_domain::policy::records::may_list_person_registrations;
+use carehub_domain::policy::registration::{
+    check_deregistration, may_add_registration, may_register, may_view_registration,
+    registration_not_found, role_not_allowed_to_register,
+};
 use carehub_domain::{
     IdempotencyKey, PersonRef, Principal, Problem, ProblemType, RegistrationId, RegistrationState,
-    Role, VerificationMethod, check_deregistration, is_person_or_insurer, may_add_registration,
-    may_register, registration_not_found, validate_registration,
+    Role, VerificationMethod, validate_registration,
 };
 use carehub_guest::body::parse_json;
 use carehub_guest::fields::Object;
 use carehub_guest::http::{Reply, RequestHead};
-use carehub_guest::idempotency::{Answer, write_once};
+use carehub_guest::idempotency::{Answer, WriteRequest, write_once};
 use carehub_guest::problem::{forbidden, internal, invalid_identifier};
 use carehub_guest::routing::{Page, Route, paginate};
 use carehub_guest::store::{
@@ -201,13 +205,6 @@ pub fn parse_register(value: &Value) -> Result<RegisterRequest, Problem> {
     })
 }
 
-fn role_not_allowed() -> Problem {
-    Problem::new(
-        ProblemType::RoleNotAllowed,
-        "Only care-manager offices, care-service offices and facilities, and medical institutions register as a person's responsible office.",
-    )
-}
-
 /// `POST /registrations`: the calling office registers as the person's
 /// responsible office after verifying their identity. 403 for roles that do
 /// not register, 422 for an incomplete verification or unusable period, 409
@@ -223,15 +220,17 @@ pub fn register<S: RegistrationStore + ?Sized>(
 ) -> Reply {
     write_once(
         store,
-        principal,
-        head,
-        key,
-        body,
-        now,
+        &WriteRequest {
+            principal,
+            head,
+            key,
+            body,
+            now,
+        },
         "registration write",
         || {
             if !may_register(principal) {
-                return Err(Reply::problem(&role_not_allowed()));
+                return Err(Reply::problem(&role_not_allowed_to_register()));
             }
             let value = parse_json(body)?;
             let req = parse_register(&value).map_err(|p| Reply::problem(&p))?;
@@ -303,11 +302,13 @@ pub fn deregister<S: RegistrationStore + ?Sized>(
 ) -> Reply {
     write_once(
         store,
-        principal,
-        head,
-        key,
-        body,
-        now,
+        &WriteRequest {
+            principal,
+            head,
+            key,
+            body,
+            now,
+        },
         "deregistration write",
         || {
             let value = parse_json(body)?;
@@ -357,7 +358,9 @@ pub fn one<S: RegistrationStore + ?Sized>(
     now: &str,
 ) -> Reply {
     match store.registration(id) {
-        Ok(Some(r)) if r.registration.office == *principal => Reply::json(200, &view(&r, now)),
+        Ok(Some(r)) if may_view_registration(principal, &r.registration.office) => {
+            Reply::json(200, &view(&r, now))
+        }
         Ok(_) => Reply::problem(&registration_not_found()),
         Err(e) => internal("registration query", &e),
     }
@@ -389,7 +392,7 @@ pub fn person_registrations<S: RegistrationStore + ?Sized>(
     page: Page,
     now: &str,
 ) -> Reply {
-    if !is_person_or_insurer(principal, person, token_person) {
+    if !may_list_person_registrations(principal, person, token_person) {
         return forbidden();
     }
     let result = store.person_registrations(person, page.before_seq, page.limit + 1);
@@ -418,7 +421,7 @@ pub fn office_registrations<S: RegistrationStore + ?Sized>(
     now: &str,
 ) -> Reply {
     if !may_register(principal) {
-        return Reply::problem(&role_not_allowed());
+        return Reply::problem(&role_not_allowed_to_register());
     }
     let result: Result<Vec<RegistrationRecord>, StoreError> =
         store.office_registrations(principal, page.before_seq, page.limit + 1);

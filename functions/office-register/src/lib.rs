@@ -27,22 +27,17 @@ pub mod handler;
 mod tests;
 
 #[cfg(target_arch = "wasm32")]
-// `http_component` expands to the component's export glue (`export_name`,
+// `component!` expands to the component's export glue (`export_name`,
 // unsafe ABI shims); this module holds nothing else.
 #[allow(unsafe_code)]
 mod component {
-    use carehub_domain::Role;
     use carehub_guest::http::JSON;
     use carehub_guest::{Reply, clock, idempotency, routing, wasm};
-    use spin_sdk::http::{IncomingRequest, ResponseOutparam};
+    use spin_sdk::http::IncomingRequest;
 
     use crate::handler::{self, BODY_LIMIT, Endpoint, ROUTES};
 
-    #[spin_sdk::http_component]
-    async fn handle(req: IncomingRequest, out: ResponseOutparam) {
-        let reply = serve(req).await.unwrap_or_else(|r| r);
-        wasm::send(out, reply).await;
-    }
+    carehub_guest::component!(serve);
 
     async fn serve(req: IncomingRequest) -> Result<Reply, Reply> {
         let head = wasm::head(&req);
@@ -85,15 +80,11 @@ mod component {
                 let person = routing::person_from_path(matched.params[0], matched.params[1])?;
                 let page = routing::page(&head.query)?;
                 // The portal lists only for the person its token names.
-                let token_person = if principal.role() == Role::Portal {
-                    Some(wasm::person(&head)?.person)
-                } else {
-                    None
-                };
+                let caller = wasm::caller(&head, principal)?;
                 handler::person_registrations(
                     &wasm::open_store()?,
-                    &principal,
-                    token_person.as_ref(),
+                    &caller.principal,
+                    caller.token_person(),
                     &person,
                     page,
                     &now,

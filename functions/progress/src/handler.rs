@@ -4,19 +4,22 @@
 //! log (DESIGN §3 rule 4) before the answer leaves; a read that cannot be
 //! logged is answered 500, never served.
 
+use carehub_domain::policy::progress::{
+    manage_refusal, may_manage_progress, open_list_insurer, progress_view_decision,
+    view_needs_registration_and_consent,
+};
 use carehub_domain::progress::APPLICATION_FIELDS;
 use carehub_domain::{
     AccessAction, AccessLogEntry, AccessOutcome, ApplicationId, ApplicationType, ConsentState,
-    Decision, DenyReason, DocumentId, DocumentKey, DocumentKind, IdempotencyKey, PersonActor,
-    PersonRef, Principal, Problem, ProblemType, Progress, RegistrationState, Role, Stage,
-    allowed_next, certificate_for_decision, fingerprint, may_manage_progress,
-    progress_view_decision, transition_refused, validate_application, validate_content,
-    validate_step,
+    Decision, DenyReason, DocumentId, DocumentKey, DocumentKind, IdempotencyKey, PersonRef,
+    Principal, Problem, ProblemType, Progress, RegistrationState, Stage, allowed_next,
+    certificate_for_decision, fingerprint, transition_refused, validate_application,
+    validate_content, validate_step,
 };
 use carehub_guest::body::{canonical_json, parse_json, sha256_hex};
 use carehub_guest::fields::Object;
 use carehub_guest::http::{Reply, RequestHead};
-use carehub_guest::idempotency::{Answer, write_once};
+use carehub_guest::idempotency::{Answer, WriteRequest, write_once};
 use carehub_guest::problem::{forbidden, internal, invalid_identifier, invalid_request_problem};
 use carehub_guest::routing::{self, Route, paginate};
 use carehub_guest::store::{
@@ -76,31 +79,7 @@ pub const ROUTES: &[Route<Endpoint>] = &[
     },
 ];
 
-/// The caller: its principal and, for the portal, the person its token
-/// names and who holds the token (for the access log).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Caller {
-    /// The verified principal.
-    pub principal: Principal,
-    /// Portal only: the person token's person.
-    pub token: Option<PersonRef>,
-    /// Portal only: whether the token's holder is the person or a proxy.
-    pub actor: Option<PersonActor>,
-    /// Portal only: the token's `sub`, the portal user.
-    pub subject: Option<String>,
-}
-
-impl Caller {
-    /// A caller without a person token.
-    pub fn new(principal: Principal) -> Caller {
-        Caller {
-            principal,
-            token: None,
-            actor: None,
-            subject: None,
-        }
-    }
-}
+pub use carehub_domain::Caller;
 
 /// The store a progress read needs: applications, the facts that decide
 /// who reads them, and the access log.
@@ -124,8 +103,8 @@ fn access_entry(
     AccessLogEntry {
         at: now.to_owned(),
         principal: caller.principal.clone(),
-        actor: caller.actor,
-        subject: caller.subject.clone(),
+        actor: caller.actor(),
+        subject: caller.subject().map(str::to_owned),
         person: person.cloned(),
         action,
         kind: None,
@@ -275,20 +254,6 @@ fn parse_create(body: &[u8]) -> Result<CreateRequest, Reply> {
     })
 }
 
-fn manage_refusal(principal: &Principal) -> Problem {
-    if principal.role() == Role::Municipality {
-        Problem::new(
-            ProblemType::WrongMunicipality,
-            "A municipality records applications only of persons it insures.",
-        )
-    } else {
-        Problem::new(
-            ProblemType::RoleNotAllowed,
-            "Only the person's municipality records and advances certification applications.",
-        )
-    }
-}
-
 /// `POST /applications`: records an application at stage `received`.
 pub fn create<S: ProgressStore + ?Sized>(
     store: &S,
@@ -301,11 +266,13 @@ pub fn create<S: ProgressStore + ?Sized>(
     let principal = &caller.principal;
     write_once(
         store,
-        principal,
-        head,
-        key,
-        body,
-        now,
+        &WriteRequest {
+            principal,
+            head,
+            key,
+            body,
+            now,
+        },
         "application create",
         || {
             let req = parse_create(body)?;
@@ -435,11 +402,13 @@ pub fn step<S: ProgressStore + ?Sized>(
     let principal = &caller.principal;
     write_once(
         store,
-        principal,
-        head,
-        key,
-        body,
-        now,
+        &WriteRequest {
+            principal,
+            head,
+            key,
+            body,
+            now,
+        },
         "progress step",
         || Ok((parse_id(raw_id)?, parse_step(body)?)),
         |s, (id, (step, mut details))| {
@@ -511,7 +480,7 @@ fn view_decision<S: RegistrationStore + ConsentStore + ?Sized>(
     person: &PersonRef,
     now: &str,
 ) -> Result<Decision, StoreError> {
-    let (registration, consent) = if caller.principal.role() == Role::CareManager {
+    let (registration, consent) = if view_needs_registration_and_consent(&caller.principal) {
         (
             office_registration_state(store, &caller.principal, person, now)?,
             store.consent_state(person)?,
@@ -524,7 +493,7 @@ fn view_decision<S: RegistrationStore + ConsentStore + ?Sized>(
         person,
         registration,
         consent,
-        caller.token.as_ref(),
+        caller.token_person(),
     ))
 }
 
@@ -671,7 +640,7 @@ pub fn open_list<S: ReadStore + ?Sized>(
             now,
         )
     };
-    let Some(insurer) = caller.principal.insurer_number() else {
+    let Some(insurer) = open_list_insurer(&caller.principal) else {
         let refused = entry(
             None,
             Vec::new(),

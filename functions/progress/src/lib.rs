@@ -33,35 +33,25 @@ pub mod handler;
 mod tests;
 
 #[cfg(target_arch = "wasm32")]
-// `http_component` expands to the component's export glue (`export_name`,
+// `component!` expands to the component's export glue (`export_name`,
 // unsafe ABI shims); this module holds nothing else.
 #[allow(unsafe_code)]
 mod component {
-    use carehub_domain::Role;
     use carehub_guest::http::JSON;
     use carehub_guest::{Reply, clock, idempotency, routing, wasm};
-    use spin_sdk::http::{IncomingRequest, ResponseOutparam};
+    use spin_sdk::http::IncomingRequest;
 
-    use crate::handler::{self, BODY_LIMIT, Caller, Endpoint, ROUTES};
+    use crate::handler::{self, BODY_LIMIT, Endpoint, ROUTES};
 
-    #[spin_sdk::http_component]
-    async fn handle(req: IncomingRequest, out: ResponseOutparam) {
-        let reply = serve(req).await.unwrap_or_else(|r| r);
-        wasm::send(out, reply).await;
-    }
+    carehub_guest::component!(serve);
 
     async fn serve(req: IncomingRequest) -> Result<Reply, Reply> {
         let head = wasm::head(&req);
         // Identity first: nothing else is looked at for an unidentified caller.
         let principal = wasm::identify(&head)?;
         let matched = routing::route(ROUTES, &head)?;
-        let mut caller = Caller::new(principal);
-        if caller.principal.role() == Role::Portal {
-            let token = wasm::person(&head)?;
-            caller.token = Some(token.person);
-            caller.actor = Some(token.actor);
-            caller.subject = Some(token.subject);
-        }
+        // The portal reads only for the person its token names.
+        let caller = wasm::caller(&head, principal)?;
         let store = wasm::open_store()?;
         let now = clock::now_rfc3339();
         Ok(match matched.endpoint {

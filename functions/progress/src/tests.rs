@@ -254,7 +254,11 @@ fn who_may_write_and_read() {
     // The portal: only for the person its token names.
     let mut portal = caller(PORTAL);
     assert_eq!(handler::show(&s, &portal, &id, NOW).status, 403);
-    portal.token = Some(person());
+    portal.token = Some(carehub_domain::PersonToken {
+        person: person(),
+        actor: carehub_domain::PersonActor::Person,
+        subject: "user-1".into(),
+    });
     assert_eq!(handler::show(&s, &portal, &id, NOW).status, 200);
 }
 
@@ -346,9 +350,11 @@ fn every_progress_read_and_refusal_is_logged() {
         403
     );
     let mut portal = caller(PORTAL);
-    portal.token = Some(p.clone());
-    portal.actor = Some(carehub_domain::PersonActor::Proxy);
-    portal.subject = Some("user-42".into());
+    portal.token = Some(carehub_domain::PersonToken {
+        person: p.clone(),
+        actor: carehub_domain::PersonActor::Proxy,
+        subject: "user-42".into(),
+    });
     assert_eq!(handler::show(&s, &portal, &id, NOW).status, 200);
     // The person's list, refused to another municipality.
     let path = |c: &Caller| handler::person_list(&s, c, "131016", "0000012345", "", NOW);

@@ -2,10 +2,14 @@
 //! reads and the access listing against any store. Every read and every
 //! refused read is appended to the access log before the answer leaves.
 
+use carehub_domain::policy::matrix::{decide, list_decision};
+use carehub_domain::policy::read::{
+    DocumentFacts, PersonFacts, Reader, facts_needed, read_context, readable_kinds,
+};
+use carehub_domain::policy::records::may_list_accesses;
 use carehub_domain::{
     AccessAction, AccessLogEntry, AccessOutcome, ApplicationId, Decision, DenyReason, DocumentId,
-    DocumentKind, PersonActor, PersonRef, Principal, ProblemType, Viewer, decide,
-    is_person_or_insurer, list_decision,
+    DocumentKind, PersonActor, PersonRef, Principal, ProblemType,
 };
 use carehub_guest::http::{Reply, RequestHead};
 use carehub_guest::problem::{forbidden, internal, invalid_identifier, invalid_request};
@@ -17,8 +21,6 @@ use carehub_guest::store::{
 use serde::Serialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
-
-use crate::policy::{DocumentFacts, PersonFacts, Reader, read_context, readable_kinds};
 
 pub use carehub_guest::routing::{DEFAULT_LIMIT, MAX_LIMIT};
 
@@ -125,9 +127,8 @@ pub fn document_id_from_path(id: &str) -> Result<DocumentId, Reply> {
 }
 
 /// Consent and registration of `person` as they bear on `reader` at `now`.
-/// Each is looked up only for the viewers whose decisions depend on it:
-/// the person reads without either, the municipality needs consent for ◎
-/// kinds, offices need both.
+/// Each is looked up only when the viewer's decisions depend on it
+/// (`carehub_domain::policy::read::facts_needed`).
 pub fn person_facts<S: ReadStore + ?Sized>(
     store: &S,
     reader: &Reader,
@@ -135,11 +136,11 @@ pub fn person_facts<S: ReadStore + ?Sized>(
     now: &str,
 ) -> Result<PersonFacts, StoreError> {
     let mut facts = PersonFacts::not_yet_known();
-    if reader.viewer == Viewer::Person {
-        return Ok(facts);
+    let needed = facts_needed(reader.viewer);
+    if needed.consent {
+        facts.consent = store.consent_state(person)?;
     }
-    facts.consent = store.consent_state(person)?;
-    if reader.viewer.is_office() {
+    if needed.registration {
         facts.registration = office_registration_state(store, &reader.principal, person, now)?;
     }
     Ok(facts)
@@ -586,7 +587,7 @@ pub fn accesses<S: ReadStore + ?Sized>(
     person: &PersonRef,
     page: Page,
 ) -> Reply {
-    if !is_person_or_insurer(principal, person, token_person) {
+    if !may_list_accesses(principal, person, token_person) {
         return forbidden();
     }
     let mut rows = match store.person_accesses(person, page.before_seq, page.limit + 1) {

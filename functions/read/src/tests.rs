@@ -12,7 +12,7 @@ use carehub_guest::store::{DocumentStore, NewVersion, in_transaction};
 use serde_json::{Value, json};
 
 use crate::handler::{self, ListParams};
-use crate::policy::Reader;
+use carehub_domain::policy::read::Reader;
 
 const MUNICIPALITY: &str = "urn:carehub:municipality:131016";
 const CARE_MANAGER: &str = "urn:carehub:care-manager:1310100019";

@@ -147,7 +147,10 @@ fn envelope_schema(kind: DocumentKind, bulk: bool) -> Value {
 fn kinds_description() -> String {
     let mut s = String::from("The kind of document (snake_case). Authors (ingest):");
     for kind in DocumentKind::ALL {
-        let authors: Vec<&str> = kind.ingest_authors().iter().map(|r| r.as_str()).collect();
+        let authors: Vec<&str> = carehub_domain::policy::ingest::ingest_authors(kind)
+            .iter()
+            .map(|r| r.as_str())
+            .collect();
         s.push_str(&format!(
             "\n- `{}` {} — {}",
             kind.as_str(),

@@ -1,21 +1,25 @@
 //! The relay operation, independent of Spin: routes, submitting, the
 //! municipality's inbox and answers, the sender's query, against any store.
 
+use carehub_domain::policy::relay::{
+    authorize_answering, authorize_send, inbox_of, inbox_refusal, may_answer,
+    may_send_care_plan_request, may_send_opinion, may_view_submission,
+};
 use carehub_domain::{
     AnswerEffect, ApplicationId, DocumentId, DocumentKey, DocumentKind, IdempotencyKey, PersonRef,
-    Principal, Problem, ProblemType, Role, Stage, SubmissionAnswer, SubmissionId, SubmissionState,
-    SubmissionType, check_answer, may_send, may_view_submission, transition_refused,
-    validate_answer, validate_care_plan_request, validate_content,
+    Principal, Problem, ProblemType, Stage, SubmissionAnswer, SubmissionId, SubmissionState,
+    SubmissionType, check_answer, transition_refused, validate_answer, validate_care_plan_request,
+    validate_content,
 };
 use carehub_guest::body::{canonical_json, parse_json, sha256_hex};
 use carehub_guest::fields::Object;
 use carehub_guest::http::{Reply, RequestHead};
-use carehub_guest::idempotency::{Answer, write_once};
+use carehub_guest::idempotency::{Answer, WriteRequest, write_once};
 use carehub_guest::problem::{forbidden, internal, invalid_identifier, invalid_request_problem};
 use carehub_guest::routing::{self, Route, paginate};
 use carehub_guest::store::{
     ConsentStore, NewSubmission, NewVersion, ProgressStore, RegistrationStore, RelayStore,
-    StoreError, SubmissionRecord, advance, in_transaction, progress_of, registered_with_consent,
+    StoreError, SubmissionRecord, advance, in_transaction, office_registration_state, progress_of,
 };
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -107,12 +111,7 @@ pub fn parse_submission(sender: &Principal, body: &[u8]) -> Result<Submission, P
         .map_err(|_| Problem::new(ProblemType::MalformedJson, "The body is not valid JSON."))?;
     let o = Object::new(&value, "", &["type", "person", "application_id", "content"])?;
     let submission_type: SubmissionType = o.enumerated("type", &SubmissionType::NAMES)?;
-    if !may_send(submission_type, sender.role()) {
-        return Err(Problem::new(
-            ProblemType::RoleNotAllowed,
-            format!("A {} does not send {submission_type}.", sender.role()),
-        ));
-    }
+    authorize_send(submission_type, sender)?;
     let person = parse_person(o.get("person"))?;
     let Some(content) = o.get("content").cloned() else {
         return Err(invalid_request_problem("/content", "required"));
@@ -260,94 +259,37 @@ where
             "Submissions require an Idempotency-Key: the same submission sent again with it is stored once.",
         );
     };
-    write_once(
-        store,
-        sender,
+    let request = WriteRequest {
+        principal: sender,
         head,
-        Some(key),
+        key: Some(key),
         body,
         now,
+    };
+    write_once(
+        store,
+        &request,
         "relay submit",
         || parse_submission(sender, body).map_err(|p| Reply::problem(&p)),
         |s, sub| {
-            let refuse = |p: Problem| Ok(Err(Reply::problem(&p)));
             let submission_id = SubmissionId::derive(sender, key.as_str());
-            let mut document_id = None;
-            match sub.submission_type {
+            let document_id = match sub.submission_type {
                 SubmissionType::CarePlanRequest => {
-                    if !registered_with_consent(s, sender, &sub.person, now)? {
+                    let registration = office_registration_state(s, sender, &sub.person, now)?;
+                    if !may_send_care_plan_request(registration, s.consent_state(&sub.person)?) {
                         return Ok(Err(forbidden()));
                     }
+                    None
                 }
                 SubmissionType::PhysicianOpinion => {
-                    let id = sub.application_id.as_ref().expect("parsed with an id");
-                    let Some(app) = s.application(id)? else {
-                        return Ok(Err(forbidden()));
-                    };
-                    if app.application.person != sub.person {
-                        return Ok(Err(forbidden()));
+                    match store_opinion(s, sender, &sub, &submission_id, now)? {
+                        Ok(id) => Some(id),
+                        Err(reply) => return Ok(Err(reply)),
                     }
-                    let (state, _) = progress_of(s, &app)?;
-                    if state
-                        .opinion_requested_from
-                        .as_ref()
-                        .is_some_and(|p| p != sender)
-                    {
-                        return Ok(Err(forbidden()));
-                    }
-                    if !state.awaits_opinion() {
-                        return refuse(transition_refused(&state, Stage::OpinionReceived));
-                    }
-                    let doc_key = DocumentKey::parse(id.as_str())
-                        .expect("an application id is a valid document key");
-                    let doc_id = DocumentId::derive(
-                        &sub.person,
-                        DocumentKind::PhysicianOpinion,
-                        sender,
-                        &doc_key,
-                    );
-                    let text = canonical_json(&sub.content);
-                    s.write_versions(
-                        &[NewVersion {
-                            document_id: doc_id.clone(),
-                            person: sub.person.clone(),
-                            kind: DocumentKind::PhysicianOpinion,
-                            author: sender.clone(),
-                            document_key: doc_key,
-                            content_sha256: sha256_hex(text.as_bytes()),
-                            content: text,
-                        }],
-                        now,
-                    )?;
-                    let details = json!({
-                        "submission_id": submission_id.as_str(),
-                        "document_id": doc_id.as_str(),
-                    });
-                    if let Err(p) = advance(s, &app, Stage::OpinionReceived, &details, sender, now)?
-                    {
-                        return refuse(p);
-                    }
-                    document_id = Some(doc_id);
                 }
-            }
-            let payload = canonical_json(&json!({
-                "type": sub.submission_type,
-                "person": sub.person,
-                "application_id": sub.application_id,
-                "content": sub.content,
-            }));
+            };
             let rec = s.add_submission(
-                &NewSubmission {
-                    submission_id: submission_id.clone(),
-                    sender: sender.clone(),
-                    idempotency_key: key.as_str().to_owned(),
-                    person: sub.person,
-                    submission_type: sub.submission_type,
-                    application_id: sub.application_id,
-                    document_id,
-                    payload_sha256: sha256_hex(payload.as_bytes()),
-                    payload,
-                },
+                &new_submission(sender, key, submission_id.clone(), sub, document_id),
                 now,
             )?;
             Ok(Ok(Answer::json(
@@ -357,6 +299,98 @@ where
             )))
         },
     )
+}
+
+/// An opinion's part of a submission, inside its transaction: the
+/// application it answers must be the person's and await an opinion from
+/// this sender (the generic 403, or 409 `invalid-transition`); the opinion
+/// is stored as the sender's `physician_opinion` document (key: the
+/// application id) and the application moves to `opinion_received`.
+fn store_opinion<S>(
+    s: &S,
+    sender: &Principal,
+    sub: &Submission,
+    submission_id: &SubmissionId,
+    now: &str,
+) -> Result<Result<DocumentId, Reply>, StoreError>
+where
+    S: ProgressStore + ?Sized,
+{
+    let id = sub.application_id.as_ref().expect("parsed with an id");
+    let Some(app) = s.application(id)? else {
+        return Ok(Err(forbidden()));
+    };
+    let (state, _) = progress_of(s, &app)?;
+    if !may_send_opinion(
+        sender,
+        &sub.person,
+        &app.application.person,
+        state.opinion_requested_from.as_ref(),
+    ) {
+        return Ok(Err(forbidden()));
+    }
+    if !state.awaits_opinion() {
+        return Ok(Err(Reply::problem(&transition_refused(
+            &state,
+            Stage::OpinionReceived,
+        ))));
+    }
+    let doc_key =
+        DocumentKey::parse(id.as_str()).expect("an application id is a valid document key");
+    let doc_id = DocumentId::derive(
+        &sub.person,
+        DocumentKind::PhysicianOpinion,
+        sender,
+        &doc_key,
+    );
+    let text = canonical_json(&sub.content);
+    s.write_versions(
+        &[NewVersion {
+            document_id: doc_id.clone(),
+            person: sub.person.clone(),
+            kind: DocumentKind::PhysicianOpinion,
+            author: sender.clone(),
+            document_key: doc_key,
+            content_sha256: sha256_hex(text.as_bytes()),
+            content: text,
+        }],
+        now,
+    )?;
+    let details = json!({
+        "submission_id": submission_id.as_str(),
+        "document_id": doc_id.as_str(),
+    });
+    if let Err(p) = advance(s, &app, Stage::OpinionReceived, &details, sender, now)? {
+        return Ok(Err(Reply::problem(&p)));
+    }
+    Ok(Ok(doc_id))
+}
+
+/// The submission row: its canonical payload and digest.
+fn new_submission(
+    sender: &Principal,
+    key: &IdempotencyKey,
+    submission_id: SubmissionId,
+    sub: Submission,
+    document_id: Option<DocumentId>,
+) -> NewSubmission {
+    let payload = canonical_json(&json!({
+        "type": sub.submission_type,
+        "person": sub.person,
+        "application_id": sub.application_id,
+        "content": sub.content,
+    }));
+    NewSubmission {
+        submission_id,
+        sender: sender.clone(),
+        idempotency_key: key.as_str().to_owned(),
+        person: sub.person,
+        submission_type: sub.submission_type,
+        application_id: sub.application_id,
+        document_id,
+        payload_sha256: sha256_hex(payload.as_bytes()),
+        payload,
+    }
 }
 
 fn parse_id(raw: &str) -> Result<SubmissionId, Reply> {
@@ -411,11 +445,8 @@ pub fn inbox<S: RelayStore + ?Sized>(
     query: &str,
     now: &str,
 ) -> Reply {
-    let Some(insurer) = principal.insurer_number() else {
-        return Reply::problem_of(
-            ProblemType::RoleNotAllowed,
-            "Only a municipality pulls an inbox.",
-        );
+    let Some(insurer) = inbox_of(principal) else {
+        return Reply::problem(&inbox_refusal());
     };
     let page = match routing::page(query) {
         Ok(p) => p,
@@ -485,28 +516,28 @@ pub fn answer<S: RelayStore + ?Sized>(
 ) -> Reply {
     write_once(
         store,
-        principal,
-        head,
-        key,
-        body,
-        now,
+        &WriteRequest {
+            principal,
+            head,
+            key,
+            body,
+            now,
+        },
         "relay answer",
         || {
-            if principal.role() != Role::Municipality {
-                return Err(Reply::problem_of(
-                    ProblemType::RoleNotAllowed,
-                    "Only the recipient municipality answers a submission.",
-                ));
-            }
+            authorize_answering(principal).map_err(|p| Reply::problem(&p))?;
             Ok((parse_id(raw_id)?, parse_answer(body, acknowledge)?))
         },
         |s, (id, answer)| {
-            let Some(rec) = visible(s, principal, &id)? else {
+            let Some(rec) = s.submission(&id)?.filter(|rec| {
+                may_answer(
+                    principal,
+                    &rec.submission.sender,
+                    rec.submission.person.insurer_number.as_str(),
+                )
+            }) else {
                 return Ok(Err(forbidden()));
             };
-            if rec.submission.sender == *principal {
-                return Ok(Err(forbidden()));
-            }
             match check_answer(rec.state, rec.answer.as_ref(), &answer) {
                 Err(p) => return Ok(Err(Reply::problem(&p))),
                 Ok(AnswerEffect::AlreadyRecorded) => {}

@@ -3,6 +3,9 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
+use carehub_domain::policy::webhooks::{
+    authorize_subscriber, may_dispatch, may_manage_subscription,
+};
 use carehub_domain::webhook::{
     OriginPattern, ROTATION_OVERLAP_MS, Receiver, Secret, SubscriptionId,
 };
@@ -11,7 +14,7 @@ use carehub_guest::body::parse_json;
 use carehub_guest::clock::rfc3339;
 use carehub_guest::fields::Object;
 use carehub_guest::http::{Reply, RequestHead};
-use carehub_guest::idempotency::{Answer, write_once};
+use carehub_guest::idempotency::{Answer, WriteRequest, write_once};
 use carehub_guest::problem::{forbidden, internal, invalid_request};
 use carehub_guest::routing::{self, Route, paginate};
 use carehub_guest::store::{
@@ -24,10 +27,8 @@ use serde_json::{Value, json};
 pub const BODY_LIMIT: usize = 16 << 10;
 /// The component's route prefix.
 pub const PREFIX: &str = "/api/webhooks";
-/// The only principal that may run the dispatcher: the gateway's scheduler
-/// asserts it in-process; a Spin platform's cron presents a client
-/// certificate naming it.
-pub const SCHEDULER: &str = "urn:carehub:operator:scheduler";
+/// The principal that runs the dispatcher (the policy's).
+pub use carehub_domain::policy::webhooks::SCHEDULER;
 /// Messages delivered per dispatcher run at most (sent concurrently).
 pub const CLAIM_LIMIT: u32 = 32;
 /// Longest accepted subscription URL.
@@ -129,15 +130,7 @@ fn store_failed(context: &str) -> impl Fn(StoreError) -> Reply + '_ {
 }
 
 fn receiver(principal: &Principal) -> Result<Receiver, Reply> {
-    Receiver::of(principal).ok_or_else(|| {
-        Reply::problem_of(
-            ProblemType::RoleNotAllowed,
-            format!(
-                "A {} does not receive webhooks; the portal and municipalities do.",
-                principal.role()
-            ),
-        )
-    })
+    authorize_subscriber(principal).map_err(|p| Reply::problem(&p))
 }
 
 /// Checks a subscription URL: absolute http(s), no credentials or
@@ -275,11 +268,13 @@ pub fn create<S: OutboxStore + ?Sized>(
 ) -> Reply {
     write_once(
         store,
-        principal,
-        head,
-        key,
-        body,
-        now,
+        &WriteRequest {
+            principal,
+            head,
+            key,
+            body,
+            now,
+        },
         "registering a subscription",
         || {
             let receiver = receiver(principal)?;
@@ -327,7 +322,7 @@ fn owned_in<S: OutboxStore + ?Sized>(
     id: &SubscriptionId,
 ) -> Result<Result<SubscriptionRecord, Reply>, StoreError> {
     Ok(match s.subscription(id)? {
-        Some(r) if r.subscription.owner == *principal => Ok(r),
+        Some(r) if may_manage_subscription(principal, &r.subscription.owner) => Ok(r),
         _ => Err(forbidden()),
     })
 }
@@ -344,7 +339,7 @@ fn owned<S: OutboxStore + ?Sized>(
         return Err(forbidden());
     };
     match store.subscription(&id) {
-        Ok(Some(r)) if r.subscription.owner == *principal => Ok(r),
+        Ok(Some(r)) if may_manage_subscription(principal, &r.subscription.owner) => Ok(r),
         Ok(_) => Err(forbidden()),
         Err(e) => Err(internal("reading a subscription", &e)),
     }
@@ -390,11 +385,13 @@ pub fn rotate<S: OutboxStore + ?Sized>(
 ) -> Reply {
     write_once(
         store,
-        principal,
-        head,
-        key,
-        b"",
-        now,
+        &WriteRequest {
+            principal,
+            head,
+            key,
+            body: b"",
+            now,
+        },
         "rotating a secret",
         || target(principal, id),
         |s, id| {
@@ -431,11 +428,13 @@ pub fn enable<S: OutboxStore + ?Sized>(
 ) -> Reply {
     write_once(
         store,
-        principal,
-        head,
-        key,
-        b"",
-        now,
+        &WriteRequest {
+            principal,
+            head,
+            key,
+            body: b"",
+            now,
+        },
         "enabling a subscription",
         || target(principal, id),
         |s, id| {
@@ -529,11 +528,13 @@ pub fn redeliver<S: OutboxStore + ?Sized>(
 ) -> Reply {
     write_once(
         store,
-        principal,
-        head,
-        key,
-        b"",
-        now,
+        &WriteRequest {
+            principal,
+            head,
+            key,
+            body: b"",
+            now,
+        },
         "scheduling a redelivery",
         || target(principal, id),
         |s, id| {
@@ -555,7 +556,7 @@ pub fn redeliver<S: OutboxStore + ?Sized>(
 
 /// The dispatcher may be run only by [`SCHEDULER`]: 403 for anyone else.
 pub fn authorize_dispatch(principal: &Principal) -> Result<(), Reply> {
-    if principal.to_urn() == SCHEDULER {
+    if may_dispatch(principal) {
         Ok(())
     } else {
         Err(forbidden())

@@ -35,7 +35,7 @@ pub mod handler;
 mod tests;
 
 #[cfg(target_arch = "wasm32")]
-// `http_component` expands to the component's export glue (`export_name`,
+// `component!` expands to the component's export glue (`export_name`,
 // unsafe ABI shims); this module holds nothing else.
 #[allow(unsafe_code)]
 mod component {
@@ -49,9 +49,7 @@ mod component {
     use carehub_guest::problem::internal;
     use carehub_guest::store::{AttemptRecord, Delivery};
     use carehub_guest::{Reply, clock, idempotency, routing, wasm};
-    use spin_sdk::http::{
-        Fields, IncomingRequest, Method, OutgoingRequest, ResponseOutparam, Scheme,
-    };
+    use spin_sdk::http::{Fields, IncomingRequest, Method, OutgoingRequest, Scheme};
     use spin_sdk::wit::wasi::http0_2_0::outgoing_handler;
     use spin_sdk::wit::wasi::http0_2_0::types::{
         FutureIncomingResponse, OutgoingBody, RequestOptions,
@@ -63,11 +61,7 @@ mod component {
     const CONNECT_TIMEOUT_NS: u64 = 2_000_000_000;
     const ANSWER_TIMEOUT_NS: u64 = 5_000_000_000;
 
-    #[spin_sdk::http_component]
-    async fn handle(req: IncomingRequest, out: ResponseOutparam) {
-        let reply = serve(req).await.unwrap_or_else(|r| r);
-        wasm::send(out, reply).await;
-    }
+    carehub_guest::component!(serve);
 
     fn now_ms() -> i64 {
         SystemTime::now()

@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use crate::docid::DocumentId;
 use crate::kinds::DocumentKind;
 use crate::macros::string_enum;
-use crate::matrix::DenyReason;
+use crate::policy::matrix::DenyReason;
 use crate::principal::{PersonActor, PersonRef, Principal};
 use crate::progress::ApplicationId;
 

@@ -1,8 +1,7 @@
-//! The kinds of document the hub stores (DOCUMENT-KINDS.md), and who may
-//! store each through the ingest operation.
+//! The kinds of document the hub stores (DOCUMENT-KINDS.md). Who may store
+//! each is `crate::policy::ingest`.
 
 use crate::macros::string_enum;
-use crate::principal::Role;
 
 string_enum! {
     /// A kind of document. The wire name is snake_case.
@@ -31,34 +30,6 @@ string_enum! {
 }
 
 impl DocumentKind {
-    /// The roles that may store this kind through the ingest operation.
-    ///
-    /// The municipality stores everything it holds — including the opinions
-    /// it received on paper and the applications persons filed with it — but
-    /// not LIFE feedback or care plans, which are the offices' own work.
-    /// Medical institutions author opinions, but send them through the relay
-    /// (which stores them once the municipality has them), never through
-    /// ingest, so that an opinion always reaches the requesting municipality.
-    pub const fn ingest_authors(self) -> &'static [Role] {
-        match self {
-            DocumentKind::LifeFeedback => &[Role::CareService],
-            DocumentKind::CarePlan => &[Role::CareManager],
-            DocumentKind::CertificationSurvey
-            | DocumentKind::PhysicianOpinion
-            | DocumentKind::InsuranceCertificate
-            | DocumentKind::BurdenRatioCertificate
-            | DocumentKind::CostLimitCertificate
-            | DocumentKind::CertificationApplication
-            | DocumentKind::HousingRenovation
-            | DocumentKind::WelfareEquipmentPurchase => &[Role::Municipality],
-        }
-    }
-
-    /// Whether `role` may store this kind through ingest.
-    pub fn may_ingest(self, role: Role) -> bool {
-        self.ingest_authors().contains(&role)
-    }
-
     /// Whether the person has at most one logical document of this kind: the
     /// certificates. Each new certificate is a new version of the same
     /// document, so readers see the current one and its history rather than
@@ -107,23 +78,6 @@ mod tests {
             );
             assert!(!kind.japanese_name().is_empty());
         }
-    }
-
-    #[test]
-    fn ingest_authors_follow_the_brief() {
-        use DocumentKind::*;
-        for kind in DocumentKind::ALL {
-            let expected: &[Role] = match kind {
-                LifeFeedback => &[Role::CareService],
-                CarePlan => &[Role::CareManager],
-                _ => &[Role::Municipality],
-            };
-            assert_eq!(kind.ingest_authors(), expected, "{kind}");
-            assert!(!kind.may_ingest(Role::Medical));
-            assert!(!kind.may_ingest(Role::Portal));
-            assert!(!kind.may_ingest(Role::Operator));
-        }
-        assert!(PhysicianOpinion.may_ingest(Role::Municipality));
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! # carehub-domain
 //!
 //! The domain of carehub, an open implementation of Japan's long-term care
-//! information hub (介護情報基盤): identifiers, principals, document kinds, the
-//! sharing matrix and the read decision, document content rules, consent and
-//! office registration, problem types, document ids, cursors and the
-//! tamper-evident access-log chain.
+//! information hub (介護情報基盤): identifiers, principals, document kinds,
+//! document content rules, consent and office registration, problem types,
+//! document ids, cursors and the tamper-evident access-log chain — and
+//! [`policy`], where every access rule is: the sharing matrix and the read
+//! decision, and who may write, record, register, relay and subscribe.
 //!
 //! ## Architecture invariant: no I/O
 //!
@@ -38,7 +39,7 @@ pub mod cursor;
 pub mod docid;
 pub mod ids;
 pub mod kinds;
-pub mod matrix;
+pub mod policy;
 pub mod principal;
 pub mod problem;
 pub mod progress;
@@ -53,8 +54,7 @@ pub use accesslog::{
 pub use codes::{ApplicationType, CareLevel};
 pub use consent::{
     ConsentConflict, ConsentEvent, ConsentMethod, ConsentState, Giver, ProxyRelationship,
-    authorize_recording, check_transition, current_state, giver_matches_actor, may_record_consent,
-    may_record_withdrawal, may_view_consent, validate_event, validate_event_at,
+    check_transition, current_state, validate_event, validate_event_at,
 };
 pub use content::{
     BASIC_SURVEY, Violation, example_content, optional_fields, physician_consent, required_fields,
@@ -64,29 +64,22 @@ pub use cursor::{Cursor, CursorError};
 pub use docid::{DocumentId, DocumentKey, IdempotencyKey, fingerprint};
 pub use ids::{IdError, InsuredNumber, InsurerNumber, MedicalInstitutionCode, OfficeNumber};
 pub use kinds::DocumentKind;
-pub use matrix::{
-    Decision, DenyReason, Mark, ReadContext, SHARING_MATRIX, Viewer, decide, list_decision, mark,
-    viewer_for,
-};
-pub use principal::{
-    ClientId, PersonActor, PersonRef, Principal, PrincipalError, Role, is_person_or_insurer,
-};
+pub use policy::matrix::{Decision, DenyReason, Mark, ReadContext, SHARING_MATRIX, Viewer};
+pub use policy::{Caller, PersonToken};
+pub use principal::{ClientId, PersonActor, PersonRef, Principal, PrincipalError, Role};
 pub use problem::{PROBLEM_CONTENT_TYPE, Problem, ProblemType};
 pub use progress::{
     ApplicationId, OpinionTrack, Phase, Progress, Stage, SurveyTrack, TRANSITIONS, Transition,
-    allowed_next, certificate_for_decision, may_manage_progress, may_view_progress,
-    progress_view_decision, transition_refused, validate_application, validate_step,
+    allowed_next, certificate_for_decision, transition_refused, validate_application,
+    validate_step,
 };
 pub use registration::{
-    RegistrationError, RegistrationId, RegistrationState, VerificationMethod,
-    authorize_office_write, check_deregistration, combined_state, is_rfc3339, may_add_registration,
-    may_register, registration_not_found, registration_state, try_registration_state,
-    validate_registration,
+    RegistrationError, RegistrationId, RegistrationState, VerificationMethod, combined_state,
+    is_rfc3339, registration_state, try_registration_state, validate_registration,
 };
 pub use relay::{
     AnswerEffect, CarePlanRequestType, SubmissionAnswer, SubmissionId, SubmissionState,
-    SubmissionType, check_answer, may_send, may_view_submission, validate_answer,
-    validate_care_plan_request,
+    SubmissionType, check_answer, validate_answer, validate_care_plan_request,
 };
 pub use webhook::{
     AttemptOutcome, Event, EventFacts, EventType, OriginPattern, Receiver, RegistrationChange,

@@ -230,26 +230,6 @@ impl PersonRef {
     }
 }
 
-/// Whether `principal` stands on the person's side of their own records:
-/// the person's municipality (its insurer), or the portal acting for this
-/// very person (`token_person`, the person its person token names). These
-/// two see what the hub holds about the person's sharing: consent history,
-/// responsible offices, the access log.
-pub fn is_person_or_insurer(
-    principal: &Principal,
-    person: &PersonRef,
-    token_person: Option<&PersonRef>,
-) -> bool {
-    match principal {
-        Principal::Municipality(insurer) => *insurer == person.insurer_number,
-        Principal::Portal(_) => token_person == Some(person),
-        Principal::CareManager(_)
-        | Principal::CareService(_)
-        | Principal::Medical(_)
-        | Principal::Operator(_) => false,
-    }
-}
-
 string_enum! {
     /// Who holds a portal person token: the person, or a proxy (family
     /// member, guardian) acting for them.
@@ -332,43 +312,6 @@ mod tests {
             Principal::parse_urn("urn:carehub:portal:Portal"),
             Err(InvalidCode(_))
         ));
-    }
-
-    #[test]
-    fn the_person_and_their_insurer() {
-        let person = PersonRef::new(
-            InsurerNumber::parse("131016").unwrap(),
-            InsuredNumber::parse("0000012345").unwrap(),
-        );
-        let other = PersonRef::new(
-            InsurerNumber::parse("131016").unwrap(),
-            InsuredNumber::parse("0000099999").unwrap(),
-        );
-        let p = |s: &str| Principal::parse_urn(s).unwrap();
-        let portal = p("urn:carehub:portal:mynaportal");
-        assert!(is_person_or_insurer(&portal, &person, Some(&person)));
-        assert!(!is_person_or_insurer(&portal, &person, Some(&other)));
-        assert!(!is_person_or_insurer(&portal, &person, None));
-        assert!(is_person_or_insurer(
-            &p("urn:carehub:municipality:131016"),
-            &person,
-            None
-        ));
-        assert!(!is_person_or_insurer(
-            &p("urn:carehub:municipality:271004"),
-            &person,
-            None
-        ));
-        for urn in [
-            "urn:carehub:care-manager:1371234567",
-            "urn:carehub:medical:1312345678",
-            "urn:carehub:operator:ops",
-        ] {
-            assert!(
-                !is_person_or_insurer(&p(urn), &person, Some(&person)),
-                "{urn}"
-            );
-        }
     }
 
     #[test]

@@ -25,14 +25,11 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::codes::{ApplicationType, CareLevel};
-use crate::consent::ConsentState;
 use crate::content::{Violation, parse_date};
 use crate::ids::IdError;
 use crate::macros::{string_enum, string_newtype};
-use crate::matrix::{Decision, DenyReason};
 use crate::principal::{PersonRef, Principal, Role};
 use crate::problem::{Problem, ProblemType};
-use crate::registration::RegistrationState;
 
 string_enum! {
     /// An application's stage: where its latest step left it.
@@ -376,64 +373,6 @@ impl ApplicationId {
 }
 
 string_newtype!(ApplicationId, IdError);
-
-/// Whether `principal` creates and advances applications about `person`:
-/// only the person's own municipality (its insurer).
-pub fn may_manage_progress(principal: &Principal, person: &PersonRef) -> bool {
-    principal.insurer_number() == Some(&person.insurer_number)
-}
-
-/// Whether `principal` reads the progress of `person`'s applications: the
-/// person's municipality; the portal for the person its token names; a
-/// care-manager office registered for the person while the person's consent
-/// is in force (`registered_with_consent`). Nobody else.
-pub fn may_view_progress(
-    principal: &Principal,
-    person: &PersonRef,
-    registered_with_consent: bool,
-    token_person: Option<&PersonRef>,
-) -> bool {
-    match principal.role() {
-        Role::Municipality | Role::Portal => {
-            crate::is_person_or_insurer(principal, person, token_person)
-        }
-        Role::CareManager => registered_with_consent,
-        Role::CareService | Role::Medical | Role::Operator => false,
-    }
-}
-
-/// Whether `principal` may read `person`'s certification progress, with the
-/// reason for the access log when not: the municipality insuring the
-/// person, the person (portal, token naming them), and a care-manager
-/// office registered for the person while consent is in force. Agrees with
-/// [`may_view_progress`] (`registered_with_consent` being both in force).
-pub fn progress_view_decision(
-    principal: &Principal,
-    person: &PersonRef,
-    registration: RegistrationState,
-    consent: ConsentState,
-    token_person: Option<&PersonRef>,
-) -> Decision {
-    let refused = match principal.role() {
-        Role::Municipality | Role::Portal
-            if crate::is_person_or_insurer(principal, person, token_person) =>
-        {
-            return Decision::Allow;
-        }
-        Role::Municipality => DenyReason::NotInsuredByMunicipality,
-        Role::Portal => DenyReason::NotThePerson,
-        Role::CareManager => match registration {
-            RegistrationState::InForce => match crate::matrix::consent_in_force(consent) {
-                Ok(()) => return Decision::Allow,
-                Err(reason) => reason,
-            },
-            RegistrationState::None => DenyReason::NotRegistered,
-            RegistrationState::Ended => DenyReason::RegistrationEnded,
-        },
-        Role::CareService | Role::Medical | Role::Operator => DenyReason::NotMarkedForRole,
-    };
-    Decision::Deny(refused)
-}
 
 /// The members an application's own details accept.
 pub const APPLICATION_FIELDS: [&str; 3] = ["received_date", "application_document_id", "note"];
@@ -922,100 +861,11 @@ mod tests {
     }
 
     #[test]
-    fn ids_and_policy() {
+    fn application_ids() {
         let p = person();
         let a = ApplicationId::derive(&p, ApplicationType::New, "t", "f");
         assert_eq!(ApplicationId::parse(a.as_str()).unwrap(), a);
         assert!(ApplicationId::parse("app_XYZ").is_err());
-        let muni = Principal::parse_urn("urn:carehub:municipality:131016").unwrap();
-        let other = Principal::parse_urn("urn:carehub:municipality:271004").unwrap();
-        let cm = Principal::parse_urn("urn:carehub:care-manager:1371234567").unwrap();
-        let portal = Principal::parse_urn("urn:carehub:portal:mynaportal").unwrap();
-        assert!(may_manage_progress(&muni, &p));
-        assert!(!may_manage_progress(&other, &p));
-        assert!(!may_manage_progress(&cm, &p));
-        assert!(may_view_progress(&muni, &p, false, None));
-        assert!(!may_view_progress(&other, &p, true, None));
-        assert!(may_view_progress(&cm, &p, true, None));
-        assert!(!may_view_progress(&cm, &p, false, None));
-        assert!(may_view_progress(&portal, &p, false, Some(&p)));
-        assert!(!may_view_progress(&portal, &p, true, None));
-    }
-
-    #[test]
-    fn progress_view_decisions_say_why_and_agree_with_may_view() {
-        use DenyReason::*;
-        let p = person();
-        let other_person = PersonRef::new(
-            p.insurer_number.clone(),
-            crate::InsuredNumber::parse("0000999999").unwrap(),
-        );
-        let muni = Principal::parse_urn("urn:carehub:municipality:131016").unwrap();
-        let other = Principal::parse_urn("urn:carehub:municipality:271004").unwrap();
-        let cm = Principal::parse_urn("urn:carehub:care-manager:1371234567").unwrap();
-        let svc = Principal::parse_urn("urn:carehub:care-service:1371234567").unwrap();
-        let portal = Principal::parse_urn("urn:carehub:portal:mynaportal").unwrap();
-        let d = |who: &Principal, r, c, t| progress_view_decision(who, &p, r, c, t);
-        let (reg, con) = (RegistrationState::InForce, ConsentState::InForce);
-        assert_eq!(
-            d(&muni, RegistrationState::None, ConsentState::None, None),
-            Decision::Allow
-        );
-        assert_eq!(
-            d(&other, reg, con, None),
-            Decision::Deny(NotInsuredByMunicipality)
-        );
-        assert_eq!(d(&portal, reg, con, Some(&p)), Decision::Allow);
-        assert_eq!(
-            d(&portal, reg, con, Some(&other_person)),
-            Decision::Deny(NotThePerson)
-        );
-        assert_eq!(d(&portal, reg, con, None), Decision::Deny(NotThePerson));
-        assert_eq!(d(&cm, reg, con, None), Decision::Allow);
-        assert_eq!(
-            d(&cm, RegistrationState::None, con, None),
-            Decision::Deny(NotRegistered)
-        );
-        assert_eq!(
-            d(&cm, RegistrationState::Ended, con, None),
-            Decision::Deny(RegistrationEnded)
-        );
-        assert_eq!(
-            d(&cm, reg, ConsentState::None, None),
-            Decision::Deny(NoConsent)
-        );
-        assert_eq!(
-            d(&cm, reg, ConsentState::Withdrawn, None),
-            Decision::Deny(ConsentWithdrawn)
-        );
-        assert_eq!(
-            d(&cm, reg, ConsentState::NotObtained, None),
-            Decision::Deny(ConsentNotObtained)
-        );
-        assert_eq!(d(&svc, reg, con, None), Decision::Deny(NotMarkedForRole));
-        for who in [&muni, &other, &cm, &svc, &portal] {
-            for r in [
-                RegistrationState::None,
-                RegistrationState::InForce,
-                RegistrationState::Ended,
-            ] {
-                for c in [
-                    ConsentState::None,
-                    ConsentState::InForce,
-                    ConsentState::Withdrawn,
-                    ConsentState::NotObtained,
-                ] {
-                    for t in [None, Some(&p), Some(&other_person)] {
-                        let both = r == RegistrationState::InForce && c == ConsentState::InForce;
-                        assert_eq!(
-                            d(who, r, c, t).is_allowed(),
-                            may_view_progress(who, &p, both, t),
-                            "{who:?} {r:?} {c:?} {t:?}"
-                        );
-                    }
-                }
-            }
-        }
     }
 
     fn any_step() -> impl Strategy<Value = Stage> {

@@ -12,8 +12,7 @@ use time::format_description::well_known::Rfc3339;
 use crate::content::Violation;
 use crate::ids::{IdError, reject_common_mistakes};
 use crate::macros::{string_enum, string_newtype};
-use crate::principal::{PersonRef, Principal, Role};
-use crate::problem::{Problem, ProblemType};
+use crate::principal::{PersonRef, Principal};
 
 string_enum! {
     /// Whether an office's registration for a person is in force.
@@ -122,16 +121,6 @@ impl VerificationMethod {
     }
 }
 
-/// Whether `principal` may register itself as a person's responsible office:
-/// care-manager offices, care-service offices and facilities, and medical
-/// institutions (deemed care offices, みなし指定).
-pub fn may_register(principal: &Principal) -> bool {
-    matches!(
-        principal.role(),
-        Role::CareManager | Role::CareService | Role::Medical
-    )
-}
-
 /// The state of an office's registration for a person when it holds several
 /// (one after another: a contract ended, a new one began): in force if any
 /// is; otherwise "none" if one has yet to start; otherwise "ended" if one
@@ -148,15 +137,6 @@ pub fn combined_state(states: impl IntoIterator<Item = RegistrationState>) -> Re
         });
     }
     combined.unwrap_or(RegistrationState::None)
-}
-
-/// Whether an office may add a registration for a person it already has
-/// registrations for (their states now): only once every earlier one has
-/// ended. One office holds one registration per person at a time.
-pub fn may_add_registration(existing: impl IntoIterator<Item = RegistrationState>) -> bool {
-    existing
-        .into_iter()
-        .all(|state| state == RegistrationState::Ended)
 }
 
 /// Checks a new registration at `now` (all timestamps RFC 3339): a complete
@@ -204,56 +184,6 @@ pub fn validate_registration(
         }
     }
     if v.is_empty() { Ok(()) } else { Err(v) }
-}
-
-/// Whether `principal` may end `registration_office`'s registration, whose
-/// state is `state`: only the office itself, and only while it has not
-/// ended. `Err` carries the problem: another office's registration is "not
-/// found" (it reveals nothing about registrations of others).
-pub fn check_deregistration(
-    principal: &Principal,
-    registration_office: &Principal,
-    state: RegistrationState,
-) -> Result<(), Problem> {
-    if principal != registration_office {
-        return Err(registration_not_found());
-    }
-    if state == RegistrationState::Ended {
-        return Err(Problem::new(
-            ProblemType::Conflict,
-            "This registration has already ended.",
-        ));
-    }
-    Ok(())
-}
-
-/// Whether `principal` may store a document about a person, given its
-/// registration state for that person at the time of the write (DESIGN §5):
-/// an office that registers (care-manager, care-service, medical) writes
-/// only about persons for whom its registration is in force; `Err` is 403
-/// `office-not-registered` (a registration that has not started yet, or has
-/// ended, is not in force). Roles that do not register pass: their rule is
-/// elsewhere (a municipality writes about the persons it insures; which
-/// roles author which kinds is `DocumentKind::may_ingest`).
-pub fn authorize_office_write(
-    principal: &Principal,
-    registration: RegistrationState,
-) -> Result<(), Problem> {
-    if may_register(principal) && registration != RegistrationState::InForce {
-        return Err(Problem::new(
-            ProblemType::OfficeNotRegistered,
-            "This office has no registration in force for the person; register as its responsible office first.",
-        ));
-    }
-    Ok(())
-}
-
-/// The answer for a registration id the caller has none under.
-pub fn registration_not_found() -> Problem {
-    Problem::new(
-        ProblemType::NotFound,
-        "This office has no registration with this id.",
-    )
 }
 
 /// Separates this hash's inputs from any other use of SHA-256 in the hub.
@@ -312,38 +242,6 @@ string_newtype!(RegistrationId, IdError);
 mod tests {
     use super::*;
     use RegistrationState as R;
-
-    #[test]
-    fn offices_write_only_while_registered() {
-        let p = |s: &str| Principal::parse_urn(s).unwrap();
-        let slug = |r: Result<(), Problem>| r.err().map_or("ok", |p| p.type_.slug());
-        for office in [
-            "urn:carehub:care-manager:1371234567",
-            "urn:carehub:care-service:1370100018",
-            "urn:carehub:medical:1312345678",
-        ] {
-            let office = p(office);
-            assert_eq!(slug(authorize_office_write(&office, R::InForce)), "ok");
-            for state in [R::None, R::Ended] {
-                let refused = authorize_office_write(&office, state).unwrap_err();
-                assert_eq!(
-                    (refused.status(), refused.type_.slug()),
-                    (403, "office-not-registered"),
-                    "{office:?} {state:?}"
-                );
-            }
-        }
-        // Roles that do not register are not concerned: their own rules apply.
-        for other in [
-            "urn:carehub:municipality:131016",
-            "urn:carehub:portal:mynaportal",
-            "urn:carehub:operator:ops",
-        ] {
-            for state in [R::None, R::InForce, R::Ended] {
-                assert_eq!(slug(authorize_office_write(&p(other), state)), "ok");
-            }
-        }
-    }
 
     const START: &str = "2025-04-01T00:00:00+09:00";
 
@@ -434,25 +332,12 @@ mod tests {
     }
 
     #[test]
-    fn who_may_register() {
-        let p = |s: &str| Principal::parse_urn(s).unwrap();
-        assert!(may_register(&p("urn:carehub:care-manager:1371234567")));
-        assert!(may_register(&p("urn:carehub:medical:1312345678")));
-        assert!(!may_register(&p("urn:carehub:municipality:131016")));
-        assert!(!may_register(&p("urn:carehub:portal:mynaportal")));
-    }
-
-    #[test]
     fn several_registrations_combine() {
         assert_eq!(combined_state([]), R::None);
         assert_eq!(combined_state([R::Ended, R::InForce]), R::InForce);
         assert_eq!(combined_state([R::Ended, R::Ended]), R::Ended);
         assert_eq!(combined_state([R::Ended, R::None]), R::None);
         assert_eq!(combined_state([R::None, R::Ended]), R::None);
-        assert!(may_add_registration([]));
-        assert!(may_add_registration([R::Ended, R::Ended]));
-        assert!(!may_add_registration([R::Ended, R::InForce]));
-        assert!(!may_add_registration([R::None]));
     }
 
     #[test]
@@ -490,23 +375,6 @@ mod tests {
         assert_eq!(
             pointers(validate_registration(&card, "x", START, Some("soon"), now)),
             ["/end"]
-        );
-    }
-
-    #[test]
-    fn only_the_office_deregisters_once() {
-        let p = |s: &str| Principal::parse_urn(s).unwrap();
-        let cm = p("urn:carehub:care-manager:1371234567");
-        let other = p("urn:carehub:care-manager:1371234568");
-        assert!(check_deregistration(&cm, &cm, R::InForce).is_ok());
-        assert!(check_deregistration(&cm, &cm, R::None).is_ok());
-        assert_eq!(
-            check_deregistration(&cm, &cm, R::Ended).unwrap_err().type_,
-            ProblemType::Conflict
-        );
-        assert_eq!(
-            check_deregistration(&other, &cm, R::InForce).unwrap_err(),
-            registration_not_found()
         );
     }
 

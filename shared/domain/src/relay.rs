@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 use crate::content::{Violation, parse_date};
 use crate::ids::{IdError, OfficeNumber};
 use crate::macros::{string_enum, string_newtype};
-use crate::principal::{PersonRef, Principal, Role};
+use crate::principal::{PersonRef, Principal};
 use crate::problem::{Problem, ProblemType};
 
 string_enum! {
@@ -71,24 +71,6 @@ string_enum! {
         /// 変更 — the person changes care-manager office.
         Change = "change",
     }
-}
-
-/// Whether a principal of `role` may send a submission of type `t`.
-pub fn may_send(t: SubmissionType, role: Role) -> bool {
-    match t {
-        SubmissionType::CarePlanRequest => role == Role::CareManager,
-        SubmissionType::PhysicianOpinion => matches!(role, Role::Medical | Role::CareService),
-    }
-}
-
-/// Whether `principal` may see a submission from `sender` to the
-/// municipality with insurer number `recipient`: the sender and the
-/// recipient only.
-pub fn may_view_submission(principal: &Principal, sender: &Principal, recipient: &str) -> bool {
-    principal == sender
-        || principal
-            .insurer_number()
-            .is_some_and(|n| n.as_str() == recipient)
 }
 
 /// A submission's id: `sub_` and 32 lowercase hex digits, derived from the
@@ -346,26 +328,6 @@ mod tests {
             "office": {"office_number": "1371234567", "name": "霞が関居宅介護支援事業所",
                        "address": "東京都千代田区霞が関一丁目3番1号"}
         })
-    }
-
-    #[test]
-    fn who_sends() {
-        assert!(may_send(SubmissionType::CarePlanRequest, Role::CareManager));
-        assert!(!may_send(SubmissionType::CarePlanRequest, Role::Medical));
-        assert!(may_send(SubmissionType::PhysicianOpinion, Role::Medical));
-        assert!(may_send(
-            SubmissionType::PhysicianOpinion,
-            Role::CareService
-        ));
-        assert!(!may_send(
-            SubmissionType::PhysicianOpinion,
-            Role::Municipality
-        ));
-        let muni = Principal::parse_urn("urn:carehub:municipality:131016").unwrap();
-        let other = Principal::parse_urn("urn:carehub:municipality:271004").unwrap();
-        assert!(may_view_submission(&muni, &cm(), "131016"));
-        assert!(!may_view_submission(&other, &cm(), "131016"));
-        assert!(may_view_submission(&cm(), &cm(), "131016"));
     }
 
     #[test]

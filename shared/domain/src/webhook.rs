@@ -25,7 +25,7 @@ use crate::docid::DocumentId;
 use crate::ids::{IdError, InsurerNumber};
 use crate::kinds::DocumentKind;
 use crate::macros::{string_enum, string_newtype};
-use crate::matrix::{ReadContext, Viewer, decide, mark};
+use crate::policy::matrix::{ReadContext, Viewer, decide, mark};
 use crate::principal::{PersonRef, Principal};
 use crate::progress::{ApplicationId, Stage};
 use crate::registration::{RegistrationId, RegistrationState};
@@ -183,16 +183,6 @@ pub enum Receiver {
 }
 
 impl Receiver {
-    /// The receiver a principal subscribes as; `None` for roles that receive
-    /// no webhooks (offices, medical institutions, operators).
-    pub fn of(principal: &Principal) -> Option<Receiver> {
-        match principal {
-            Principal::Portal(_) => Some(Receiver::Portal),
-            Principal::Municipality(n) => Some(Receiver::Municipality(n.clone())),
-            _ => None,
-        }
-    }
-
     /// The event types this receiver may subscribe to. Submissions travel
     /// between offices and municipalities; the person does not see them.
     pub fn event_types(&self) -> &'static [EventType] {
@@ -222,7 +212,7 @@ impl Receiver {
 pub fn consent_needed(event: &Event, receiver: &Receiver) -> bool {
     match (&event.facts, receiver) {
         (EventFacts::DocumentStored { kind, .. }, Receiver::Municipality(_)) => {
-            mark(*kind, Viewer::Municipality) == crate::matrix::Mark::SharedWithConsent
+            mark(*kind, Viewer::Municipality) == crate::policy::matrix::Mark::SharedWithConsent
         }
         _ => false,
     }
@@ -554,7 +544,7 @@ mod tests {
             let sent = payload(&event, &Receiver::Portal, ConsentState::None, "t").is_some();
             let person_reads = !matches!(
                 mark(kind, Viewer::Person),
-                crate::matrix::Mark::Never | crate::matrix::Mark::AuthorOnly
+                crate::policy::matrix::Mark::Never | crate::policy::matrix::Mark::AuthorOnly
             );
             assert_eq!(sent, person_reads, "{kind}");
         }

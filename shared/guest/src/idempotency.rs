@@ -84,6 +84,23 @@ impl From<StoreError> for Failure {
     }
 }
 
+/// One write request as [`write_once`] needs it: who writes, the request
+/// (method and path-info make its fingerprint with the body), the
+/// `Idempotency-Key` if one was sent, the body as received and the time.
+#[derive(Debug, Clone, Copy)]
+pub struct WriteRequest<'a> {
+    /// The writer; keys are per principal.
+    pub principal: &'a Principal,
+    /// The request head.
+    pub head: &'a RequestHead,
+    /// The parsed `Idempotency-Key`, if any ([`key`]).
+    pub key: Option<&'a IdempotencyKey>,
+    /// The body as received.
+    pub body: &'a [u8],
+    /// Now, RFC 3339 UTC: when the record is stored.
+    pub now: &'a str,
+}
+
 /// Runs one idempotent write.
 ///
 /// 1. A key seen before is answered from its record (or refused when the
@@ -94,17 +111,11 @@ impl From<StoreError> for Failure {
 ///    (409 on a state conflict, 403 on a registration it finds ended, …) and
 ///    rolls back — and the answer is stored under the key.
 ///
-/// `body` is the request body as received; with method and path-info it
-/// makes the request's fingerprint. `context` names the write in the log
-/// of an internal error.
-#[allow(clippy::too_many_arguments)]
+/// The request's body, with its method and path-info, makes its
+/// fingerprint. `context` names the write in the log of an internal error.
 pub fn write_once<S, P>(
     store: &S,
-    principal: &Principal,
-    head: &RequestHead,
-    key: Option<&IdempotencyKey>,
-    body: &[u8],
-    now: &str,
+    req: &WriteRequest<'_>,
     context: &str,
     prepare: impl FnOnce() -> Result<P, Reply>,
     write: impl FnOnce(&S, P) -> Result<Result<Answer, Reply>, StoreError>,
@@ -112,6 +123,13 @@ pub fn write_once<S, P>(
 where
     S: DocumentStore + ?Sized,
 {
+    let WriteRequest {
+        principal,
+        head,
+        key,
+        body,
+        now,
+    } = *req;
     let fp = key.map(|_| fingerprint(&[head.method.as_bytes(), head.path_info.as_bytes(), body]));
     let lookup = |s: &S| -> Result<Option<Reply>, StoreError> {
         let (Some(key), Some(fp)) = (key, &fp) else {

@@ -35,3 +35,25 @@ pub mod store;
 pub mod wasm;
 
 pub use http::{Reply, RequestHead};
+
+/// The Spin entry point every component shares: `component!(serve)`
+/// declares the `#[spin_sdk::http_component]` handler that answers with
+/// `serve(req).await` (`async fn serve(IncomingRequest) -> Result<Reply,
+/// Reply>`, an `Err` being a refusal) through `wasm::send`.
+///
+/// Use it inside the component's `#[cfg(target_arch = "wasm32")]` module,
+/// which needs `#[allow(unsafe_code)]`: `http_component` expands to the
+/// export glue (`export_name`, unsafe ABI shims).
+#[macro_export]
+macro_rules! component {
+    ($serve:ident) => {
+        #[::spin_sdk::http_component]
+        async fn handle(
+            req: ::spin_sdk::http::IncomingRequest,
+            out: ::spin_sdk::http::ResponseOutparam,
+        ) {
+            let reply = $serve(req).await.unwrap_or_else(|r| r);
+            $crate::wasm::send(out, reply).await;
+        }
+    };
+}

@@ -19,16 +19,9 @@ pub const DEFAULT_ISSUER: &str = "carehub-dev-idp";
 /// Clock skew tolerated between the portal's identity provider and the hub.
 pub const LEEWAY_SECS: u64 = 30;
 
-/// The verified person token.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PersonToken {
-    /// The person the call acts for.
-    pub person: PersonRef,
-    /// The person, or a proxy.
-    pub actor: PersonActor,
-    /// The identity provider's opaque subject (for the access log).
-    pub subject: String,
-}
+/// The verified person token: the domain's, so that a verified token is
+/// what the policy reads (`carehub_domain::policy::Caller`).
+pub use carehub_domain::PersonToken;
 
 /// Why a person token was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,6 +6,7 @@
 //! fresh instance, and keys are read from variables every time.
 
 use carehub_domain::Principal;
+use carehub_domain::policy::{self, Caller};
 use futures::{SinkExt as _, StreamExt as _};
 use spin_sdk::http::{Fields, IncomingRequest, OutgoingResponse, ResponseOutparam};
 use spin_sdk::sqlite;
@@ -80,6 +81,18 @@ pub fn person(head: &RequestHead) -> Result<PersonToken, Reply> {
         }
         Reply::problem(&e.to_problem())
     })
+}
+
+/// The caller: `principal` and, when the policy says it speaks for a
+/// person (the portal), its verified person token ([`person`]; 401
+/// `person-token-missing` / `person-token-invalid` otherwise).
+pub fn caller(head: &RequestHead, principal: Principal) -> Result<Caller, Reply> {
+    if policy::speaks_for_a_person(&principal) {
+        let token = person(head)?;
+        Ok(Caller::with_token(principal, token))
+    } else {
+        Ok(Caller::new(principal))
+    }
 }
 
 /// Verifies the bearer token in wasm, with the key and issuer variables.

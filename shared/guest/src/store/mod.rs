@@ -42,7 +42,6 @@ pub use outbox::{
 };
 pub use progress::{
     ApplicationRecord, NewApplication, ProgressStore, StepRecord, advance, progress_of,
-    registered_with_consent,
 };
 pub use relay::{NewSubmission, RelayEvent, RelayStore, SubmissionRecord};
 
@@ -457,7 +456,7 @@ pub fn office_registration_state<S: RegistrationStore + ?Sized>(
     person: &PersonRef,
     now: &str,
 ) -> Result<RegistrationState, StoreError> {
-    if !carehub_domain::may_register(office) {
+    if !carehub_domain::policy::registration::may_register(office) {
         return Ok(RegistrationState::None);
     }
     let records = store.office_registrations_for(office, person)?;

@@ -295,7 +295,9 @@ where
             if sub.fanout_seq >= head {
                 continue;
             }
-            let Some(receiver) = Receiver::of(&sub.subscription.owner) else {
+            let Some(receiver) =
+                carehub_domain::policy::webhooks::receiver_for(&sub.subscription.owner)
+            else {
                 continue;
             };
             let insurer = match &receiver {

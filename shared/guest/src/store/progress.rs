@@ -149,22 +149,3 @@ pub fn advance<S: ProgressStore + ?Sized>(
     )?;
     Ok(Ok(next))
 }
-
-/// Whether `office` is registered for `person` with the registration in
-/// force at `now` and the person's consent in force: what DESIGN §3 rule 3
-/// asks of an office before it sees or sends anything about the person.
-pub fn registered_with_consent<S>(
-    store: &S,
-    office: &Principal,
-    person: &PersonRef,
-    now: &str,
-) -> Result<bool, StoreError>
-where
-    S: super::RegistrationStore + super::ConsentStore + ?Sized,
-{
-    Ok(
-        super::office_registration_state(store, office, person, now)?
-            == carehub_domain::RegistrationState::InForce
-            && store.consent_state(person)? == carehub_domain::ConsentState::InForce,
-    )
-}

@@ -1,15 +1,20 @@
-//! Who is reading, and the one place a [`ReadContext`] is built.
+//! Reads: who is reading, which facts their decision needs, and the one
+//! place a [`ReadContext`] is built for [`decide`].
 //!
-//! Every read decision goes through `carehub_domain::decide`; this module
-//! only gathers the facts. The handler looks up consent and registration
-//! (`crate::handler::person_facts`) for the viewers whose decisions depend
-//! on them.
+//! The read component (and every other reader of documents) looks up the
+//! facts [`facts_needed`] asks for, builds the context with
+//! [`read_context`] and asks [`decide`]; it never decides by the viewer
+//! itself.
 
-use carehub_domain::{
-    ConsentState, DocumentKind, PersonActor, PersonRef, Principal, ReadContext, RegistrationState,
-    Viewer, content, decide, viewer_for,
-};
 use serde_json::Value;
+
+use super::Caller;
+use super::matrix::{ReadContext, Viewer, decide, viewer_for};
+use crate::consent::ConsentState;
+use crate::content;
+use crate::kinds::DocumentKind;
+use crate::principal::{PersonActor, PersonRef, Principal};
+use crate::registration::RegistrationState;
 
 /// The caller as a reader: principal, matrix column and, for the portal,
 /// the person its token names.
@@ -43,6 +48,15 @@ impl Reader {
         })
     }
 
+    /// The reader for a caller, with its person token's holder and user;
+    /// `None` for roles that read no care data.
+    pub fn of(caller: &Caller) -> Option<Reader> {
+        Reader::new(caller.principal.clone(), caller.token_person().cloned()).map(|r| {
+            r.with_actor(caller.actor())
+                .with_subject(caller.subject().map(str::to_owned))
+        })
+    }
+
     /// The same reader, recording the person token's holder.
     pub fn with_actor(mut self, actor: Option<PersonActor>) -> Reader {
         self.actor = actor;
@@ -53,6 +67,36 @@ impl Reader {
     pub fn with_subject(mut self, subject: Option<String>) -> Reader {
         self.subject = subject;
         self
+    }
+}
+
+/// Which facts about the person a viewer's read decisions depend on, so
+/// that a reader looks up only those.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FactsNeeded {
+    /// The person's consent state.
+    pub consent: bool,
+    /// The viewer's registration for the person.
+    pub registration: bool,
+}
+
+/// The facts `viewer`'s decisions depend on: the person reads without
+/// either (they are the one who consents), the municipality needs consent
+/// for ◎ kinds, offices need both.
+pub const fn facts_needed(viewer: Viewer) -> FactsNeeded {
+    match viewer {
+        Viewer::Person => FactsNeeded {
+            consent: false,
+            registration: false,
+        },
+        Viewer::Municipality => FactsNeeded {
+            consent: true,
+            registration: false,
+        },
+        Viewer::CareManager | Viewer::CareService | Viewer::Medical => FactsNeeded {
+            consent: true,
+            registration: true,
+        },
     }
 }
 
@@ -134,7 +178,7 @@ pub fn readable_kinds(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use carehub_domain::{InsuredNumber, InsurerNumber};
+    use crate::ids::{InsuredNumber, InsurerNumber};
 
     fn person(insurer: &str, insured: &str) -> PersonRef {
         PersonRef::new(
@@ -156,6 +200,87 @@ mod tests {
             )
             .is_none()
         );
+    }
+
+    #[test]
+    fn a_reader_of_a_caller_keeps_the_token() {
+        let p = person("131016", "0000012345");
+        let caller = Caller::with_token(
+            Principal::parse_urn("urn:carehub:portal:mynaportal").unwrap(),
+            super::super::PersonToken {
+                person: p.clone(),
+                actor: PersonActor::Proxy,
+                subject: "user-1".into(),
+            },
+        );
+        let r = Reader::of(&caller).unwrap();
+        assert_eq!(r.viewer, Viewer::Person);
+        assert_eq!(r.token_person, Some(p));
+        assert_eq!(r.actor, Some(PersonActor::Proxy));
+        assert_eq!(r.subject.as_deref(), Some("user-1"));
+    }
+
+    /// The facts a viewer needs are exactly those its decisions can depend
+    /// on: changing a fact it is not given never changes a decision.
+    #[test]
+    fn facts_needed_cover_every_dependency() {
+        use crate::policy::matrix::decide;
+        let consents = [
+            ConsentState::None,
+            ConsentState::InForce,
+            ConsentState::Withdrawn,
+            ConsentState::NotObtained,
+        ];
+        let registrations = [
+            RegistrationState::None,
+            RegistrationState::InForce,
+            RegistrationState::Ended,
+        ];
+        for viewer in Viewer::ALL {
+            let needed = facts_needed(viewer);
+            for kind in DocumentKind::ALL {
+                for author in [false, true] {
+                    let base = ReadContext {
+                        viewer,
+                        kind,
+                        subject_is_viewer_person: true,
+                        subject_insured_by_viewer: true,
+                        is_author: author,
+                        consent: ConsentState::None,
+                        registration: RegistrationState::None,
+                        physician_consented_to_care_planning: None,
+                    };
+                    let mut consent_matters = false;
+                    let mut registration_matters = false;
+                    for c in consents {
+                        for r in registrations {
+                            let d = decide(&ReadContext {
+                                consent: c,
+                                registration: r,
+                                ..base
+                            });
+                            let d_no_consent = decide(&ReadContext {
+                                consent: ConsentState::None,
+                                registration: r,
+                                ..base
+                            });
+                            let d_no_registration = decide(&ReadContext {
+                                consent: c,
+                                registration: RegistrationState::None,
+                                ..base
+                            });
+                            consent_matters |= d != d_no_consent;
+                            registration_matters |= d != d_no_registration;
+                        }
+                    }
+                    assert!(!consent_matters || needed.consent, "{viewer} {kind}");
+                    assert!(
+                        !registration_matters || needed.registration,
+                        "{viewer} {kind}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
