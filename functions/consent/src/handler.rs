@@ -114,13 +114,7 @@ pub fn record<S: ConsentStore + RegistrationStore + ?Sized>(
     let principal = &caller.principal;
     write_once(
         store,
-        &WriteRequest {
-            principal,
-            head,
-            key,
-            body,
-            now,
-        },
+        &WriteRequest::new(principal, head, key, body, now),
         "consent write",
         || {
             let value = parse_json(body)?;

@@ -189,13 +189,7 @@ pub fn single<S: RegistrationStore + ?Sized>(
 ) -> Reply {
     write_once(
         store,
-        &WriteRequest {
-            principal,
-            head,
-            key,
-            body,
-            now,
-        },
+        &WriteRequest::new(principal, head, key, body, now),
         "ingest write",
         || {
             let value = parse_json(body)?;

@@ -220,13 +220,7 @@ pub fn register<S: RegistrationStore + ?Sized>(
 ) -> Reply {
     write_once(
         store,
-        &WriteRequest {
-            principal,
-            head,
-            key,
-            body,
-            now,
-        },
+        &WriteRequest::new(principal, head, key, body, now),
         "registration write",
         || {
             if !may_register(principal) {
@@ -302,13 +296,7 @@ pub fn deregister<S: RegistrationStore + ?Sized>(
 ) -> Reply {
     write_once(
         store,
-        &WriteRequest {
-            principal,
-            head,
-            key,
-            body,
-            now,
-        },
+        &WriteRequest::new(principal, head, key, body, now),
         "deregistration write",
         || {
             let value = parse_json(body)?;

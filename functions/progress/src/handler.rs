@@ -266,13 +266,7 @@ pub fn create<S: ProgressStore + ?Sized>(
     let principal = &caller.principal;
     write_once(
         store,
-        &WriteRequest {
-            principal,
-            head,
-            key,
-            body,
-            now,
-        },
+        &WriteRequest::new(principal, head, key, body, now),
         "application create",
         || {
             let req = parse_create(body)?;
@@ -402,13 +396,7 @@ pub fn step<S: ProgressStore + ?Sized>(
     let principal = &caller.principal;
     write_once(
         store,
-        &WriteRequest {
-            principal,
-            head,
-            key,
-            body,
-            now,
-        },
+        &WriteRequest::new(principal, head, key, body, now),
         "progress step",
         || Ok((parse_id(raw_id)?, parse_step(body)?)),
         |s, (id, (step, mut details))| {

@@ -259,16 +259,9 @@ where
             "Submissions require an Idempotency-Key: the same submission sent again with it is stored once.",
         );
     };
-    let request = WriteRequest {
-        principal: sender,
-        head,
-        key: Some(key),
-        body,
-        now,
-    };
     write_once(
         store,
-        &request,
+        &WriteRequest::new(sender, head, Some(key), body, now),
         "relay submit",
         || parse_submission(sender, body).map_err(|p| Reply::problem(&p)),
         |s, sub| {
@@ -516,13 +509,7 @@ pub fn answer<S: RelayStore + ?Sized>(
 ) -> Reply {
     write_once(
         store,
-        &WriteRequest {
-            principal,
-            head,
-            key,
-            body,
-            now,
-        },
+        &WriteRequest::new(principal, head, key, body, now),
         "relay answer",
         || {
             authorize_answering(principal).map_err(|p| Reply::problem(&p))?;

@@ -268,13 +268,7 @@ pub fn create<S: OutboxStore + ?Sized>(
 ) -> Reply {
     write_once(
         store,
-        &WriteRequest {
-            principal,
-            head,
-            key,
-            body,
-            now,
-        },
+        &WriteRequest::new(principal, head, key, body, now),
         "registering a subscription",
         || {
             let receiver = receiver(principal)?;
@@ -385,13 +379,7 @@ pub fn rotate<S: OutboxStore + ?Sized>(
 ) -> Reply {
     write_once(
         store,
-        &WriteRequest {
-            principal,
-            head,
-            key,
-            body: b"",
-            now,
-        },
+        &WriteRequest::new(principal, head, key, b"", now),
         "rotating a secret",
         || target(principal, id),
         |s, id| {
@@ -428,13 +416,7 @@ pub fn enable<S: OutboxStore + ?Sized>(
 ) -> Reply {
     write_once(
         store,
-        &WriteRequest {
-            principal,
-            head,
-            key,
-            body: b"",
-            now,
-        },
+        &WriteRequest::new(principal, head, key, b"", now),
         "enabling a subscription",
         || target(principal, id),
         |s, id| {
@@ -528,13 +510,7 @@ pub fn redeliver<S: OutboxStore + ?Sized>(
 ) -> Reply {
     write_once(
         store,
-        &WriteRequest {
-            principal,
-            head,
-            key,
-            body: b"",
-            now,
-        },
+        &WriteRequest::new(principal, head, key, b"", now),
         "scheduling a redelivery",
         || target(principal, id),
         |s, id| {

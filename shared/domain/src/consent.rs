@@ -309,7 +309,7 @@ pub fn check_transition(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
 
@@ -317,7 +317,9 @@ mod tests {
         Principal::parse_urn(s).unwrap()
     }
 
-    fn given() -> ConsentEvent {
+    /// A consent given to the municipality at an application (shared with
+    /// the policy's tests).
+    pub(crate) fn given() -> ConsentEvent {
         ConsentEvent::Given {
             obtained_by: p("urn:carehub:municipality:131016"),
             given_by: Giver::Person,
@@ -328,7 +330,8 @@ mod tests {
         }
     }
 
-    fn withdrawn() -> ConsentEvent {
+    /// The person's withdrawal through the portal.
+    pub(crate) fn withdrawn() -> ConsentEvent {
         ConsentEvent::Withdrawn {
             by: Giver::Person,
             through: p("urn:carehub:portal:mynaportal"),

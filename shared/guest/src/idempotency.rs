@@ -101,6 +101,25 @@ pub struct WriteRequest<'a> {
     pub now: &'a str,
 }
 
+impl<'a> WriteRequest<'a> {
+    /// The request of `principal`, as [`WriteRequest`]'s fields say.
+    pub fn new(
+        principal: &'a Principal,
+        head: &'a RequestHead,
+        key: Option<&'a IdempotencyKey>,
+        body: &'a [u8],
+        now: &'a str,
+    ) -> Self {
+        WriteRequest {
+            principal,
+            head,
+            key,
+            body,
+            now,
+        }
+    }
+}
+
 /// Runs one idempotent write.
 ///
 /// 1. A key seen before is answered from its record (or refused when the

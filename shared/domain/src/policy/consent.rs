@@ -161,7 +161,8 @@ pub fn may_view_consent(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::consent::{ConsentMethod, ProxyRelationship};
+    use crate::consent::ProxyRelationship;
+    use crate::consent::tests::{given, withdrawn};
     use crate::ids::{InsuredNumber, InsurerNumber};
 
     fn p(s: &str) -> Principal {
@@ -175,24 +176,6 @@ mod tests {
         )
     }
 
-    fn given() -> ConsentEvent {
-        ConsentEvent::Given {
-            obtained_by: p("urn:carehub:municipality:131016"),
-            given_by: Giver::Person,
-            method: ConsentMethod::PaperForm,
-            explanation_given: true,
-            application_ref: Some("APP-2025-000123".into()),
-            effective_at: "2025-04-01T09:00:00+09:00".into(),
-        }
-    }
-
-    fn withdrawn() -> ConsentEvent {
-        ConsentEvent::Withdrawn {
-            by: Giver::Person,
-            through: p("urn:carehub:portal:mynaportal"),
-            effective_at: "2025-05-01T00:00:00Z".into(),
-        }
-    }
 
     #[test]
     fn who_may_record() {
