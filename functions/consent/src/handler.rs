@@ -12,7 +12,7 @@ use carehub_guest::http::{Reply, RequestHead};
 use carehub_guest::idempotency::{Answer, WriteRequest, write_once};
 use carehub_guest::problem::{forbidden, internal};
 use carehub_guest::routing::Route;
-use carehub_guest::store::{
+use carehub_store::{
     ConsentRecord, ConsentStore, RegistrationStore, StoreError, office_registration_state,
 };
 use serde::Serialize;

@@ -5,9 +5,9 @@ use carehub_domain::{
     VerificationMethod,
 };
 use carehub_guest::http::{Reply, RequestHead};
-use carehub_guest::store::native::NativeDb;
-use carehub_guest::store::sqlite::SqliteStore;
-use carehub_guest::store::{Deregistration, NewRegistration, RegistrationStore, in_transaction};
+use carehub_store::native::NativeDb;
+use carehub_store::sql::SqlStore;
+use carehub_store::{Deregistration, NewRegistration, RegistrationStore, in_transaction};
 use serde_json::{Value, json};
 
 use crate::handler::{self, Caller};
@@ -19,10 +19,10 @@ const CARE_MANAGER: &str = "urn:carehub:care-manager:1371234567";
 const MEDICAL: &str = "urn:carehub:medical:1312345678";
 const PORTAL: &str = "urn:carehub:portal:mynaportal";
 
-type Store = SqliteStore<NativeDb>;
+type Store = SqlStore<NativeDb>;
 
 fn store() -> Store {
-    SqliteStore::new(NativeDb::migrated())
+    SqlStore::new(NativeDb::migrated())
 }
 
 fn principal(urn: &str) -> Principal {

@@ -34,7 +34,7 @@ use carehub_domain::{PersonRef, Principal, Problem, ProblemType, fingerprint};
 use carehub_guest::body::parse_json_value;
 use carehub_guest::http::{NDJSON, Reply};
 use carehub_guest::problem::{INTERNAL_DETAIL, internal};
-use carehub_guest::store::{IdempotencyRecord, NewVersion, RegistrationStore, StoreError};
+use carehub_store::{IdempotencyRecord, NewVersion, RegistrationStore, StoreError};
 
 use crate::envelope::{self, Format};
 use crate::handler::{

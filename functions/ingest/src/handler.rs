@@ -1,5 +1,5 @@
 //! The ingest operation, independent of Spin: routes, write permission,
-//! single and bulk writes against any store (`carehub_guest::store::RegistrationStore`).
+//! single and bulk writes against any store (`carehub_store::RegistrationStore`).
 
 use carehub_domain::policy::ingest::{authorize_office_write, may_store};
 use carehub_domain::{
@@ -9,7 +9,7 @@ use carehub_guest::body::{canonical_json, parse_json, sha256_hex};
 use carehub_guest::http::{Reply, RequestHead};
 use carehub_guest::idempotency::{Answer as IdempotentAnswer, WriteRequest, write_once};
 use carehub_guest::routing::Route;
-use carehub_guest::store::{
+use carehub_store::{
     NewVersion, RegistrationStore, StoreError, WriteOutcome, Written, office_registration_state,
 };
 use serde::Serialize;

@@ -7,9 +7,9 @@ use carehub_domain::{
     RegistrationId, VerificationMethod, content,
 };
 use carehub_guest::http::{Reply, RequestHead};
-use carehub_guest::store::native::NativeDb;
-use carehub_guest::store::sqlite::SqliteStore;
-use carehub_guest::store::{
+use carehub_store::native::NativeDb;
+use carehub_store::sql::SqlStore;
+use carehub_store::{
     Db, DbError, Deregistration, NewRegistration, RegistrationStore, Rows, Value as DbValue,
     in_transaction,
 };
@@ -20,8 +20,8 @@ use crate::handler::{self, BULK_MAX_LINES};
 const NOW: &str = "2025-11-25T06:00:00.000000Z";
 const LATER: &str = "2025-11-25T07:00:00.000000Z";
 
-fn store() -> SqliteStore<NativeDb> {
-    SqliteStore::new(NativeDb::migrated())
+fn store() -> SqlStore<NativeDb> {
+    SqlStore::new(NativeDb::migrated())
 }
 
 fn principal(urn: &str) -> Principal {
@@ -42,7 +42,7 @@ const START: &str = "2025-04-01T00:00:00+09:00";
 /// Records `office`'s registration for `insured` from `start`, as recorded
 /// at `at`; returns its sequence number.
 fn register<D: Db>(
-    s: &SqliteStore<D>,
+    s: &SqlStore<D>,
     office: &Principal,
     insured: &str,
     start: &str,
@@ -64,7 +64,7 @@ fn register<D: Db>(
 }
 
 /// Ends registration `seq` at `at`.
-fn deregister<D: Db>(s: &SqliteStore<D>, office: &Principal, seq: i64, at: &str) {
+fn deregister<D: Db>(s: &SqlStore<D>, office: &Principal, seq: i64, at: &str) {
     let d = Deregistration {
         at: at.into(),
         by: office.clone(),
@@ -102,7 +102,7 @@ fn head(key: Option<&str>) -> RequestHead {
 }
 
 fn post<D: Db>(
-    store: &SqliteStore<D>,
+    store: &SqlStore<D>,
     who: &Principal,
     key: Option<&str>,
     body: &Value,
@@ -125,7 +125,7 @@ fn json_of(r: &Reply) -> Value {
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&r.body)))
 }
 
-fn count(store: &SqliteStore<NativeDb>, table: &str) -> i64 {
+fn count(store: &SqlStore<NativeDb>, table: &str) -> i64 {
     store
         .db()
         .0
@@ -434,7 +434,7 @@ fn a_failed_write_stores_nothing_and_says_nothing() {
     // Statements with a key: lookup, BEGIN, lookup, upsert, version insert,
     // idempotency insert, COMMIT. Fail each write step in turn.
     for fail_at in 3..=7 {
-        let s = SqliteStore::new(FailingDb {
+        let s = SqlStore::new(FailingDb {
             inner: NativeDb::migrated(),
             fail_at,
             seen: Cell::new(0),
@@ -491,7 +491,7 @@ fn parse_lines(r: Reply) -> Vec<Value> {
         .collect()
 }
 
-fn bulk(s: &SqliteStore<NativeDb>, who: &Principal, lines: &[String], now: &str) -> Vec<Value> {
+fn bulk(s: &SqlStore<NativeDb>, who: &Principal, lines: &[String], now: &str) -> Vec<Value> {
     let body = lines.join("\n");
     let r = crate::bulk::bulk(s, who, body.as_bytes(), now);
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
@@ -763,12 +763,12 @@ fn profile_bulk_phases() {
     conn.pragma_update(None, "journal_mode", "WAL").unwrap();
     conn.pragma_update(None, "synchronous", "NORMAL").unwrap();
     conn.pragma_update(None, "foreign_keys", "ON").unwrap();
-    for (_, sql) in carehub_guest::store::native::migrations() {
+    for (_, sql) in carehub_store::native::migrations() {
         conn.execute_batch(&sql).unwrap();
     }
-    let s = SqliteStore::new(NativeDb(conn));
+    let s = SqlStore::new(NativeDb(conn));
     let t = std::time::Instant::now();
-    use carehub_guest::store::DocumentStore;
+    use carehub_store::DocumentStore;
     s.begin_write().unwrap();
     let w = s.write_versions(&prepared, NOW).unwrap();
     s.commit().unwrap();
@@ -838,7 +838,7 @@ fn a_failed_bulk_stores_nothing() {
     let body = lines.join("\n");
     // Statement 1 is BEGIN; fail one in the first batch and one in the second.
     for fail_at in [2, 12, 20] {
-        let s = SqliteStore::new(FailingDb {
+        let s = SqlStore::new(FailingDb {
             inner: NativeDb::migrated(),
             fail_at,
             seen: Cell::new(0),
@@ -987,7 +987,7 @@ fn assert_checked_in_transaction(statements: &[String]) {
 
 #[test]
 fn the_registration_is_checked_inside_the_write_transaction() {
-    let s = SqliteStore::new(RecordingDb::new());
+    let s = SqlStore::new(RecordingDb::new());
     let cm = care_manager();
     register(&s, &cm, "0000012345", START, NOW);
     s.db().take();
@@ -1031,7 +1031,7 @@ fn bulk_refuses_each_line_about_a_person_the_office_is_not_registered_for() {
     // Whole, and one line per batch: the same answers, and each distinct
     // person looked up once per bulk, not once per line.
     for batch_bytes in [usize::MAX, 1] {
-        let s = SqliteStore::new(RecordingDb::new());
+        let s = SqlStore::new(RecordingDb::new());
         register(&s, &cm, registered, START, NOW);
         let seq = register(&s, &cm, former, START, NOW);
         deregister(&s, &cm, seq, "2025-11-25T05:00:00Z");

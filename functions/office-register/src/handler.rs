@@ -16,7 +16,7 @@ use carehub_guest::http::{Reply, RequestHead};
 use carehub_guest::idempotency::{Answer, WriteRequest, write_once};
 use carehub_guest::problem::{forbidden, internal, invalid_identifier};
 use carehub_guest::routing::{Page, Route, paginate};
-use carehub_guest::store::{
+use carehub_store::{
     Deregistration, NewRegistration, RegistrationRecord, RegistrationStore, StoreError,
 };
 use serde::Serialize;

@@ -3,8 +3,8 @@
 use carehub_domain::{IdempotencyKey, InsuredNumber, InsurerNumber, PersonRef, Principal};
 use carehub_guest::http::{Reply, RequestHead};
 use carehub_guest::routing::Page;
-use carehub_guest::store::native::NativeDb;
-use carehub_guest::store::sqlite::SqliteStore;
+use carehub_store::native::NativeDb;
+use carehub_store::sql::SqlStore;
 use serde_json::{Value, json};
 
 use crate::handler;
@@ -17,10 +17,10 @@ const CARE_SERVICE: &str = "urn:carehub:care-service:1311234568";
 const MEDICAL: &str = "urn:carehub:medical:1312345678";
 const PORTAL: &str = "urn:carehub:portal:mynaportal";
 
-type Store = SqliteStore<NativeDb>;
+type Store = SqlStore<NativeDb>;
 
 fn store() -> Store {
-    SqliteStore::new(NativeDb::migrated())
+    SqlStore::new(NativeDb::migrated())
 }
 
 fn principal(urn: &str) -> Principal {

@@ -22,7 +22,7 @@ use carehub_guest::http::{Reply, RequestHead};
 use carehub_guest::idempotency::{Answer, WriteRequest, write_once};
 use carehub_guest::problem::{forbidden, internal, invalid_identifier, invalid_request_problem};
 use carehub_guest::routing::{self, Route, paginate};
-use carehub_guest::store::{
+use carehub_store::{
     AccessLogStore, ApplicationRecord, ConsentStore, DocumentStore, NewApplication, NewVersion,
     ProgressStore, RegistrationStore, StepRecord, StoreError, advance, log_access,
     office_registration_state, progress_of,

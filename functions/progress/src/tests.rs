@@ -5,9 +5,9 @@ use carehub_domain::{
     InsurerNumber, PersonRef, Principal, RegistrationId, VerificationMethod,
 };
 use carehub_guest::http::{Reply, RequestHead};
-use carehub_guest::store::native::NativeDb;
-use carehub_guest::store::sqlite::SqliteStore;
-use carehub_guest::store::{
+use carehub_store::native::NativeDb;
+use carehub_store::sql::SqlStore;
+use carehub_store::{
     AccessLogStore, ConsentStore, DocumentStore, NewRegistration, RegistrationStore, in_transaction,
 };
 use serde_json::{Value, json};
@@ -20,10 +20,10 @@ const OTHER: &str = "urn:carehub:municipality:271004";
 const CARE_MANAGER: &str = "urn:carehub:care-manager:1371234567";
 const PORTAL: &str = "urn:carehub:portal:mynaportal";
 
-type Store = SqliteStore<NativeDb>;
+type Store = SqlStore<NativeDb>;
 
 fn store() -> Store {
-    SqliteStore::new(NativeDb::migrated())
+    SqlStore::new(NativeDb::migrated())
 }
 
 fn caller(urn: &str) -> Caller {

@@ -14,7 +14,7 @@ use carehub_domain::{
 use carehub_guest::http::{Reply, RequestHead};
 use carehub_guest::problem::{forbidden, internal, invalid_identifier, invalid_request};
 use carehub_guest::routing::{Page, Route, paginate, parse_cursor, parse_limit, parse_query};
-use carehub_guest::store::{
+use carehub_store::{
     AccessLogStore, ConsentStore, DocumentRecord, DocumentStore, ListQuery, RegistrationStore,
     StoreError, VersionMeta, log_access, office_registration_state,
 };

@@ -6,9 +6,9 @@ use carehub_domain::{
 };
 use carehub_guest::body::{canonical_json, sha256_hex};
 use carehub_guest::http::{Reply, RequestHead};
-use carehub_guest::store::native::NativeDb;
-use carehub_guest::store::sqlite::SqliteStore;
-use carehub_guest::store::{DocumentStore, NewVersion, in_transaction};
+use carehub_store::native::NativeDb;
+use carehub_store::sql::SqlStore;
+use carehub_store::{DocumentStore, NewVersion, in_transaction};
 use serde_json::{Value, json};
 
 use crate::handler::{self, ListParams};
@@ -32,7 +32,7 @@ fn person(insured: &str) -> PersonRef {
 
 /// Stores `content` as the next version of (person, kind, author, key).
 fn put(
-    s: &SqliteStore<NativeDb>,
+    s: &SqlStore<NativeDb>,
     p: &PersonRef,
     kind: DocumentKind,
     author: &str,
@@ -62,11 +62,11 @@ fn example(kind: DocumentKind, p: &PersonRef) -> Value {
 
 /// A person with one document of several kinds, by their authors.
 fn seeded() -> (
-    SqliteStore<NativeDb>,
+    SqlStore<NativeDb>,
     PersonRef,
     Vec<(DocumentKind, DocumentId)>,
 ) {
-    let s = SqliteStore::new(NativeDb::migrated());
+    let s = SqlStore::new(NativeDb::migrated());
     let p = person("0000012345");
     let mut ids = Vec::new();
     for (kind, author, key) in [
@@ -289,7 +289,7 @@ fn one_document_with_versions() {
 
 #[test]
 fn pages_with_a_cursor_and_filters_by_kind() {
-    let s = SqliteStore::new(NativeDb::migrated());
+    let s = SqlStore::new(NativeDb::migrated());
     let p = person("0000012345");
     let mut all = Vec::new();
     for month in 1..=5 {
@@ -426,13 +426,13 @@ use carehub_domain::{
     VerificationMethod, verify_chain,
 };
 use carehub_guest::routing::Page;
-use carehub_guest::store::{
+use carehub_store::{
     AccessLogStore, ConsentStore, Deregistration, NewRegistration, RegistrationStore,
 };
 
 const MEDICAL: &str = "urn:carehub:medical:1312345678";
 
-fn consent(s: &SqliteStore<NativeDb>, p: &PersonRef) {
+fn consent(s: &SqlStore<NativeDb>, p: &PersonRef) {
     let event = ConsentEvent::Given {
         obtained_by: principal(MUNICIPALITY),
         given_by: Giver::Person,
@@ -447,7 +447,7 @@ fn consent(s: &SqliteStore<NativeDb>, p: &PersonRef) {
     .unwrap();
 }
 
-fn withdraw(s: &SqliteStore<NativeDb>, p: &PersonRef) {
+fn withdraw(s: &SqlStore<NativeDb>, p: &PersonRef) {
     let event = ConsentEvent::Withdrawn {
         by: Giver::Person,
         through: principal("urn:carehub:portal:mynaportal"),
@@ -459,7 +459,7 @@ fn withdraw(s: &SqliteStore<NativeDb>, p: &PersonRef) {
     .unwrap();
 }
 
-fn register(s: &SqliteStore<NativeDb>, office: &str, p: &PersonRef) -> i64 {
+fn register(s: &SqlStore<NativeDb>, office: &str, p: &PersonRef) -> i64 {
     let office = principal(office);
     let reg = NewRegistration {
         registration_id: RegistrationId::derive(&office, p, "2025-11-01T00:00:00.000000Z"),
@@ -578,7 +578,7 @@ fn medical_never_reads_the_burden_ratio_and_care_managers_respect_the_physician(
 }
 
 fn accesses_of(
-    s: &SqliteStore<NativeDb>,
+    s: &SqlStore<NativeDb>,
     urn: &str,
     token: Option<&PersonRef>,
     p: &PersonRef,
@@ -732,7 +732,7 @@ fn accesses_page_with_a_cursor() {
 #[test]
 fn concurrent_appenders_keep_one_linear_chain() {
     use carehub_domain::{AccessAction, AccessLogEntry};
-    use carehub_guest::store::log_access;
+    use carehub_store::log_access;
 
     let path = std::env::temp_dir().join(format!(
         "carehub-read-chain-{}-{:?}.db",
@@ -749,7 +749,7 @@ fn concurrent_appenders_keep_one_linear_chain() {
     };
     {
         let conn = open(&path);
-        for (name, sql) in carehub_guest::store::native::migrations() {
+        for (name, sql) in carehub_store::native::migrations() {
             conn.execute_batch(&sql)
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
         }
@@ -760,7 +760,7 @@ fn concurrent_appenders_keep_one_linear_chain() {
             let path = path.clone();
             let p = p.clone();
             std::thread::spawn(move || {
-                let s = SqliteStore::new(NativeDb(open(&path)));
+                let s = SqlStore::new(NativeDb(open(&path)));
                 for i in 0..25 {
                     let entry = AccessLogEntry {
                         at: format!("2025-11-25T08:00:{i:02}.{t:06}Z"),

@@ -24,7 +24,7 @@ use carehub_domain::{
     ApplicationType, OpinionTrack, Stage, SubmissionState, SubmissionType, SurveyTrack,
 };
 use carehub_domain::{EventType, Receiver, RegistrationChange};
-use carehub_guest::store::MessageState;
+use carehub_store::MessageState;
 use carehub_webhooks::handler::{BODY_LIMIT, CLAIM_LIMIT, SCHEDULER};
 use serde_json::{Map, Value, json};
 

@@ -17,7 +17,7 @@ use carehub_guest::http::{Reply, RequestHead};
 use carehub_guest::idempotency::{Answer, WriteRequest, write_once};
 use carehub_guest::problem::{forbidden, internal, invalid_identifier, invalid_request_problem};
 use carehub_guest::routing::{self, Route, paginate};
-use carehub_guest::store::{
+use carehub_store::{
     ConsentStore, NewSubmission, NewVersion, ProgressStore, RegistrationStore, RelayStore,
     StoreError, SubmissionRecord, advance, in_transaction, office_registration_state, progress_of,
 };

@@ -6,9 +6,9 @@ use carehub_domain::{
     VerificationMethod,
 };
 use carehub_guest::http::{Reply, RequestHead};
-use carehub_guest::store::native::NativeDb;
-use carehub_guest::store::sqlite::SqliteStore;
-use carehub_guest::store::{
+use carehub_store::native::NativeDb;
+use carehub_store::sql::SqlStore;
+use carehub_store::{
     ConsentStore, NewApplication, NewRegistration, ProgressStore, RegistrationStore, advance,
     in_transaction, progress_of,
 };
@@ -22,7 +22,7 @@ const OTHER: &str = "urn:carehub:municipality:271004";
 const CARE_MANAGER: &str = "urn:carehub:care-manager:1371234567";
 const MEDICAL: &str = "urn:carehub:medical:1312345678";
 
-type Store = SqliteStore<NativeDb>;
+type Store = SqlStore<NativeDb>;
 
 fn p(urn: &str) -> Principal {
     Principal::parse_urn(urn).unwrap()
@@ -135,7 +135,7 @@ fn application(s: &Store, steps: &[Stage]) -> ApplicationId {
             advance(s, &app, step, &json!({}), &p(MUNICIPALITY), NOW)?.unwrap();
             app = s.application(&id)?.unwrap();
         }
-        Ok::<_, carehub_guest::store::StoreError>(())
+        Ok::<_, carehub_store::StoreError>(())
     })
     .unwrap();
     id
@@ -230,7 +230,7 @@ fn a_care_plan_request_is_relayed_and_acknowledged_once() {
 }
 
 fn store() -> Store {
-    SqliteStore::new(NativeDb::migrated())
+    SqlStore::new(NativeDb::migrated())
 }
 
 #[test]
@@ -290,7 +290,7 @@ fn an_opinion_requested_from_another_institution_is_refused() {
             NOW,
         )?
         .unwrap();
-        Ok::<_, carehub_guest::store::StoreError>(())
+        Ok::<_, carehub_store::StoreError>(())
     })
     .unwrap();
     let r = submit(&s, MEDICAL, "o1", &opinion(&id));

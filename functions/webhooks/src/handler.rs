@@ -17,7 +17,7 @@ use carehub_guest::http::{Reply, RequestHead};
 use carehub_guest::idempotency::{Answer, WriteRequest, write_once};
 use carehub_guest::problem::{forbidden, internal, invalid_request};
 use carehub_guest::routing::{self, Route, paginate};
-use carehub_guest::store::{
+use carehub_store::{
     AttemptRecord, ConsentStore, Delivery, MessageRecord, OutboxStore, StoreError,
     SubscriptionRecord, claim_due, fan_out, record_result,
 };
@@ -188,7 +188,7 @@ fn message_json(m: &MessageRecord) -> Value {
         "event_type": m.event_type.as_str(),
         "state": m.state.as_str(),
         "attempt_count": m.attempts,
-        "next_attempt_at": (m.state == carehub_guest::store::MessageState::Pending)
+        "next_attempt_at": (m.state == carehub_store::MessageState::Pending)
             .then(|| ms_rfc3339(m.next_attempt_ms)),
         "created_at": m.created_at,
         "delivered_at": m.delivered_at,
@@ -278,7 +278,7 @@ pub fn create<S: OutboxStore + ?Sized>(
             let url = o.str("url").map_err(|p| Reply::problem(&p))?.to_owned();
             check_url(&url, config.allowed_origin.as_ref()).map_err(|p| Reply::problem(&p))?;
             let event_types = parse_types(o.get("event_types"), &receiver)?;
-            Ok(carehub_guest::store::NewSubscription {
+            Ok(carehub_store::NewSubscription {
                 subscription_id: id,
                 owner: principal.clone(),
                 url,

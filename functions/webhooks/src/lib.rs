@@ -47,8 +47,8 @@ mod component {
     };
     use carehub_guest::http::JSON;
     use carehub_guest::problem::internal;
-    use carehub_guest::store::{AttemptRecord, Delivery};
     use carehub_guest::{Reply, clock, idempotency, routing, wasm};
+    use carehub_store::{AttemptRecord, Delivery};
     use spin_sdk::http::{Fields, IncomingRequest, Method, OutgoingRequest, Scheme};
     use spin_sdk::wit::wasi::http0_2_0::outgoing_handler;
     use spin_sdk::wit::wasi::http0_2_0::types::{

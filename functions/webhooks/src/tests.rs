@@ -8,9 +8,9 @@ use carehub_domain::{
     VerificationMethod,
 };
 use carehub_guest::http::{Reply, RequestHead};
-use carehub_guest::store::native::NativeDb;
-use carehub_guest::store::sqlite::SqliteStore;
-use carehub_guest::store::{
+use carehub_store::native::NativeDb;
+use carehub_store::sql::SqlStore;
+use carehub_store::{
     AttemptRecord, ConsentStore, Deregistration, DocumentStore, MessageState, NewRegistration,
     NewVersion, OutboxStore, RegistrationStore, StoreError, claim_due, in_transaction,
     record_result,
@@ -26,10 +26,10 @@ const OTHER: &str = "urn:carehub:municipality:271004";
 const PORTAL: &str = "urn:carehub:portal:portal";
 const CARE_MANAGER: &str = "urn:carehub:care-manager:1371234567";
 
-type Store = SqliteStore<NativeDb>;
+type Store = SqlStore<NativeDb>;
 
 fn store() -> Store {
-    SqliteStore::new(NativeDb::migrated())
+    SqlStore::new(NativeDb::migrated())
 }
 
 fn p(urn: &str) -> Principal {

@@ -10,11 +10,11 @@ use anyhow::{Context, Result, bail};
 use bytes::Bytes;
 use carehub::runtime::{Cache, Limits, Runtime};
 use carehub_domain::{DocumentId, Principal};
-use carehub_guest::store::native::NativeDb;
-use carehub_guest::store::sqlite::SqliteStore;
-use carehub_guest::store::{ConsentStore, DocumentStore, ListQuery};
 use carehub_read::handler::ListParams;
 use carehub_read::policy::{PersonFacts, Reader, readable_kinds};
+use carehub_store::native::NativeDb;
+use carehub_store::sql::SqlStore;
+use carehub_store::{ConsentStore, DocumentStore, ListQuery};
 use http_body_util::{BodyExt as _, Full};
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -305,8 +305,8 @@ impl Case {
 }
 
 /// The store over the gateway's database file, opened as the gateway opens it.
-pub fn native_store(db: &Path) -> Result<SqliteStore<NativeDb>> {
-    Ok(SqliteStore::new(NativeDb(
+pub fn native_store(db: &Path) -> Result<SqlStore<NativeDb>> {
+    Ok(SqlStore::new(NativeDb(
         carehub::host::sqlite::Pool::connect(db)?,
     )))
 }
@@ -322,7 +322,7 @@ pub fn municipality_reader() -> Result<Reader> {
 /// consent, then the documents with their current content), rows read in
 /// full. The access-log append the handler makes after it is not included.
 pub fn sqlite_list(
-    store: &SqliteStore<NativeDb>,
+    store: &SqlStore<NativeDb>,
     reader: &Reader,
     insured: &[String],
     warmup: Duration,
@@ -352,7 +352,7 @@ pub fn sqlite_list(
 /// Floor (d), get: the reads of one document (document, consent, current
 /// content, version history); the access-log append is not included.
 pub fn sqlite_get(
-    store: &SqliteStore<NativeDb>,
+    store: &SqlStore<NativeDb>,
     ids: &[String],
     warmup: Duration,
     duration: Duration,
@@ -363,7 +363,7 @@ pub fn sqlite_get(
         .collect::<Result<_>>()?;
     time_sync(warmup, duration, |i| {
         let id = &ids[i as usize % ids.len()];
-        let err = |e: carehub_guest::store::StoreError| anyhow::anyhow!("{e}");
+        let err = |e: carehub_store::StoreError| anyhow::anyhow!("{e}");
         let rec = store
             .document(id)
             .map_err(err)?
@@ -381,7 +381,7 @@ pub fn sqlite_get(
 /// The read handler natively: policy, SQL, JSON and the access-log append,
 /// no wasm, no HTTP.
 pub fn native_list(
-    store: &SqliteStore<NativeDb>,
+    store: &SqlStore<NativeDb>,
     reader: &Reader,
     insured: &[String],
     warmup: Duration,
@@ -405,7 +405,7 @@ pub fn native_list(
 
 /// The read handler natively, one document.
 pub fn native_get(
-    store: &SqliteStore<NativeDb>,
+    store: &SqlStore<NativeDb>,
     reader: &Reader,
     ids: &[String],
     warmup: Duration,

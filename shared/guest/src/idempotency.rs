@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::http::{JSON, Reply, RequestHead};
 use crate::problem::internal;
-use crate::store::{DocumentStore, IdempotencyRecord, StoreError, in_transaction};
+use carehub_store::{DocumentStore, IdempotencyRecord, StoreError, in_transaction};
 
 /// The `Idempotency-Key` header, parsed; 400 `invalid-idempotency-key` when
 /// malformed or repeated. `None` when absent (the key is optional).

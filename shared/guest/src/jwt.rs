@@ -241,7 +241,7 @@ pub(crate) mod tests {
 
     /// The secret and public key of the person-token tests' key pair.
     fn es_keys() -> (EncodingKey, DecodingKey) {
-        use crate::person_token::tests::{PRIVATE_PEM, PUBLIC_PEM};
+        use crate::test_keys::{PRIVATE_PEM, PUBLIC_PEM};
         (
             EncodingKey::from_ec_pem(PRIVATE_PEM.as_bytes()).unwrap(),
             DecodingKey::from_ec_pem(PUBLIC_PEM.as_bytes()).unwrap(),
@@ -371,7 +371,7 @@ pub(crate) mod tests {
             decode::<Value>(&hs_token, &public, &validation(Algorithm::ES256, "i", "a")).is_err()
         );
         // Not even with the public key's bytes as the HMAC secret.
-        let spki = crate::person_token::tests::PUBLIC_PEM;
+        let spki = crate::test_keys::PUBLIC_PEM;
         let confused = encode(
             Algorithm::HS256,
             &c,

@@ -9,11 +9,11 @@
 //!   RFC 9457 problems, routing on `spin-path-info`, body limits and JSON;
 //! * [`fields`] — reading JSON request objects member by member;
 //! * [`idempotency`] — `Idempotency-Key` on writes: replay or refuse a
-//!   repeated key, store the answer with the write;
-//! * [`store`] — typed store operations over a backend-neutral `Db`, with one
-//!   module per SQL dialect;
+//!   repeated key, store the answer with the write (through `carehub_store`,
+//!   the store every component shares);
 //! * `wasm` (only on `wasm32`) — the Spin boundary: the only module that
-//!   touches `spin-sdk`.
+//!   touches `spin-sdk`; it opens the store over Spin's SQLite or PostgreSQL
+//!   interface.
 //!
 //! Everything outside `wasm` is plain Rust with native unit tests; on the
 //! host this crate compiles without `spin-sdk`.
@@ -29,7 +29,8 @@ pub mod jwt;
 pub mod person_token;
 pub mod problem;
 pub mod routing;
-pub mod store;
+#[cfg(test)]
+mod test_keys;
 
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;

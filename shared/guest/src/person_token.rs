@@ -9,7 +9,6 @@ use carehub_domain::{InsuredNumber, InsurerNumber, PersonActor, PersonRef, Probl
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::{Deserialize, Serialize};
 
-use crate::http::RequestHead;
 use crate::jwt;
 
 /// The only accepted `aud`.
@@ -95,9 +94,15 @@ impl Verifier {
         })
     }
 
-    /// Verifies the request's bearer token at time `now` (Unix seconds).
-    pub fn verify(&self, head: &RequestHead, now: u64) -> Result<PersonToken, PersonTokenError> {
-        self.verify_token(bearer(head.single_header("authorization"))?, now)
+    /// Verifies the bearer token of a request's `Authorization` header at
+    /// time `now` (Unix seconds). `authorization` is the header as
+    /// `RequestHead::single_header("authorization")` returns it ([`bearer`]).
+    pub fn verify(
+        &self,
+        authorization: Result<Option<&str>, ()>,
+        now: u64,
+    ) -> Result<PersonToken, PersonTokenError> {
+        self.verify_token(bearer(authorization)?, now)
     }
 
     /// Verifies one token.
@@ -142,7 +147,7 @@ impl Verifier {
 }
 
 /// The token in an `Authorization` header, given as
-/// [`RequestHead::single_header`] returns it: `Missing` without the header or
+/// `RequestHead::single_header` returns it: `Missing` without the header or
 /// with another scheme than `Bearer`, `Invalid` when the header is repeated
 /// or not UTF-8. The gateway applies the same rule at the edge.
 pub fn bearer(authorization: Result<Option<&str>, ()>) -> Result<&str, PersonTokenError> {
@@ -249,23 +254,11 @@ struct Claims {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::test_keys::{PRIVATE_PEM, PUBLIC_PEM};
     use base64::Engine as _;
     use jsonwebtoken::EncodingKey;
     use serde_json::json;
 
-    /// A throwaway P-256 key pair (generated with openssl for these tests).
-    pub(crate) const PRIVATE_PEM: &str = "-----BEGIN PRIVATE KEY-----
-MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgxLArcJZ8qNy8u4VH
-nR57wAoLu6qFsC36k7va1rI5406hRANCAASO0+KSkJZwA2zuwUIB1o6Q8riTFYck
-Tqnotzp7e0OX9xADEEYnk30b7qqWuUTxuEkI7RWZxEFQtmeMhe8qVUhY
------END PRIVATE KEY-----
-";
-    /// Its public half.
-    pub(crate) const PUBLIC_PEM: &str = "-----BEGIN PUBLIC KEY-----
-MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEjtPikpCWcANs7sFCAdaOkPK4kxWH
-JE6p6Lc6e3tDl/cQAxBGJ5N9G+6qlrlE8bhJCO0VmcRBULZnjIXvKlVIWA==
------END PUBLIC KEY-----
-";
     /// Another key pair's private half, to forge with.
     const OTHER_PRIVATE_PEM: &str = "-----BEGIN PRIVATE KEY-----
 MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg8T6iYi82ZmStLzwg
@@ -312,11 +305,10 @@ sLJs5Qhnd0sv9SDhC90+goRJVJYSWRe4wWhusz/MJp8Rw1rORGFy9GNz
         )
     }
 
-    fn head(auth: Option<&str>) -> RequestHead {
-        let headers = auth
-            .map(|a| vec![("Authorization".to_owned(), a.as_bytes().to_vec())])
-            .unwrap_or_default();
-        RequestHead::new("GET", "/", "", headers)
+    /// A request's one `Authorization` header (or none), as
+    /// `RequestHead::single_header` gives it.
+    fn head(auth: Option<&str>) -> Result<Option<&str>, ()> {
+        Ok(auth)
     }
 
     #[test]
@@ -324,7 +316,7 @@ sLJs5Qhnd0sv9SDhC90+goRJVJYSWRe4wWhusz/MJp8Rw1rORGFy9GNz
         let v = Verifier::from_pem(PUBLIC_PEM, DEFAULT_ISSUER).unwrap();
         let t = sign(&claims("131016", "0000012345", NOW));
         let got = v
-            .verify(&head(Some(&format!("Bearer {t}"))), NOW + 10)
+            .verify(head(Some(&format!("Bearer {t}"))), NOW + 10)
             .unwrap();
         assert_eq!(got.person.insurer_number.as_str(), "131016");
         assert_eq!(got.person.insured_number.as_str(), "0000012345");
@@ -338,9 +330,9 @@ sLJs5Qhnd0sv9SDhC90+goRJVJYSWRe4wWhusz/MJp8Rw1rORGFy9GNz
     #[test]
     fn refuses_bad_tokens() {
         let v = Verifier::from_pem(PUBLIC_PEM, DEFAULT_ISSUER).unwrap();
-        assert_eq!(v.verify(&head(None), NOW), Err(PersonTokenError::Missing));
+        assert_eq!(v.verify(head(None), NOW), Err(PersonTokenError::Missing));
         assert_eq!(
-            v.verify(&head(Some("Basic abc")), NOW),
+            v.verify(head(Some("Basic abc")), NOW),
             Err(PersonTokenError::Missing)
         );
         let mut wrong_iss = claims("131016", "0000012345", NOW);
@@ -385,7 +377,7 @@ sLJs5Qhnd0sv9SDhC90+goRJVJYSWRe4wWhusz/MJp8Rw1rORGFy9GNz
             (sign(&not_yet), "nbf"),
         ];
         for (t, why) in cases {
-            match v.verify(&head(Some(&format!("Bearer {t}"))), NOW) {
+            match v.verify(head(Some(&format!("Bearer {t}"))), NOW) {
                 Err(PersonTokenError::Invalid(_)) => {}
                 other => panic!("{why}: {other:?}"),
             }
@@ -403,7 +395,7 @@ sLJs5Qhnd0sv9SDhC90+goRJVJYSWRe4wWhusz/MJp8Rw1rORGFy9GNz
         assert_eq!(wire["insured_number"], "0000012345");
         let back: EdgePersonToken = serde_json::from_value(wire).unwrap();
         assert_eq!(back.to_result(), good);
-        let missing = v.verify(&head(None), NOW);
+        let missing = v.verify(head(None), NOW);
         assert_eq!(
             EdgePersonToken::from_result(&missing).to_result(),
             Err(PersonTokenError::Missing)

@@ -16,9 +16,9 @@ use crate::clock;
 use crate::http::{Reply, RequestHead};
 use crate::person_token::{self, PersonToken, Verifier};
 use crate::problem;
-use crate::store::postgres::{PgClient, PostgresDb};
-use crate::store::sqlite::SqliteStore;
-use crate::store::{Db, DbError, Rows, StoreError, Value};
+use carehub_store::postgres::{PgClient, PostgresDb};
+use carehub_store::sql::SqlStore;
+use carehub_store::{Db, DbError, Rows, StoreError, Value};
 use spin_sdk::pg;
 
 /// The request's method, path-info, query and headers.
@@ -116,7 +116,7 @@ fn verify_person_token(
     };
     let verifier =
         Verifier::from_pem(&pem, &issuer).map_err(|e| problem::internal("person token", &e))?;
-    Ok(verifier.verify(head, clock::unix_now()))
+    Ok(verifier.verify(head.single_header("authorization"), clock::unix_now()))
 }
 
 /// Checks the media type and reads the whole body, refusing with 413 as soon
@@ -304,7 +304,7 @@ impl PgClient for SpinPg {
 }
 
 /// The database behind the store: SQLite or PostgreSQL, as `store_backend`
-/// says. The store's SQL is the same for both (`crate::store::postgres`).
+/// says. The store's SQL is the same for both (`carehub_store::postgres`).
 pub enum SpinDb {
     /// The SQLite database labelled `default`.
     Sqlite(SpinSqlite),
@@ -332,7 +332,7 @@ fn store_error(e: impl std::fmt::Debug) -> Reply {
 /// default; the database labelled `default`) or `postgres` (the connection
 /// string in `database_url`, whose host must be in the component's
 /// `allowed_outbound_hosts`).
-pub fn open_store() -> Result<SqliteStore<SpinDb>, Reply> {
+pub fn open_store() -> Result<SqlStore<SpinDb>, Reply> {
     let backend = variable("store_backend")
         .map_err(|e| problem::internal("opening the store", &e))?
         .filter(|b| !b.is_empty())
@@ -365,5 +365,5 @@ pub fn open_store() -> Result<SqliteStore<SpinDb>, Reply> {
             ));
         }
     };
-    Ok(SqliteStore::new(db))
+    Ok(SqlStore::new(db))
 }

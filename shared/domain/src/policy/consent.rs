@@ -176,7 +176,6 @@ mod tests {
         )
     }
 
-
     #[test]
     fn who_may_record() {
         let person = PersonRef::new(

@@ -7,9 +7,9 @@ use carehub_domain::{
 };
 
 use super::{NewSubmission, RelayEvent, RelayStore, SubmissionRecord};
-use crate::store::outbox::OutboxStore;
-use crate::store::sqlite::SqliteStore;
-use crate::store::{Db, RowReader, StoreError, Value};
+use crate::outbox::OutboxStore;
+use crate::sql::SqlStore;
+use crate::{Db, RowReader, StoreError, Value};
 
 const COLUMNS: &str = "seq, submission_id, sender, idempotency_key, insurer_number, \
      insured_number, type, application_id, document_id, payload, payload_sha256, state, \
@@ -61,7 +61,7 @@ fn record(row: &[Value]) -> Result<SubmissionRecord, StoreError> {
     })
 }
 
-impl<D: Db> SqliteStore<D> {
+impl<D: Db> SqlStore<D> {
     fn submissions(
         &self,
         condition: &str,
@@ -120,7 +120,7 @@ impl<D: Db> SqliteStore<D> {
     }
 }
 
-impl<D: Db> RelayStore for SqliteStore<D> {
+impl<D: Db> RelayStore for SqlStore<D> {
     fn add_submission(&self, s: &NewSubmission, at: &str) -> Result<SubmissionRecord, StoreError> {
         let rows = self.db().execute(
             "INSERT INTO relay_submissions (submission_id, sender, idempotency_key, recipient, \

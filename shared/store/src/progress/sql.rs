@@ -4,9 +4,9 @@ use carehub_domain::webhook::{Event, EventFacts};
 use carehub_domain::{ApplicationId, InsuredNumber, InsurerNumber, PersonRef, Principal, Stage};
 
 use super::{ApplicationRecord, NewApplication, ProgressStore, StepRecord};
-use crate::store::outbox::OutboxStore;
-use crate::store::sqlite::SqliteStore;
-use crate::store::{Db, RowReader, StoreError, Value};
+use crate::outbox::OutboxStore;
+use crate::sql::SqlStore;
+use crate::{Db, RowReader, StoreError, Value};
 
 const COLUMNS: &str = "seq, application_id, insurer_number, insured_number, application_type, \
      details, stage, step_count, created_by, created_at, updated_at";
@@ -32,7 +32,7 @@ fn record(row: &[Value]) -> Result<ApplicationRecord, StoreError> {
     })
 }
 
-impl<D: Db> SqliteStore<D> {
+impl<D: Db> SqlStore<D> {
     fn applications(
         &self,
         condition: &str,
@@ -48,7 +48,7 @@ impl<D: Db> SqliteStore<D> {
 
 /// The application's event, in the transaction that moved it (store::outbox).
 fn emit_progress<D: Db>(
-    store: &SqliteStore<D>,
+    store: &SqlStore<D>,
     a: &NewApplication,
     stage: Stage,
     at: &str,
@@ -65,7 +65,7 @@ fn emit_progress<D: Db>(
     )
 }
 
-impl<D: Db> ProgressStore for SqliteStore<D> {
+impl<D: Db> ProgressStore for SqlStore<D> {
     fn add_application(
         &self,
         a: &NewApplication,

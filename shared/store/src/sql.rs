@@ -33,15 +33,15 @@ const WRITE_CHUNK: usize = 256;
 const LOOKUP_CHUNK: usize = 500;
 
 /// The store over a SQLite connection.
-pub struct SqliteStore<D: Db> {
+pub struct SqlStore<D: Db> {
     db: D,
 }
 
-impl<D: Db> SqliteStore<D> {
+impl<D: Db> SqlStore<D> {
     /// Wraps a connection to a database migrated with
     /// `shared/migrations/sqlite`.
     pub fn new(db: D) -> Self {
-        SqliteStore { db }
+        SqlStore { db }
     }
 
     /// The underlying connection.
@@ -137,7 +137,7 @@ fn version_meta(row: &[Value], base: usize) -> Result<VersionMeta, StoreError> {
     })
 }
 
-impl<D: Db> SqliteStore<D> {
+impl<D: Db> SqlStore<D> {
     /// Writes one chunk (no repeated document) and returns its results in
     /// item order.
     fn write_chunk(
@@ -282,7 +282,7 @@ impl<D: Db> SqliteStore<D> {
     }
 }
 
-impl<D: Db> DocumentStore for SqliteStore<D> {
+impl<D: Db> DocumentStore for SqlStore<D> {
     fn begin_write(&self) -> Result<(), StoreError> {
         self.exec("BEGIN IMMEDIATE", Vec::new()).map(drop)
     }
@@ -482,7 +482,7 @@ fn consent_record(row: &[Value]) -> Result<ConsentRecord, StoreError> {
     })
 }
 
-impl<D: Db> ConsentStore for SqliteStore<D> {
+impl<D: Db> ConsentStore for SqlStore<D> {
     fn consent_history(&self, person: &PersonRef) -> Result<Vec<ConsentRecord>, StoreError> {
         let rows = self.exec(
             "SELECT seq, body, recorded_at FROM consent_events \
@@ -579,7 +579,7 @@ fn registration_record(row: &[Value]) -> Result<RegistrationRecord, StoreError> 
     })
 }
 
-impl<D: Db> SqliteStore<D> {
+impl<D: Db> SqlStore<D> {
     fn registrations_where(
         &self,
         condition: &str,
@@ -597,7 +597,7 @@ impl<D: Db> SqliteStore<D> {
     }
 }
 
-impl<D: Db> RegistrationStore for SqliteStore<D> {
+impl<D: Db> RegistrationStore for SqlStore<D> {
     fn office_registrations_for(
         &self,
         office: &Principal,
@@ -732,7 +732,7 @@ impl<D: Db> RegistrationStore for SqliteStore<D> {
     }
 }
 
-impl<D: Db> AccessLogStore for SqliteStore<D> {
+impl<D: Db> AccessLogStore for SqlStore<D> {
     fn append_access(&self, entries: &[AccessLogEntry]) -> Result<(), StoreError> {
         if entries.is_empty() {
             return Ok(());

@@ -10,8 +10,8 @@ use super::{
     AttemptRecord, MessageRecord, MessageState, NewMessage, NewSubscription, OutboxStore,
     StoredEvent, SubscriptionRecord,
 };
-use crate::store::sqlite::SqliteStore;
-use crate::store::{Db, RowReader, StoreError, Value};
+use crate::sql::SqlStore;
+use crate::{Db, RowReader, StoreError, Value};
 
 /// Events per multi-row insert (6 parameters each).
 const EMIT_CHUNK: usize = 256;
@@ -91,7 +91,7 @@ fn parse_outcome(s: &str) -> Result<AttemptOutcome, String> {
     }
 }
 
-impl<D: Db> SqliteStore<D> {
+impl<D: Db> SqlStore<D> {
     fn subscriptions_where(
         &self,
         condition: &str,
@@ -105,7 +105,7 @@ impl<D: Db> SqliteStore<D> {
     }
 }
 
-impl<D: Db> OutboxStore for SqliteStore<D> {
+impl<D: Db> OutboxStore for SqlStore<D> {
     fn emit(&self, events: &[Event], at: &str) -> Result<(), StoreError> {
         for chunk in events.chunks(EMIT_CHUNK) {
             let mut sql = String::from(

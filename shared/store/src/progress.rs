@@ -5,7 +5,7 @@ use carehub_domain::{ApplicationId, ApplicationType, PersonRef, Principal, Stage
 
 use super::{DocumentStore, StoreError};
 
-mod sqlite;
+mod sql;
 
 /// An application to record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,7 +143,7 @@ pub fn advance<S: ProgressStore + ?Sized>(
     store.append_step(
         application,
         step,
-        &crate::body::canonical_json(details),
+        &serde_json::to_string(details).expect("a JSON value always serializes"),
         by,
         at,
     )?;

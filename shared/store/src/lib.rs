@@ -1,25 +1,33 @@
+//! # carehub-store
+//!
 //! The store: typed functions over documents, their versions, idempotency
-//! records, consent events, office registrations and the access log.
+//! records, consent events, office registrations, the access log,
+//! certification applications, relay submissions and the webhook outbox.
+//! Plain Rust over a [`Db`] trait: no Spin and no database driver here
+//! (the components' `carehub_guest::wasm` implements [`Db`] over Spin's
+//! SQLite and PostgreSQL interfaces; `native` over rusqlite for tests).
 //!
 //! Three layers, so that a second database can be added without touching
 //! the handlers:
 //!
 //! * [`Db`] — the one call every backend offers: run a statement with
 //!   positional parameters and get rows back. Implemented over Spin's SQLite
-//!   and PostgreSQL interfaces inside wasm (`crate::wasm`) and over rusqlite
+//!   and PostgreSQL interfaces inside wasm (`carehub_guest::wasm`) and over rusqlite
 //!   in native tests (`native`, feature `native-sqlite`).
 //! * [`DocumentStore`] (with transactions and idempotency records),
 //!   [`ConsentStore`], [`RegistrationStore`], [`AccessLogStore`] — the
 //!   typed, backend-neutral operations the handlers call. Inputs and outputs
 //!   are domain types; no SQL leaks out.
-//! * the statements ([`sqlite`], `progress`, `relay`), written once in the
-//!   subset SQLite and PostgreSQL share, with numbered `?N` placeholders.
+//! * the statements ([`sql`], and `sql.rs` under `outbox`, `progress`,
+//!   `relay`), written once in the subset SQLite and PostgreSQL share, with
+//!   numbered `?N` placeholders, run by one [`sql::SqlStore`] over either.
 //!   [`postgres::PostgresDb`] adapts them for PostgreSQL (`?N` → `$N`,
 //!   `BEGIN IMMEDIATE` → `BEGIN` + a transaction-scoped advisory lock); the
-//!   `store_backend` variable picks the backend (`crate::wasm::open_store`).
+//!   `store_backend` variable picks the backend (`carehub_guest::wasm::open_store`).
 //!
 //! Errors carry database text for the log only; handlers turn any
 //! [`StoreError`] into a generic 500 problem.
+#![deny(missing_docs)]
 
 use std::fmt;
 
@@ -34,7 +42,7 @@ pub mod outbox;
 pub mod postgres;
 pub mod progress;
 pub mod relay;
-pub mod sqlite;
+pub mod sql;
 
 pub use outbox::{
     AttemptRecord, Delivery, MessageRecord, MessageState, NewSubscription, OutboxStore,
@@ -163,7 +171,7 @@ pub struct NewVersion {
     pub author: Principal,
     /// The author's key for the logical document.
     pub document_key: DocumentKey,
-    /// The content in canonical JSON form (see `crate::body::canonical_json`).
+    /// The content in canonical JSON form (`serde_json::to_string` of the parsed value: keys sorted).
     pub content: String,
     /// Lower-case hex SHA-256 of `content`.
     pub content_sha256: String,

@@ -8,7 +8,7 @@ use carehub_domain::{
 
 use super::{DocumentStore, StoreError};
 
-mod sqlite;
+mod sql;
 
 /// A submission to store.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -26,7 +26,7 @@ use carehub_domain::{ConsentState, Principal};
 
 use super::{ConsentStore, DocumentStore, StoreError, in_transaction};
 
-mod sqlite;
+mod sql;
 
 /// A subscription to register.
 #[derive(Debug, Clone, PartialEq, Eq)]
