@@ -132,3 +132,84 @@ macro_rules! string_newtype {
 
 pub(crate) use string_enum;
 pub(crate) use string_newtype;
+
+#[cfg(test)]
+mod tests {
+    use std::fmt::{Debug, Display};
+    use std::str::FromStr;
+
+    use serde::Serialize;
+    use serde::de::DeserializeOwned;
+
+    use crate::{ApplicationId, DocumentId, IdError, RegistrationId, SubmissionId, SubscriptionId};
+
+    /// What one `prefix` + 32 lowercase hex id type accepts and the exact
+    /// error it gives for each kind of wrong text; `mistakes_first` for the
+    /// types that name a common mistake (empty, whitespace, …) before
+    /// looking at the prefix.
+    fn check_prefixed_id<T>(prefix: &str, identifier: &str, mistakes_first: bool)
+    where
+        T: FromStr<Err = IdError>
+            + TryFrom<String, Error = IdError>
+            + AsRef<str>
+            + Display
+            + Debug
+            + PartialEq
+            + Serialize
+            + DeserializeOwned,
+    {
+        let hex = "0123456789abcdef0123456789abcdef";
+        let good = format!("{prefix}{hex}");
+        let id: T = good.parse().unwrap();
+        assert_eq!(id.as_ref(), good);
+        assert_eq!(id.to_string(), good);
+        assert_eq!(T::try_from(good.clone()), Ok(good.parse().unwrap()));
+        let json = serde_json::to_value(&id).unwrap();
+        assert_eq!(json, serde_json::Value::String(good.clone()));
+        assert_eq!(serde_json::from_value::<T>(json).unwrap(), id);
+
+        let reason = |s: &str| {
+            let e = s.parse::<T>().unwrap_err();
+            assert_eq!(e.identifier, identifier, "{s:?}");
+            assert_eq!(T::try_from(s.to_owned()).unwrap_err(), e, "{s:?}");
+            let de = serde_json::from_value::<T>(serde_json::Value::String(s.into()));
+            assert_eq!(de.unwrap_err().to_string(), e.to_string(), "{s:?}");
+            e.reason
+        };
+        let start = format!("must start with {prefix}");
+        let shape = format!("must be {prefix} followed by 32 lowercase hex digits");
+        let other = if prefix == "doc_" { "reg_" } else { "doc_" };
+        assert_eq!(reason(&format!("{other}{hex}")), start);
+        assert_eq!(reason(&format!("{}{hex}", prefix.to_uppercase())), start);
+        assert_eq!(reason(hex), start);
+        assert_eq!(reason(prefix), shape);
+        assert_eq!(reason(&format!("{prefix}{}", &hex[1..])), shape);
+        assert_eq!(reason(&format!("{good}0")), shape);
+        assert_eq!(reason(&format!("{prefix}{}", hex.to_uppercase())), shape);
+        assert_eq!(reason(&format!("{prefix}{}g", &hex[1..])), shape);
+        if mistakes_first {
+            assert_eq!(reason(""), "must not be empty");
+            assert_eq!(
+                reason(&format!("{good} ")),
+                "contains whitespace; identifiers are taken exactly as sent, without trimming"
+            );
+            assert_eq!(
+                reason(&format!("{prefix}０{}", &hex[1..])),
+                "contains a full-width digit; only ASCII digits 0-9 are accepted"
+            );
+        } else {
+            assert_eq!(reason(""), start);
+            assert_eq!(reason(&format!("{good} ")), shape);
+            assert_eq!(reason(&format!("{prefix}０{}", &hex[1..])), shape);
+        }
+    }
+
+    #[test]
+    fn prefixed_ids_accept_and_refuse_alike() {
+        check_prefixed_id::<DocumentId>("doc_", "document_id", true);
+        check_prefixed_id::<RegistrationId>("reg_", "registration_id", true);
+        check_prefixed_id::<ApplicationId>("app_", "application_id", false);
+        check_prefixed_id::<SubmissionId>("sub_", "submission_id", false);
+        check_prefixed_id::<SubscriptionId>("ep_", "subscription_id", false);
+    }
+}

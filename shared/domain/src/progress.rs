@@ -864,6 +864,8 @@ mod tests {
     fn application_ids() {
         let p = person();
         let a = ApplicationId::derive(&p, ApplicationType::New, "t", "f");
+        // Pinned: ids are stored and appear in URLs.
+        assert_eq!(a.as_str(), "app_39357284b605e8e2cfa4af301998d781");
         assert_eq!(ApplicationId::parse(a.as_str()).unwrap(), a);
         assert!(ApplicationId::parse("app_XYZ").is_err());
     }

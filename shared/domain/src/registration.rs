@@ -386,6 +386,8 @@ mod tests {
             crate::ids::InsuredNumber::parse("0000123456").unwrap(),
         );
         let id = RegistrationId::derive(&office, &person, "2025-04-01T00:00:00.000000Z");
+        // Pinned: ids are stored and appear in URLs.
+        assert_eq!(id.as_str(), "reg_1da03d7846742297a02db8db944504a7");
         assert_eq!(RegistrationId::parse(id.as_str()).unwrap(), id);
         assert_ne!(
             id,

@@ -355,6 +355,8 @@ mod tests {
     #[test]
     fn ids() {
         let a = SubmissionId::derive(&cm(), "k1");
+        // Pinned: one idempotency key must keep naming one submission.
+        assert_eq!(a.as_str(), "sub_8b806d226b6895747ed004784ed890b7");
         assert_eq!(a, SubmissionId::derive(&cm(), "k1"));
         assert_ne!(a, SubmissionId::derive(&cm(), "k2"));
         assert_eq!(SubmissionId::parse(a.as_str()).unwrap(), a);

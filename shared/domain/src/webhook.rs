@@ -705,6 +705,7 @@ mod tests {
     #[test]
     fn subscription_ids() {
         let id = SubscriptionId::from_random([0xab; 16]);
+        assert_eq!(id.as_str(), "ep_abababababababababababababababab");
         assert_eq!(SubscriptionId::parse(id.as_str()), Ok(id));
         for bad in ["ep_", "ep_ABABABABABABABABABABABABABABABAB", "sub_00", ""] {
             assert!(SubscriptionId::parse(bad).is_err(), "{bad}");
