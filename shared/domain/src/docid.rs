@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use crate::ids::{IdError, reject_common_mistakes};
 use crate::kinds::DocumentKind;
-use crate::macros::string_newtype;
+use crate::macros::{prefixed_id, string_newtype};
 use crate::principal::{PersonRef, Principal};
 
 /// Separates this hash's inputs from any other use of SHA-256 in the hub.
@@ -18,8 +18,8 @@ const DOCUMENT_ID_DOMAIN: &[u8] = b"carehub/document-id/v1";
 
 /// SHA-256 over `parts`, each prefixed by its length as a big-endian u64, so
 /// that no two different part lists hash the same input (`["ab","c"]` vs
-/// `["a","bc"]`).
-fn length_prefixed_digest(parts: &[&[u8]]) -> [u8; 32] {
+/// `["a","bc"]`). Every derived id hashes its fields this way.
+pub(crate) fn length_prefixed_digest(parts: &[&[u8]]) -> [u8; 32] {
     let mut hasher = Sha256::new();
     for part in parts {
         hasher.update((part.len() as u64).to_be_bytes());
@@ -34,30 +34,12 @@ pub fn fingerprint(parts: &[&[u8]]) -> String {
     hex::encode(length_prefixed_digest(parts))
 }
 
-/// A document id: `doc_` followed by 32 lowercase hex digits.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct DocumentId(String);
+prefixed_id! {
+    /// A document id: `doc_` followed by 32 lowercase hex digits.
+    pub struct DocumentId("doc_") as "document_id", reject_common_mistakes;
+}
 
 impl DocumentId {
-    const ID: &'static str = "document_id";
-    const PREFIX: &'static str = "doc_";
-
-    /// Parses a document id.
-    pub fn parse(s: &str) -> Result<Self, IdError> {
-        reject_common_mistakes(Self::ID, s)?;
-        let hex = s
-            .strip_prefix(Self::PREFIX)
-            .ok_or_else(|| IdError::new(Self::ID, "must start with doc_"))?;
-        if hex.len() != 32 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-            return Err(IdError::new(
-                Self::ID,
-                "must be doc_ followed by 32 lowercase hex digits",
-            ));
-        }
-        Ok(DocumentId(s.to_owned()))
-    }
-
     /// The id of the logical document `key` of `kind` about `person` by
     /// `author`: the first 16 bytes of SHA-256 over a versioned domain tag
     /// and the length-prefixed fields (insurer number, insured number, kind,
@@ -69,19 +51,16 @@ impl DocumentId {
         key: &DocumentKey,
     ) -> DocumentId {
         let author = author.to_urn();
-        let digest = length_prefixed_digest(&[
+        DocumentId::from_bytes(&length_prefixed_digest(&[
             DOCUMENT_ID_DOMAIN,
             person.insurer_number.as_str().as_bytes(),
             person.insured_number.as_str().as_bytes(),
             kind.as_str().as_bytes(),
             author.as_bytes(),
             key.as_str().as_bytes(),
-        ]);
-        DocumentId(format!("{}{}", Self::PREFIX, hex::encode(&digest[..16])))
+        ]))
     }
 }
-
-string_newtype!(DocumentId, IdError);
 
 /// The author's name for a logical document, unique per person, kind and
 /// author: 1–128 characters of `[A-Za-z0-9._:-]` (e.g. a plan number

@@ -20,14 +20,13 @@
 //! An application's state is never stored: it is the fold of its recorded
 //! steps ([`replay`]), so the append-only history is the single truth.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
 
 use crate::codes::{ApplicationType, CareLevel};
 use crate::content::{Violation, parse_date};
-use crate::ids::IdError;
-use crate::macros::{string_enum, string_newtype};
+use crate::docid::length_prefixed_digest;
+use crate::macros::{prefixed_id, string_enum};
 use crate::principal::{PersonRef, Principal, Role};
 use crate::problem::{Problem, ProblemType};
 
@@ -325,28 +324,12 @@ pub fn requested_from(details: &Value) -> Option<Principal> {
         .and_then(|s| Principal::parse_urn(s).ok())
 }
 
-/// A certification application's id: `app_` and 32 lowercase hex digits.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct ApplicationId(String);
+prefixed_id! {
+    /// A certification application's id: `app_` and 32 lowercase hex digits.
+    pub struct ApplicationId("app_") as "application_id";
+}
 
 impl ApplicationId {
-    const ID: &'static str = "application_id";
-
-    /// Parses an application id.
-    pub fn parse(s: &str) -> Result<Self, IdError> {
-        let hex = s
-            .strip_prefix("app_")
-            .ok_or_else(|| IdError::new(Self::ID, "must start with app_"))?;
-        if hex.len() != 32 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-            return Err(IdError::new(
-                Self::ID,
-                "must be app_ followed by 32 lowercase hex digits",
-            ));
-        }
-        Ok(ApplicationId(s.to_owned()))
-    }
-
     /// The id of an application about `person` created at `created_at` by a
     /// request with fingerprint `request`: SHA-256 over a versioned tag and
     /// the length-prefixed fields, cut to 16 bytes.
@@ -356,23 +339,16 @@ impl ApplicationId {
         created_at: &str,
         request: &str,
     ) -> ApplicationId {
-        let mut h = Sha256::new();
-        for part in [
-            b"carehub/application-id/v1".as_slice(),
+        ApplicationId::from_bytes(&length_prefixed_digest(&[
+            b"carehub/application-id/v1",
             person.insurer_number.as_str().as_bytes(),
             person.insured_number.as_str().as_bytes(),
             application_type.as_str().as_bytes(),
             created_at.as_bytes(),
             request.as_bytes(),
-        ] {
-            h.update((part.len() as u64).to_be_bytes());
-            h.update(part);
-        }
-        ApplicationId(format!("app_{}", hex::encode(&h.finalize()[..16])))
+        ]))
     }
 }
-
-string_newtype!(ApplicationId, IdError);
 
 /// The members an application's own details accept.
 pub const APPLICATION_FIELDS: [&str; 3] = ["received_date", "application_document_id", "note"];
@@ -864,6 +840,8 @@ mod tests {
     fn application_ids() {
         let p = person();
         let a = ApplicationId::derive(&p, ApplicationType::New, "t", "f");
+        // Pinned: ids are stored and appear in URLs.
+        assert_eq!(a.as_str(), "app_39357284b605e8e2cfa4af301998d781");
         assert_eq!(ApplicationId::parse(a.as_str()).unwrap(), a);
         assert!(ApplicationId::parse("app_XYZ").is_err());
     }

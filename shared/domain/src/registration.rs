@@ -5,13 +5,12 @@
 //! reads no clock).
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::content::Violation;
-use crate::ids::{IdError, reject_common_mistakes};
-use crate::macros::{string_enum, string_newtype};
+use crate::docid::length_prefixed_digest;
+use crate::macros::{prefixed_id, string_enum};
 use crate::principal::{PersonRef, Principal};
 
 string_enum! {
@@ -189,54 +188,29 @@ pub fn validate_registration(
 /// Separates this hash's inputs from any other use of SHA-256 in the hub.
 const REGISTRATION_ID_DOMAIN: &[u8] = b"carehub/registration-id/v1";
 
-/// A registration id: `reg_` followed by 32 lowercase hex digits.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct RegistrationId(String);
+prefixed_id! {
+    /// A registration id: `reg_` followed by 32 lowercase hex digits.
+    pub struct RegistrationId("reg_") as "registration_id", reject_common_mistakes;
+}
 
 impl RegistrationId {
-    const ID: &'static str = "registration_id";
-    const PREFIX: &'static str = "reg_";
-
-    /// Parses a registration id.
-    pub fn parse(s: &str) -> Result<Self, IdError> {
-        reject_common_mistakes(Self::ID, s)?;
-        let hex = s
-            .strip_prefix(Self::PREFIX)
-            .ok_or_else(|| IdError::new(Self::ID, "must start with reg_"))?;
-        if hex.len() != 32 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-            return Err(IdError::new(
-                Self::ID,
-                "must be reg_ followed by 32 lowercase hex digits",
-            ));
-        }
-        Ok(RegistrationId(s.to_owned()))
-    }
-
     /// The id of `office`'s registration for `person` recorded at
     /// `registered_at`: the first 16 bytes of SHA-256 over a versioned
     /// domain tag and the length-prefixed fields. Derived rather than drawn
     /// at random because this crate has no randomness; an office holds one
-    /// registration per person at a time ([`may_add_registration`]) and
-    /// each is recorded at a distinct time, so ids do not collide.
+    /// registration per person at a time
+    /// ([`may_add_registration`](crate::policy::registration::may_add_registration))
+    /// and each is recorded at a distinct time, so ids do not collide.
     pub fn derive(office: &Principal, person: &PersonRef, registered_at: &str) -> RegistrationId {
-        let mut hasher = Sha256::new();
-        for part in [
+        RegistrationId::from_bytes(&length_prefixed_digest(&[
             REGISTRATION_ID_DOMAIN,
             office.to_urn().as_bytes(),
             person.insurer_number.as_str().as_bytes(),
             person.insured_number.as_str().as_bytes(),
             registered_at.as_bytes(),
-        ] {
-            hasher.update((part.len() as u64).to_be_bytes());
-            hasher.update(part);
-        }
-        let digest = hasher.finalize();
-        RegistrationId(format!("{}{}", Self::PREFIX, hex::encode(&digest[..16])))
+        ]))
     }
 }
-
-string_newtype!(RegistrationId, IdError);
 
 #[cfg(test)]
 mod tests {
@@ -386,6 +360,8 @@ mod tests {
             crate::ids::InsuredNumber::parse("0000123456").unwrap(),
         );
         let id = RegistrationId::derive(&office, &person, "2025-04-01T00:00:00.000000Z");
+        // Pinned: ids are stored and appear in URLs.
+        assert_eq!(id.as_str(), "reg_1da03d7846742297a02db8db944504a7");
         assert_eq!(RegistrationId::parse(id.as_str()).unwrap(), id);
         assert_ne!(
             id,

@@ -17,13 +17,12 @@
 //! (with a reason). An answer is final; repeating the same answer is
 //! harmless and returns it again, a different one is a 409.
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use crate::content::{Violation, parse_date};
-use crate::ids::{IdError, OfficeNumber};
-use crate::macros::{string_enum, string_newtype};
+use crate::docid::length_prefixed_digest;
+use crate::ids::OfficeNumber;
+use crate::macros::{prefixed_id, string_enum};
 use crate::principal::{PersonRef, Principal};
 use crate::problem::{Problem, ProblemType};
 
@@ -73,46 +72,22 @@ string_enum! {
     }
 }
 
-/// A submission's id: `sub_` and 32 lowercase hex digits, derived from the
-/// sender and its idempotency key, so that one key names one submission.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct SubmissionId(String);
-
-impl SubmissionId {
-    const ID: &'static str = "submission_id";
-
-    /// Parses a submission id.
-    pub fn parse(s: &str) -> Result<Self, IdError> {
-        let hex = s
-            .strip_prefix("sub_")
-            .ok_or_else(|| IdError::new(Self::ID, "must start with sub_"))?;
-        if hex.len() != 32 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-            return Err(IdError::new(
-                Self::ID,
-                "must be sub_ followed by 32 lowercase hex digits",
-            ));
-        }
-        Ok(SubmissionId(s.to_owned()))
-    }
-
-    /// The id of `sender`'s submission under idempotency key `key`.
-    pub fn derive(sender: &Principal, key: &str) -> SubmissionId {
-        let mut h = Sha256::new();
-        let urn = sender.to_urn();
-        for part in [
-            b"carehub/submission-id/v1".as_slice(),
-            urn.as_bytes(),
-            key.as_bytes(),
-        ] {
-            h.update((part.len() as u64).to_be_bytes());
-            h.update(part);
-        }
-        SubmissionId(format!("sub_{}", hex::encode(&h.finalize()[..16])))
-    }
+prefixed_id! {
+    /// A submission's id: `sub_` and 32 lowercase hex digits, derived from the
+    /// sender and its idempotency key, so that one key names one submission.
+    pub struct SubmissionId("sub_") as "submission_id";
 }
 
-string_newtype!(SubmissionId, IdError);
+impl SubmissionId {
+    /// The id of `sender`'s submission under idempotency key `key`.
+    pub fn derive(sender: &Principal, key: &str) -> SubmissionId {
+        SubmissionId::from_bytes(&length_prefixed_digest(&[
+            b"carehub/submission-id/v1",
+            sender.to_urn().as_bytes(),
+            key.as_bytes(),
+        ]))
+    }
+}
 
 fn text(obj: &serde_json::Map<String, Value>, key: &str, base: &str, v: &mut Vec<Violation>) {
     match obj.get(key) {
@@ -355,6 +330,8 @@ mod tests {
     #[test]
     fn ids() {
         let a = SubmissionId::derive(&cm(), "k1");
+        // Pinned: one idempotency key must keep naming one submission.
+        assert_eq!(a.as_str(), "sub_8b806d226b6895747ed004784ed890b7");
         assert_eq!(a, SubmissionId::derive(&cm(), "k1"));
         assert_ne!(a, SubmissionId::derive(&cm(), "k2"));
         assert_eq!(SubmissionId::parse(a.as_str()).unwrap(), a);

@@ -22,9 +22,9 @@ use sha2::{Digest, Sha256};
 
 use crate::consent::ConsentState;
 use crate::docid::DocumentId;
-use crate::ids::{IdError, InsurerNumber};
+use crate::ids::InsurerNumber;
 use crate::kinds::DocumentKind;
-use crate::macros::{string_enum, string_newtype};
+use crate::macros::{prefixed_id, string_enum};
 use crate::policy::matrix::{ReadContext, Viewer, decide, mark};
 use crate::principal::{PersonRef, Principal};
 use crate::progress::{ApplicationId, Stage};
@@ -140,36 +140,18 @@ impl EventFacts {
     }
 }
 
-/// A subscription (endpoint) id: `ep_` followed by 32 lowercase hex digits,
-/// drawn at random when the subscription is registered.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct SubscriptionId(String);
-
-impl SubscriptionId {
-    const ID: &'static str = "subscription_id";
-
-    /// Parses a subscription id.
-    pub fn parse(s: &str) -> Result<Self, IdError> {
-        let hex = s
-            .strip_prefix("ep_")
-            .ok_or_else(|| IdError::new(Self::ID, "must start with ep_"))?;
-        if hex.len() != 32 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-            return Err(IdError::new(
-                Self::ID,
-                "must be ep_ followed by 32 lowercase hex digits",
-            ));
-        }
-        Ok(SubscriptionId(s.to_owned()))
-    }
-
-    /// The id made of 16 random bytes.
-    pub fn from_random(bytes: [u8; 16]) -> SubscriptionId {
-        SubscriptionId(format!("ep_{}", hex::encode(bytes)))
-    }
+prefixed_id! {
+    /// A subscription (endpoint) id: `ep_` followed by 32 lowercase hex digits,
+    /// drawn at random when the subscription is registered.
+    pub struct SubscriptionId("ep_") as "subscription_id";
 }
 
-string_newtype!(SubscriptionId, IdError);
+impl SubscriptionId {
+    /// The id made of 16 random bytes.
+    pub fn from_random(bytes: [u8; 16]) -> SubscriptionId {
+        SubscriptionId::from_bytes(&bytes)
+    }
+}
 
 /// Who receives webhooks.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -705,6 +687,7 @@ mod tests {
     #[test]
     fn subscription_ids() {
         let id = SubscriptionId::from_random([0xab; 16]);
+        assert_eq!(id.as_str(), "ep_abababababababababababababababab");
         assert_eq!(SubscriptionId::parse(id.as_str()), Ok(id));
         for bad in ["ep_", "ep_ABABABABABABABABABABABABABABABAB", "sub_00", ""] {
             assert!(SubscriptionId::parse(bad).is_err(), "{bad}");
