@@ -32,7 +32,12 @@ pub use carehub_domain::policy::webhooks::SCHEDULER;
 /// Messages delivered per dispatcher run at most (sent concurrently).
 pub const CLAIM_LIMIT: u32 = 32;
 /// Longest accepted subscription URL.
-const MAX_URL: usize = 2048;
+pub const MAX_URL: usize = 2048;
+/// How long a delivery may take to connect, in nanoseconds: with
+/// [`ANSWER_TIMEOUT_NS`], well inside the component's deadline.
+pub const CONNECT_TIMEOUT_NS: u64 = 2_000_000_000;
+/// How long a delivery may wait for the receiver's answer, in nanoseconds.
+pub const ANSWER_TIMEOUT_NS: u64 = 5_000_000_000;
 
 /// What a route does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,7 +144,7 @@ fn receiver(principal: &Principal) -> Result<Receiver, Reply> {
 pub fn check_url(url: &str, allowed: Option<&OriginPattern>) -> Result<(), Problem> {
     let refuse = |why: &str| Problem::new(ProblemType::WebhookUrlNotAllowed, format!("url: {why}"));
     if url.len() > MAX_URL {
-        return Err(refuse("longer than 2048 characters"));
+        return Err(refuse(&format!("longer than {MAX_URL} characters")));
     }
     let uri: http::Uri = url
         .parse()

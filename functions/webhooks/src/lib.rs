@@ -55,11 +55,9 @@ mod component {
         FutureIncomingResponse, OutgoingBody, RequestOptions,
     };
 
-    use crate::handler::{self, BODY_LIMIT, Config, Endpoint, ROUTES};
-
-    /// Per-delivery limits, well inside the component's deadline.
-    const CONNECT_TIMEOUT_NS: u64 = 2_000_000_000;
-    const ANSWER_TIMEOUT_NS: u64 = 5_000_000_000;
+    use crate::handler::{
+        self, ANSWER_TIMEOUT_NS, BODY_LIMIT, CONNECT_TIMEOUT_NS, Config, Endpoint, ROUTES,
+    };
 
     carehub_guest::component!(serve);
 

@@ -109,7 +109,7 @@ impl Operation {
             Read(_) => "the caller authored the document",
             ViewRegistration | Deregister => "the registration is the caller's",
             Send(SubmissionType::PhysicianOpinion) => {
-                "the caller is the institution the municipality asked for the opinion"
+                "the municipality asked the caller for the opinion or named no institution"
             }
             ViewSubmission | AnswerSubmission => "the caller sent the submission",
             ManageSubscription => "the subscription is the caller's",
@@ -429,16 +429,17 @@ impl Atom {
         }
     }
 
-    /// The atom in words for `op`, for documentation.
+    /// The atom in words for `op`, for documentation: a clause that reads
+    /// after "when" and joins others with "and".
     pub fn words(self, op: Operation) -> String {
         match self {
-            Atom::Insurer => "insuring the person".into(),
-            Atom::Person => "for the person its person token names".into(),
-            Atom::Registered => "registered for the person".into(),
-            Atom::NotEnded => "while the registration has not ended".into(),
-            Atom::Consent => "with the person's consent in force".into(),
-            Atom::Own => format!("when {}", op.own_means()),
-            Atom::NotOwn => format!("unless {}", op.own_means()),
+            Atom::Insurer => "the caller insures the person".into(),
+            Atom::Person => "the caller's person token names the person".into(),
+            Atom::Registered => "the caller is registered for the person".into(),
+            Atom::NotEnded => "the registration has not ended".into(),
+            Atom::Consent => "the person's consent is in force".into(),
+            Atom::Own => op.own_means().into(),
+            Atom::NotOwn => format!("it is not the case that {}", op.own_means()),
         }
     }
 
@@ -477,21 +478,26 @@ impl Condition {
         }
     }
 
-    /// The condition in words, for `op`.
+    /// The condition in words, for `op`: "never", "always", or "when …"
+    /// with the atoms of an alternative joined by "and" and the
+    /// alternatives by ", or" (no other commas, so it reads unambiguously
+    /// inside a `;`-separated list).
     pub fn words(&self, op: Operation) -> String {
         match self {
             Condition::Never => "never".into(),
             Condition::Always => "always".into(),
-            Condition::AnyOf(alts) => alts
-                .iter()
-                .map(|all| {
-                    all.iter()
-                        .map(|a| a.words(op))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                })
-                .collect::<Vec<_>>()
-                .join("; or "),
+            Condition::AnyOf(alts) => {
+                let alts: Vec<String> = alts
+                    .iter()
+                    .map(|all| {
+                        all.iter()
+                            .map(|a| a.words(op))
+                            .collect::<Vec<_>>()
+                            .join(" and ")
+                    })
+                    .collect();
+                format!("when {}", alts.join(", or "))
+            }
         }
     }
 }
@@ -565,8 +571,9 @@ pub fn condition(op: Operation, role: Role) -> Option<Condition> {
 }
 
 /// Who may do `op`, in words, from [`condition`]: one clause per role that
-/// may, e.g. "municipality (insuring the person); portal (for the person
-/// its person token names)". For the OpenAPI document.
+/// may, e.g. "municipality (when the caller insures the person); portal
+/// (when the caller's person token names the person)". For the OpenAPI
+/// document.
 pub fn who_may_call(op: Operation) -> String {
     let clauses: Vec<String> = Role::ALL
         .into_iter()
@@ -716,7 +723,12 @@ mod tests {
     fn who_may_call_in_words() {
         assert_eq!(
             who_may_call(Operation::ViewProgress),
-            "municipality (insuring the person); care-manager (registered for the person, with the person's consent in force); portal (for the person its person token names)"
+            "municipality (when the caller insures the person); care-manager (when the caller is registered for the person and the person's consent is in force); portal (when the caller's person token names the person)"
+        );
+        assert_eq!(
+            condition(Operation::Read(DocumentKind::LifeFeedback), Role::CareService)
+                .map(|c| c.words(Operation::Read(DocumentKind::LifeFeedback))),
+            Some("when the caller authored the document, or the caller is registered for the person and the person's consent is in force".into())
         );
         assert_eq!(
             who_may_call(Operation::Dispatch),
