@@ -71,6 +71,23 @@ impl Target {
     }
 }
 
+/// `GET path` on `target` (the builder, to add headers to).
+pub fn get(target: &Target, path: &str) -> http::request::Builder {
+    Request::builder()
+        .method("GET")
+        .uri(format!(
+            "{}://localhost:{}{path}",
+            target.scheme(),
+            target.addr.port()
+        ))
+        .header("host", format!("localhost:{}", target.addr.port()))
+}
+
+/// An empty request body.
+pub fn empty() -> Body {
+    Body::new(Bytes::new())
+}
+
 /// Opens one keep-alive HTTP/1.1 connection.
 pub async fn connect(target: &Target) -> Result<SendRequest<Body>> {
     let tcp = TcpStream::connect(target.addr).await?;
