@@ -138,7 +138,7 @@ pub async fn up(opts: UpOptions) -> Result<()> {
             std::fs::read_to_string(dev.idp_public_key())?,
         );
     }
-    let app_vars = variables::resolve_application(&manifest, &env, &provided)?;
+    let app_vars = variables::resolve_application(&manifest.variables, &env, &provided)?;
     if let Some(file) = &opts.proxy {
         // The edge here, the components elsewhere: see proxy.rs.
         return proxy::up(

@@ -3,7 +3,14 @@
 //! Parsing is strict about what it understands and tolerant of what Spin
 //! allows but the gateway does not act on (descriptions, `watch` lists), so
 //! the same `spin.toml` runs unchanged under Spin.
+//!
+//! Layering: this module sits on [`crate::variables`] and
+//! [`crate::routes`], never the other way round. They own the languages a
+//! manifest is written in (variable names, templates and declarations; the
+//! route syntax); this module owns the file's layout and checks what it
+//! reads with their rules.
 
+use crate::variables::AppVariable;
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -22,22 +29,6 @@ pub struct Manifest {
     pub triggers: Vec<HttpTrigger>,
     /// Components, by id.
     pub components: BTreeMap<String, ComponentSpec>,
-}
-
-/// An application variable declaration.
-#[derive(Debug, Clone, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct AppVariable {
-    /// Default value, if any.
-    pub default: Option<String>,
-    /// Whether a value must be provided.
-    #[serde(default)]
-    pub required: bool,
-    /// Whether the value is secret (never printed).
-    #[serde(default)]
-    pub secret: bool,
-    /// Free text.
-    pub description: Option<String>,
 }
 
 /// One `[[trigger.http]]` entry.
