@@ -14,12 +14,14 @@
 use crate::edge::{ASSERTION_HEADER, Asserter, PeerIdentity, is_identity_header};
 use crate::manifest::Manifest;
 use crate::routes::Router;
-use crate::server::{Connection, Serve, problem};
+use crate::server::{
+    Connection, Serve, declared_too_large, internal, own_route, problem, too_large,
+};
 use anyhow::{Context, Result, bail};
 use bytes::Bytes;
 use carehub_domain::problem::ProblemType;
 use http::header::{self, HeaderMap, HeaderName};
-use http::{HeaderValue, Method, Request, Response, StatusCode, Uri};
+use http::{HeaderValue, Request, Response, Uri};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper_rustls::{ConfigBuilderExt, HttpsConnector};
@@ -322,14 +324,8 @@ impl Proxy {
         conn: &Connection,
     ) -> Response<HyperOutgoingBody> {
         let path = req.uri().path().to_owned();
-        if req.method() == Method::GET {
-            match path.as_str() {
-                "/healthz" => {
-                    return json(StatusCode::OK, Bytes::from_static(br#"{"status":"ok"}"#));
-                }
-                "/openapi.json" => return json(StatusCode::OK, self.openapi.clone()),
-                _ => {}
-            }
+        if let Some(answer) = own_route(req.method(), &path, &self.openapi) {
+            return answer;
         }
         let principal = match &conn.identity {
             Some(PeerIdentity::Principal(p)) => p,
@@ -347,13 +343,7 @@ impl Proxy {
             return problem(ProblemType::NotFound, format!("no route for {path}"));
         };
         let upstream = &self.plan.upstreams[*matched.target];
-        if let Some(len) = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok())
-            && len > self.max_body_bytes as u64
-        {
+        if declared_too_large(req.headers(), self.max_body_bytes) {
             return too_large(self.max_body_bytes);
         }
 
@@ -554,31 +544,6 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
         source = err.source();
     }
     text
-}
-
-fn json(status: StatusCode, body: Bytes) -> Response<HyperOutgoingBody> {
-    let mut resp = Response::new(crate::runtime::full_body(body));
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    resp
-}
-
-fn too_large(max: usize) -> Response<HyperOutgoingBody> {
-    problem(
-        ProblemType::PayloadTooLarge,
-        format!("the request body is larger than {max} bytes"),
-    )
-}
-
-fn internal(log: String) -> Response<HyperOutgoingBody> {
-    tracing::error!("internal error: {log}");
-    problem(
-        ProblemType::Internal,
-        "an internal error occurred; it has been logged",
-    )
 }
 
 #[cfg(test)]
