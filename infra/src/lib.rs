@@ -9,12 +9,15 @@ pub mod devpki;
 pub mod edge;
 pub mod host;
 pub mod manifest;
+pub mod options;
 pub mod proxy;
 pub mod routes;
 pub mod runtime;
 pub mod scheduler;
 pub mod server;
 pub mod variables;
+
+pub use options::UpOptions;
 
 /// Migrations embedded at build time.
 pub mod migrations {
@@ -23,53 +26,9 @@ pub mod migrations {
 
 use anyhow::{Context, Result, bail};
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Options of `carehub up`.
-#[derive(Debug, Clone)]
-pub struct UpOptions {
-    /// Path of `spin.toml`.
-    pub manifest: PathBuf,
-    /// Address to listen on (port 0 picks a free port).
-    pub listen: SocketAddr,
-    /// State directory (dev PKI, databases, compiled cache); default `<manifest dir>/.carehub`.
-    pub state_dir: Option<PathBuf>,
-    /// Run each component's build command first.
-    pub build: bool,
-    /// CA bundle that client certificates are verified against.
-    pub tls_ca: Option<PathBuf>,
-    /// Server certificate chain.
-    pub tls_cert: Option<PathBuf>,
-    /// Server private key.
-    pub tls_key: Option<PathBuf>,
-    /// Serve plain HTTP without the mTLS edge (as `spin up` does).
-    pub no_edge: bool,
-    /// Per-request deadline inside a component.
-    pub deadline: Duration,
-    /// Requests inside components at once.
-    pub max_concurrent: u32,
-    /// Linear memory cap per instance.
-    pub max_instance_memory: usize,
-    /// Largest request body.
-    pub max_body_bytes: usize,
-    /// Reuse compiled components across starts.
-    pub cache: bool,
-    /// Where compiled components are cached [default: <state dir>/cache].
-    pub cache_dir: Option<PathBuf>,
-    /// Time allowed to drain in-flight requests on shutdown.
-    pub drain: Duration,
-    /// Serve the benchmark floor route `/_carehub/floor`.
-    pub floor_route: bool,
-    /// Run the webhook dispatcher (`POST /api/webhooks/dispatch`) this
-    /// often, in process (`scheduler`); `None` leaves it to an outside cron.
-    pub dispatch_interval: Option<Duration>,
-    /// Proxy mode: forward each route to the upstream this file names for
-    /// its component instead of running the components here.
-    pub proxy: Option<PathBuf>,
-}
 
 /// Runs every component's build command, like `spin build`.
 pub fn build(manifest: &manifest::Manifest) -> Result<()> {

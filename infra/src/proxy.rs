@@ -456,7 +456,7 @@ impl Serve for Proxy {
 
 /// Serves `carehub up --proxy <file>` until `shutdown` resolves.
 pub async fn up(
-    opts: &crate::UpOptions,
+    opts: &crate::options::UpOptions,
     file: &Path,
     manifest: &Manifest,
     app_vars: &crate::variables::Values,
