@@ -2,8 +2,9 @@
 //! the request limits, the gateway's own problem answers, graceful shutdown.
 
 use crate::edge::{ASSERTION_HEADER, Asserter, PeerIdentity, is_identity_header};
+use crate::error::{Doing, Error, Result, report};
 use crate::routes::{Matched, Router};
-use crate::runtime::{HandleError, Runtime, full_body};
+use crate::runtime::{Runtime, full_body};
 use bytes::Bytes;
 use carehub_domain::Principal;
 use carehub_domain::problem::{Problem, ProblemType};
@@ -170,14 +171,12 @@ impl Gateway {
         drop(permit);
         match result {
             Ok(resp) => resp,
-            Err(HandleError::Deadline) => problem(
+            Err(Error::Deadline) => problem(
                 ProblemType::DeadlineExceeded,
                 "the operation did not finish within the deadline and was stopped",
             ),
-            Err(HandleError::Exhausted) => {
-                problem(ProblemType::Overloaded, "no capacity; retry shortly")
-            }
-            Err(HandleError::Failed(e)) => internal(format!("{e:#}")),
+            Err(Error::Exhausted) => problem(ProblemType::Overloaded, "no capacity; retry shortly"),
+            Err(e) => internal(report(&e)),
         }
     }
 }
@@ -278,7 +277,10 @@ fn assert_identity(
             Ok(())
         }
         Ok(Err(e)) => Err(Box::new(internal(format!("assertion header: {e}")))),
-        Err(e) => Err(Box::new(internal(format!("signing the assertion: {e:#}")))),
+        Err(e) => Err(Box::new(internal(format!(
+            "signing the assertion: {}",
+            report(&e)
+        )))),
     }
 }
 
@@ -438,9 +440,11 @@ pub async fn run(
     tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
     drain: Duration,
-) -> anyhow::Result<()> {
+) -> Result<()> {
     let graceful = GracefulShutdown::new();
-    let local_addr = listener.local_addr()?;
+    let local_addr = listener
+        .local_addr()
+        .doing(|| "reading the listening address".into())?;
     tokio::pin!(shutdown);
     loop {
         let (stream, client_addr) = tokio::select! {

@@ -10,7 +10,7 @@
 //! component templates with [`check_name`] and [`references`]. Nothing here
 //! imports the manifest.
 
-use anyhow::{Result, bail};
+use crate::error::{Error, Result};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 
@@ -37,9 +37,7 @@ pub fn check_name(name: &str) -> Result<()> {
     let ok = matches!(chars.next(), Some('a'..='z'))
         && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_'));
     if !ok {
-        bail!(
-            "variable name {name:?} must be lowercase letters, digits and '_', starting with a letter"
-        );
+        return Err(Error::VariableName(name.to_owned()));
     }
     Ok(())
 }
@@ -56,7 +54,7 @@ fn pieces(template: &str) -> Result<Vec<Piece<'_>>> {
         out.push(Piece::Text(&rest[..start]));
         let after = &rest[start + 2..];
         let Some(end) = after.find("}}") else {
-            bail!("unclosed '{{{{' in template {template:?}");
+            return Err(Error::UnclosedTemplate(template.to_owned()));
         };
         let name = after[..end].trim();
         check_name(name)?;
@@ -106,10 +104,7 @@ pub fn resolve_application(
         }
     }
     if !missing.is_empty() {
-        bail!(
-            "required variables have no value: {} (set SPIN_VARIABLE_<NAME>)",
-            missing.join(", ")
-        );
+        return Err(Error::MissingVariables(missing));
     }
     Ok(values)
 }

@@ -804,7 +804,7 @@ async fn run(cfg: Config) -> Result<()> {
         tokens
             .into_iter()
             .map(|(k, v)| v.map(|v| (k, v)))
-            .collect::<Result<_>>()?,
+            .collect::<Result<_, carehub::Error>>()?,
     );
     let token_persons: Arc<Vec<String>> = Arc::new(tokens.keys().cloned().collect());
 
