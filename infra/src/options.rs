@@ -35,7 +35,7 @@ pub struct UpOptions {
     pub max_body_bytes: usize,
     /// Reuse compiled components across starts.
     pub cache: bool,
-    /// Where compiled components are cached [default: <state dir>/cache].
+    /// Where compiled components are cached (default: `<state dir>/cache`).
     pub cache_dir: Option<PathBuf>,
     /// Time allowed to drain in-flight requests on shutdown.
     pub drain: Duration,

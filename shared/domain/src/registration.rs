@@ -217,7 +217,8 @@ impl RegistrationId {
     /// `registered_at`: the first 16 bytes of SHA-256 over a versioned
     /// domain tag and the length-prefixed fields. Derived rather than drawn
     /// at random because this crate has no randomness; an office holds one
-    /// registration per person at a time ([`may_add_registration`]) and
+    /// registration per person at a time
+    /// ([`crate::policy::registration::may_add_registration`]) and
     /// each is recorded at a distinct time, so ids do not collide.
     pub fn derive(office: &Principal, person: &PersonRef, registered_at: &str) -> RegistrationId {
         let mut hasher = Sha256::new();
