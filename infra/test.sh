@@ -19,6 +19,9 @@ cargo clippy --locked --workspace --all-targets -- -D warnings
 step "clippy (wasm32-wasip2)"
 cargo clippy --locked --target wasm32-wasip2 "${WASM_CRATES[@]}" -- -D warnings
 
+step "docs: cargo doc without warnings"
+RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --workspace
+
 step "build the components"
 cargo build --locked --target wasm32-wasip2 --release "${WASM_CRATES[@]:2}"
 

@@ -8,7 +8,7 @@
 //! concerned, which the report names by its `seq`. Rows are read in pages,
 //! so a long log is never held in memory whole.
 
-use anyhow::{Context, Result};
+use crate::error::{Doing, Result};
 use carehub_domain::{GENESIS_HASH, verify_chain_from};
 use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
@@ -46,7 +46,7 @@ pub fn verify(path: &Path) -> Result<Verdict> {
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
-    .with_context(|| format!("opening {}", path.display()))?;
+    .doing(|| format!("opening {}", path.display()))?;
     verify_connection(&conn)
 }
 
@@ -54,11 +54,11 @@ pub fn verify(path: &Path) -> Result<Verdict> {
 pub fn verify_connection(conn: &Connection) -> Result<Verdict> {
     let mut stmt = conn
         .prepare("SELECT seq, entry, hash FROM access_log WHERE seq > ?1 ORDER BY seq LIMIT ?2")
-        .context("reading access_log (is this a carehub database, migrated?)")?;
+        .doing(|| "reading access_log (is this a carehub database, migrated?)".into())?;
     verify_pages(|after, limit| {
-        stmt.query_map((after, limit), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect::<rusqlite::Result<_>>()
-            .context("reading access_log")
+        stmt.query_map((after, limit), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .and_then(|rows| rows.collect::<rusqlite::Result<_>>())
+            .doing(|| "reading access_log".into())
     })
 }
 
@@ -68,11 +68,13 @@ pub fn verify_postgres(address: &str) -> Result<Verdict> {
     use sqlx::Connection as _;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build()?;
-    let options = crate::host::pg::connect_options(address).context("parsing the database URL")?;
+        .build()
+        .doing(|| "starting the async runtime".into())?;
+    let options =
+        crate::host::pg::connect_options(address).doing(|| "parsing the database URL".into())?;
     let mut conn = rt
         .block_on(sqlx::PgConnection::connect_with(&options))
-        .with_context(|| {
+        .doing(|| {
             format!(
                 "connecting to PostgreSQL at {}:{}",
                 options.get_host(),
@@ -81,7 +83,6 @@ pub fn verify_postgres(address: &str) -> Result<Verdict> {
         })?;
     let verdict = verify_pages(|after, limit| {
         rt.block_on(crate::host::pg::access_log_page(&mut conn, after, limit))
-            .context("reading access_log (is this a carehub database, migrated?)")
     });
     let _ = rt.block_on(conn.close());
     verdict

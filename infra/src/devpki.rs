@@ -4,7 +4,7 @@
 //! assertion key and a stand-in portal identity provider's signing key.
 //! Never for production: the private keys sit in plain files.
 
-use anyhow::{Context, Result};
+use crate::error::{Doing, Error, Result};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose, SanType, string::Ia5String,
@@ -73,6 +73,14 @@ impl DevPaths {
     }
 }
 
+fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).doing(|| format!("reading {}", path.display()))
+}
+
+fn write(path: &Path, contents: &str) -> Result<()> {
+    std::fs::write(path, contents).doing(|| format!("writing {}", path.display()))
+}
+
 fn write_private(path: &Path, contents: &str) -> Result<()> {
     use std::io::Write;
     #[cfg(unix)]
@@ -83,9 +91,9 @@ fn write_private(path: &Path, contents: &str) -> Result<()> {
     options.mode(0o600);
     let mut f = options
         .open(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    f.write_all(contents.as_bytes())?;
-    Ok(())
+        .doing(|| format!("writing {}", path.display()))?;
+    f.write_all(contents.as_bytes())
+        .doing(|| format!("writing {}", path.display()))
 }
 
 /// A certificate authority that can sign client and server certificates.
@@ -98,8 +106,9 @@ pub struct Authority {
 impl Authority {
     /// A new self-signed CA.
     pub fn generate(common_name: &str) -> Result<Authority> {
-        let key = KeyPair::generate()?;
-        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        let doing = || format!("generating the CA {common_name:?}");
+        let key = KeyPair::generate().doing(doing)?;
+        let mut params = CertificateParams::new(Vec::<String>::new()).doing(doing)?;
         params
             .distinguished_name
             .push(DnType::CommonName, common_name);
@@ -109,7 +118,7 @@ impl Authority {
             KeyUsagePurpose::CrlSign,
             KeyUsagePurpose::DigitalSignature,
         ];
-        let cert = params.self_signed(&key)?;
+        let cert = params.self_signed(&key).doing(doing)?;
         Ok(Authority {
             cert_pem: cert.pem(),
             issuer: Issuer::new(params, key),
@@ -118,34 +127,38 @@ impl Authority {
 
     /// Loads a CA from its certificate and key.
     pub fn load(cert_pem: &str, key_pem: &str) -> Result<Authority> {
-        let key = KeyPair::from_pem(key_pem)?;
+        let doing = || "loading a CA from its certificate and key".to_owned();
+        let key = KeyPair::from_pem(key_pem).doing(doing)?;
         Ok(Authority {
-            issuer: Issuer::from_ca_cert_pem(cert_pem, key)?,
+            issuer: Issuer::from_ca_cert_pem(cert_pem, key).doing(doing)?,
             cert_pem: cert_pem.to_owned(),
         })
     }
 
     /// A server certificate for the given DNS names / IP addresses: (cert PEM, key PEM).
     pub fn server(&self, names: &[&str]) -> Result<(String, String)> {
-        let key = KeyPair::generate()?;
+        let doing = || format!("issuing a server certificate for {}", names.join(", "));
+        let key = KeyPair::generate().doing(doing)?;
         let mut params =
-            CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())?;
+            CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+                .doing(doing)?;
         params
             .distinguished_name
             .push(DnType::CommonName, "carehub gateway");
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        let cert = params.signed_by(&key, &self.issuer)?;
+        let cert = params.signed_by(&key, &self.issuer).doing(doing)?;
         Ok((cert.pem(), key.serialize_pem()))
     }
 
     /// A client certificate naming `urn` as its URI SAN: (cert PEM, key PEM).
     pub fn client(&self, urn: &str) -> Result<(String, String)> {
-        let key = KeyPair::generate()?;
-        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        let doing = || format!("issuing a client certificate for {urn}");
+        let key = KeyPair::generate().doing(doing)?;
+        let mut params = CertificateParams::new(Vec::<String>::new()).doing(doing)?;
         params.distinguished_name.push(DnType::CommonName, urn);
-        params.subject_alt_names = vec![SanType::URI(Ia5String::try_from(urn)?)];
+        params.subject_alt_names = vec![SanType::URI(Ia5String::try_from(urn).doing(doing)?)];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        let cert = params.signed_by(&key, &self.issuer)?;
+        let cert = params.signed_by(&key, &self.issuer).doing(doing)?;
         Ok((cert.pem(), key.serialize_pem()))
     }
 
@@ -158,45 +171,42 @@ impl Authority {
 /// Creates whatever development material is missing; returns true when it
 /// generated anything.
 pub fn ensure(paths: &DevPaths) -> Result<bool> {
-    std::fs::create_dir_all(paths.pki.join("clients"))?;
+    let clients = paths.pki.join("clients");
+    std::fs::create_dir_all(&clients).doing(|| format!("creating {}", clients.display()))?;
     let mut generated = false;
     let authority = if paths.ca_cert().exists() && paths.ca_key().exists() {
-        Authority::load(
-            &std::fs::read_to_string(paths.ca_cert())?,
-            &std::fs::read_to_string(paths.ca_key())?,
-        )
-        .context("loading the development CA")?
+        Authority::load(&read(&paths.ca_cert())?, &read(&paths.ca_key())?)?
     } else {
         let a = Authority::generate("carehub development CA")?;
-        std::fs::write(paths.ca_cert(), &a.cert_pem)?;
+        write(&paths.ca_cert(), &a.cert_pem)?;
         write_private(&paths.ca_key(), &a.key_pem())?;
         generated = true;
         a
     };
     if !paths.server_cert().exists() || !paths.server_key().exists() {
         let (cert, key) = authority.server(&["localhost", "127.0.0.1", "::1"])?;
-        std::fs::write(paths.server_cert(), cert)?;
+        write(&paths.server_cert(), &cert)?;
         write_private(&paths.server_key(), &key)?;
         generated = true;
     }
     for (name, urn) in DEV_CLIENTS {
         if !paths.client_cert(name).exists() || !paths.client_key(name).exists() {
             let (cert, key) = authority.client(urn)?;
-            std::fs::write(paths.client_cert(name), cert)?;
+            write(&paths.client_cert(name), &cert)?;
             write_private(&paths.client_key(name), &key)?;
             generated = true;
         }
     }
     if !paths.assertion_key().exists() {
         let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+        getrandom::fill(&mut bytes).map_err(Error::Randomness)?;
         write_private(&paths.assertion_key(), &hex::encode(bytes))?;
         generated = true;
     }
     if !paths.idp_key().exists() || !paths.idp_public_key().exists() {
-        let key = KeyPair::generate()?;
+        let key = KeyPair::generate().doing(|| "generating the development IdP key".into())?;
         write_private(&paths.idp_key(), &key.serialize_pem())?;
-        std::fs::write(paths.idp_public_key(), key.public_key_pem())?;
+        write(&paths.idp_public_key(), &key.public_key_pem())?;
         generated = true;
     }
     Ok(generated)
@@ -225,10 +235,19 @@ pub struct PersonClaims {
 
 /// Signs a person token with the development IdP key (ES256).
 pub fn person_token(idp_key_pem: &str, claims: &PersonClaims) -> Result<String> {
-    let key = jsonwebtoken::EncodingKey::from_ec_pem(idp_key_pem.as_bytes())?;
-    Ok(jsonwebtoken::encode(
+    let key = jsonwebtoken::EncodingKey::from_ec_pem(idp_key_pem.as_bytes()).map_err(|source| {
+        Error::Jwt {
+            doing: "reading the IdP key",
+            source,
+        }
+    })?;
+    jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256),
         claims,
         &key,
-    )?)
+    )
+    .map_err(|source| Error::Jwt {
+        doing: "signing the person token",
+        source,
+    })
 }

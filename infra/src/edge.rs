@@ -3,7 +3,7 @@
 //! identity headers from the client dropped, and a short-lived signed
 //! assertion of the principal handed to the component instead.
 
-use anyhow::{Context, Result, bail};
+use crate::error::{Doing, Error, Result};
 use carehub_domain::Principal;
 use carehub_guest::person_token::{self, EdgePersonToken};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -49,22 +49,23 @@ pub fn is_identity_header(name: &str) -> bool {
         || starts_with("spin-")
 }
 
-fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
-    let data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+/// The certificates of a PEM file (at least one).
+pub(crate) fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
+    let data = std::fs::read(path).doing(|| format!("reading {}", path.display()))?;
     let certs = rustls_pemfile::certs(&mut data.as_slice())
         .collect::<Result<Vec<_>, _>>()
-        .with_context(|| format!("parsing certificates in {}", path.display()))?;
+        .doing(|| format!("parsing certificates in {}", path.display()))?;
     if certs.is_empty() {
-        bail!("no certificate in {}", path.display());
+        return Err(Error::NoCertificate(path.to_owned()));
     }
     Ok(certs)
 }
 
 fn read_pem_key(path: &Path) -> Result<PrivateKeyDer<'static>> {
-    let data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let data = std::fs::read(path).doing(|| format!("reading {}", path.display()))?;
     rustls_pemfile::private_key(&mut data.as_slice())
-        .with_context(|| format!("parsing {}", path.display()))?
-        .with_context(|| format!("no private key in {}", path.display()))
+        .doing(|| format!("parsing {}", path.display()))?
+        .ok_or_else(|| Error::NoPrivateKey(path.to_owned()))
 }
 
 /// The TLS server configuration: TLS 1.3 only; a client certificate is
@@ -77,17 +78,18 @@ pub fn server_config(ca_bundle: &Path, cert: &Path, key: &Path) -> Result<rustls
     for ca in read_pem_certs(ca_bundle)? {
         roots
             .add(ca)
-            .with_context(|| format!("adding a CA from {}", ca_bundle.display()))?;
+            .doing(|| format!("adding a CA from {}", ca_bundle.display()))?;
     }
     let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
         .allow_unauthenticated()
         .build()
-        .context("building the client-certificate verifier")?;
+        .doing(|| "building the client-certificate verifier".into())?;
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .doing(|| "choosing TLS 1.3".into())?
         .with_client_cert_verifier(verifier)
         .with_single_cert(read_pem_certs(cert)?, read_pem_key(key)?)
-        .context("loading the server certificate")?;
+        .doing(|| "loading the server certificate".into())?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(config)
 }
@@ -236,7 +238,8 @@ impl PersonTokens {
 
 fn unix_now() -> Result<u64> {
     Ok(std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|e| Error::unexpected("reading the clock", e))?
         .as_secs())
 }
 
@@ -265,9 +268,7 @@ impl Asserter {
     /// `person_token_issuer`, or the default issuer). Used by the in-process
     /// gateway and by proxy mode alike.
     pub fn from_variables(vars: &crate::variables::Values) -> Result<Asserter> {
-        let key = vars
-            .get("assertion_key")
-            .context("the manifest declares no assertion_key variable")?;
+        let key = vars.get("assertion_key").ok_or(Error::NoAssertionKey)?;
         let mut asserter = Asserter::new(key)?;
         if let Some(pem) = vars
             .get("person_token_public_key")
@@ -285,11 +286,11 @@ impl Asserter {
     /// `key` is the shared `assertion_key` variable's value.
     pub fn new(key: &str) -> Result<Asserter> {
         if key.len() < 32 {
-            bail!("the assertion key must be at least 32 characters");
+            return Err(Error::ShortAssertionKey);
         }
         install_jwt_provider();
         let mut prefix = [0u8; 8];
-        getrandom::fill(&mut prefix).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+        getrandom::fill(&mut prefix).map_err(Error::Randomness)?;
         Ok(Asserter {
             key: EncodingKey::from_secret(key.as_bytes()),
             header: Header::new(Algorithm::HS256),
@@ -348,7 +349,10 @@ impl Asserter {
             ),
             person_token,
         };
-        Ok(jsonwebtoken::encode(&self.header, &claims, &self.key)?)
+        jsonwebtoken::encode(&self.header, &claims, &self.key).map_err(|source| Error::Jwt {
+            doing: "signing the assertion",
+            source,
+        })
     }
 }
 

@@ -2,13 +2,15 @@
 //! hub's WASI components on wasmtime, as `spin up` would, from `spin.toml`.
 //!
 //! Start reading at [`up`]; `ARCHITECTURE.md` at the repository root has the
-//! bird's-eye view.
+//! bird's-eye view. Every fallible function here returns [`Error`].
 
 pub mod accesslog;
 pub mod devpki;
 pub mod edge;
+pub mod error;
 pub mod host;
 pub mod manifest;
+pub mod options;
 pub mod proxy;
 pub mod routes;
 pub mod runtime;
@@ -16,60 +18,20 @@ pub mod scheduler;
 pub mod server;
 pub mod variables;
 
+pub use error::{Error, Result};
+pub use options::UpOptions;
+
 /// Migrations embedded at build time.
 pub mod migrations {
     include!(concat!(env!("OUT_DIR"), "/migrations.rs"));
 }
 
-use anyhow::{Context, Result, bail};
-use std::collections::BTreeMap;
+use error::Doing;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Options of `carehub up`.
-#[derive(Debug, Clone)]
-pub struct UpOptions {
-    /// Path of `spin.toml`.
-    pub manifest: PathBuf,
-    /// Address to listen on (port 0 picks a free port).
-    pub listen: SocketAddr,
-    /// State directory (dev PKI, databases, compiled cache); default `<manifest dir>/.carehub`.
-    pub state_dir: Option<PathBuf>,
-    /// Run each component's build command first.
-    pub build: bool,
-    /// CA bundle that client certificates are verified against.
-    pub tls_ca: Option<PathBuf>,
-    /// Server certificate chain.
-    pub tls_cert: Option<PathBuf>,
-    /// Server private key.
-    pub tls_key: Option<PathBuf>,
-    /// Serve plain HTTP without the mTLS edge (as `spin up` does).
-    pub no_edge: bool,
-    /// Per-request deadline inside a component.
-    pub deadline: Duration,
-    /// Requests inside components at once.
-    pub max_concurrent: u32,
-    /// Linear memory cap per instance.
-    pub max_instance_memory: usize,
-    /// Largest request body.
-    pub max_body_bytes: usize,
-    /// Reuse compiled components across starts.
-    pub cache: bool,
-    /// Where compiled components are cached [default: <state dir>/cache].
-    pub cache_dir: Option<PathBuf>,
-    /// Time allowed to drain in-flight requests on shutdown.
-    pub drain: Duration,
-    /// Serve the benchmark floor route `/_carehub/floor`.
-    pub floor_route: bool,
-    /// Run the webhook dispatcher (`POST /api/webhooks/dispatch`) this
-    /// often, in process (`scheduler`); `None` leaves it to an outside cron.
-    pub dispatch_interval: Option<Duration>,
-    /// Proxy mode: forward each route to the upstream this file names for
-    /// its component instead of running the components here.
-    pub proxy: Option<PathBuf>,
-}
 
 /// Runs every component's build command, like `spin build`.
 pub fn build(manifest: &manifest::Manifest) -> Result<()> {
@@ -84,26 +46,21 @@ pub fn build(manifest: &manifest::Manifest) -> Result<()> {
             .arg(&b.command)
             .current_dir(&workdir)
             .status()
-            .with_context(|| format!("running the build command of {id}"))?;
+            .doing(|| format!("running the build command of {id}"))?;
         if !status.success() {
-            bail!("the build command of component {id} failed ({status})");
+            return Err(Error::BuildFailed {
+                id: id.clone(),
+                status,
+            });
         }
     }
     Ok(())
 }
 
-fn read_trimmed(path: &Path) -> Result<String> {
-    Ok(std::fs::read_to_string(path)
-        .with_context(|| format!("reading {}", path.display()))?
-        .trim()
-        .to_owned())
-}
-
 /// Starts the gateway and serves until SIGINT/SIGTERM.
 pub async fn up(opts: UpOptions) -> Result<()> {
     let started = Instant::now();
-    let manifest_path = opts.manifest.clone();
-    let manifest = manifest::Manifest::load(&manifest_path)?;
+    let manifest = manifest::Manifest::load(&opts.manifest)?;
     if opts.build {
         build(&manifest)?;
     }
@@ -112,33 +69,21 @@ pub async fn up(opts: UpOptions) -> Result<()> {
         .clone()
         .unwrap_or_else(|| manifest.dir.join(".carehub"));
     std::fs::create_dir_all(&state_dir)
-        .with_context(|| format!("creating state directory {}", state_dir.display()))?;
+        .doing(|| format!("creating state directory {}", state_dir.display()))?;
     let dev = devpki::DevPaths::new(&state_dir);
     let custom_tls = opts.tls_ca.is_some() || opts.tls_cert.is_some() || opts.tls_key.is_some();
     if custom_tls && (opts.tls_ca.is_none() || opts.tls_cert.is_none() || opts.tls_key.is_none()) {
-        bail!("--tls-ca, --tls-cert and --tls-key go together");
+        return Err(Error::PartialTls);
     }
     let env = |name: &str| std::env::var(name).ok();
-    let mut provided = BTreeMap::new();
     if devpki::ensure(&dev)? {
         eprintln!(
             "carehub: generated development certificates and keys in {}",
             dev.pki.display()
         );
     }
-    if env("SPIN_VARIABLE_ASSERTION_KEY").is_none() {
-        provided.insert(
-            "assertion_key".to_owned(),
-            read_trimmed(&dev.assertion_key())?,
-        );
-    }
-    if env("SPIN_VARIABLE_PERSON_TOKEN_PUBLIC_KEY").is_none() {
-        provided.insert(
-            "person_token_public_key".to_owned(),
-            std::fs::read_to_string(dev.idp_public_key())?,
-        );
-    }
-    let app_vars = variables::resolve_application(&manifest, &env, &provided)?;
+    let provided = provided_variables(&dev, &env)?;
+    let app_vars = variables::resolve_application(&manifest.variables, &env, &provided)?;
     if let Some(file) = &opts.proxy {
         // The edge here, the components elsewhere: see proxy.rs.
         return proxy::up(
@@ -153,24 +98,8 @@ pub async fn up(opts: UpOptions) -> Result<()> {
         .await;
     }
 
-    let labels: std::collections::BTreeSet<String> = manifest
-        .components
-        .values()
-        .flat_map(|c| c.sqlite_databases.iter().cloned())
-        .collect();
-    let data_dir = state_dir.join("data");
-    let databases = Arc::new(host::sqlite::Databases::open(
-        &data_dir,
-        labels.iter().cloned(),
-    )?);
-    if let Some(pool) = databases.get("default") {
-        let applied = host::sqlite::migrate(pool.path(), migrations::SQLITE)?;
-        for name in applied {
-            eprintln!("carehub: applied migration {name}");
-        }
-    }
+    let databases = open_sqlite(&manifest, &state_dir)?;
     host::pg::prepare_store(&app_vars).await?;
-
     let cache = if opts.cache {
         runtime::Cache::Dir(
             opts.cache_dir
@@ -192,27 +121,7 @@ pub async fn up(opts: UpOptions) -> Result<()> {
             .expect("manifest checked that every trigger names a component");
         (t.route.clone(), index)
     }))?;
-
-    let (tls, asserter) = if opts.no_edge {
-        (None, None)
-    } else {
-        let (ca, cert, key) = if custom_tls {
-            (
-                opts.tls_ca.clone().unwrap(),
-                opts.tls_cert.clone().unwrap(),
-                opts.tls_key.clone().unwrap(),
-            )
-        } else {
-            (dev.ca_cert(), dev.server_cert(), dev.server_key())
-        };
-        let config = edge::server_config(&ca, &cert, &key)?;
-        let asserter = edge::Asserter::from_variables(&app_vars)?;
-        (
-            Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))),
-            Some(asserter),
-        )
-    };
-
+    let (tls, asserter) = edge(&opts, &dev, &app_vars)?;
     let gateway = Arc::new(server::Gateway {
         runtime,
         router,
@@ -233,9 +142,100 @@ pub async fn up(opts: UpOptions) -> Result<()> {
     }
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
-        .with_context(|| format!("binding {}", opts.listen))?;
-    let addr = listener.local_addr()?;
-    let scheme = if opts.no_edge { "http" } else { "https" };
+        .doing(|| format!("binding {}", opts.listen))?;
+    let addr = listener
+        .local_addr()
+        .doing(|| "reading the listening address".into())?;
+    let try_it = (!opts.no_edge && !custom_tls).then_some(&dev);
+    print_banner(&gateway, addr, started, opts.no_edge, try_it)?;
+    server::run(gateway, listener, tls, shutdown_signal(), opts.drain).await
+}
+
+/// The variables the gateway provides from its development material when
+/// the environment does not: the edge's assertion key and the development
+/// IdP's public key.
+fn provided_variables(
+    dev: &devpki::DevPaths,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<BTreeMap<String, String>> {
+    let mut provided = BTreeMap::new();
+    if env("SPIN_VARIABLE_ASSERTION_KEY").is_none() {
+        provided.insert(
+            "assertion_key".to_owned(),
+            read_trimmed(&dev.assertion_key())?,
+        );
+    }
+    if env("SPIN_VARIABLE_PERSON_TOKEN_PUBLIC_KEY").is_none() {
+        let path = dev.idp_public_key();
+        provided.insert(
+            "person_token_public_key".to_owned(),
+            std::fs::read_to_string(&path).doing(|| format!("reading {}", path.display()))?,
+        );
+    }
+    Ok(provided)
+}
+
+fn read_trimmed(path: &Path) -> Result<String> {
+    Ok(std::fs::read_to_string(path)
+        .doing(|| format!("reading {}", path.display()))?
+        .trim()
+        .to_owned())
+}
+
+/// Opens every SQLite database a component may use, one file per label
+/// under `<state dir>/data`, and migrates `default`.
+fn open_sqlite(
+    manifest: &manifest::Manifest,
+    state_dir: &Path,
+) -> Result<Arc<host::sqlite::Databases>> {
+    let labels: BTreeSet<String> = manifest
+        .components
+        .values()
+        .flat_map(|c| c.sqlite_databases.iter().cloned())
+        .collect();
+    let data_dir = state_dir.join("data");
+    let databases = Arc::new(host::sqlite::Databases::open(&data_dir, labels)?);
+    if let Some(pool) = databases.get("default") {
+        let applied = host::sqlite::migrate(pool.path(), migrations::SQLITE)?;
+        for name in applied {
+            eprintln!("carehub: applied migration {name}");
+        }
+    }
+    Ok(databases)
+}
+
+/// The mTLS edge, unless `--no-edge`: the TLS acceptor (the given
+/// certificates, or the development ones) and the asserter.
+fn edge(
+    opts: &UpOptions,
+    dev: &devpki::DevPaths,
+    app_vars: &variables::Values,
+) -> Result<(Option<tokio_rustls::TlsAcceptor>, Option<edge::Asserter>)> {
+    if opts.no_edge {
+        return Ok((None, None));
+    }
+    let (ca, cert, key) = match (&opts.tls_ca, &opts.tls_cert, &opts.tls_key) {
+        (Some(ca), Some(cert), Some(key)) => (ca.clone(), cert.clone(), key.clone()),
+        _ => (dev.ca_cert(), dev.server_cert(), dev.server_key()),
+    };
+    let config = edge::server_config(&ca, &cert, &key)?;
+    let asserter = edge::Asserter::from_variables(app_vars)?;
+    Ok((
+        Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))),
+        Some(asserter),
+    ))
+}
+
+/// What the gateway serves and where, on standard output; with `try_it`,
+/// the development PKI the edge uses, a request to try.
+fn print_banner(
+    gateway: &server::Gateway,
+    addr: SocketAddr,
+    started: Instant,
+    no_edge: bool,
+    try_it: Option<&devpki::DevPaths>,
+) -> Result<()> {
+    let scheme = if no_edge { "http" } else { "https" };
     println!(
         "carehub: serving {} component(s) on {scheme}://{addr} (ready in {} ms)",
         gateway.runtime.ids().count(),
@@ -245,7 +245,7 @@ pub async fn up(opts: UpOptions) -> Result<()> {
         let id = gateway.runtime.ids().nth(*index).unwrap_or("?");
         println!("carehub:   {route} -> {id}");
     }
-    if !opts.no_edge && !custom_tls {
+    if let Some(dev) = try_it {
         let pki = dev.pki.display();
         println!(
             "carehub: try it:\n  curl --cacert {pki}/ca.pem --cert {pki}/clients/municipality.pem --key {pki}/clients/municipality.key https://localhost:{}/api/read/persons/131016/0000012345/documents",
@@ -253,8 +253,9 @@ pub async fn up(opts: UpOptions) -> Result<()> {
         );
     }
     use std::io::Write;
-    std::io::stdout().flush()?;
-    server::run(gateway, listener, tls, shutdown_signal(), opts.drain).await
+    std::io::stdout()
+        .flush()
+        .doing(|| "writing to standard output".into())
 }
 
 async fn shutdown_signal() {

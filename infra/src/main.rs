@@ -174,13 +174,14 @@ fn main() -> Result<()> {
                     .then(|| Duration::from_millis(a.dispatch_interval_ms)),
                 proxy: a.proxy,
             };
-            tokio::runtime::Builder::new_multi_thread()
+            Ok(tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?
-                .block_on(carehub::up(opts))
+                .block_on(carehub::up(opts))?)
         }
         Command::Build { manifest } => {
-            carehub::build(&carehub::manifest::Manifest::load(&manifest)?)
+            let manifest = carehub::manifest::Manifest::load(&manifest)?;
+            Ok(carehub::build(&manifest)?)
         }
         Command::VerifyLog {
             state_dir,

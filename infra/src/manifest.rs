@@ -3,8 +3,15 @@
 //! Parsing is strict about what it understands and tolerant of what Spin
 //! allows but the gateway does not act on (descriptions, `watch` lists), so
 //! the same `spin.toml` runs unchanged under Spin.
+//!
+//! Layering: this module sits on [`crate::variables`] and
+//! [`crate::routes`], never the other way round. They own the languages a
+//! manifest is written in (variable names, templates and declarations; the
+//! route syntax); this module owns the file's layout and checks what it
+//! reads with their rules.
 
-use anyhow::{Context, Result, bail};
+use crate::error::{Doing, Error, Result};
+use crate::variables::AppVariable;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -22,22 +29,6 @@ pub struct Manifest {
     pub triggers: Vec<HttpTrigger>,
     /// Components, by id.
     pub components: BTreeMap<String, ComponentSpec>,
-}
-
-/// An application variable declaration.
-#[derive(Debug, Clone, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct AppVariable {
-    /// Default value, if any.
-    pub default: Option<String>,
-    /// Whether a value must be provided.
-    #[serde(default)]
-    pub required: bool,
-    /// Whether the value is secret (never printed).
-    #[serde(default)]
-    pub secret: bool,
-    /// Free text.
-    pub description: Option<String>,
 }
 
 /// One `[[trigger.http]]` entry.
@@ -108,7 +99,7 @@ impl Manifest {
     /// Reads and checks a manifest file.
     pub fn load(path: &Path) -> Result<Manifest> {
         let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading manifest {}", path.display()))?;
+            .doing(|| format!("reading manifest {}", path.display()))?;
         let dir = path
             .parent()
             .map(Path::to_path_buf)
@@ -118,39 +109,38 @@ impl Manifest {
         } else {
             dir
         };
-        Self::parse(&text, dir).with_context(|| format!("in manifest {}", path.display()))
+        Self::parse(&text, dir).map_err(|source| Error::Manifest {
+            path: path.to_owned(),
+            source: Box::new(source),
+        })
     }
 
     /// Parses manifest text; `dir` is where relative paths resolve.
     pub fn parse(text: &str, dir: PathBuf) -> Result<Manifest> {
         let raw: RawManifest = toml::from_str(text)?;
         if raw.spin_manifest_version != 2 {
-            bail!(
-                "spin_manifest_version {} is not supported (only 2)",
-                raw.spin_manifest_version
-            );
+            return Err(Error::ManifestVersion(raw.spin_manifest_version));
         }
         for t in &raw.trigger.http {
             if !raw.component.contains_key(&t.component) {
-                bail!(
-                    "trigger for route {} names component {:?}, which is not defined",
-                    t.route,
-                    t.component
-                );
+                return Err(Error::UndefinedComponent {
+                    route: t.route.clone(),
+                    component: t.component.clone(),
+                });
             }
             crate::routes::Route::parse(&t.route)?;
         }
         for (id, c) in &raw.component {
             for name in c.variables.keys() {
-                crate::variables::check_name(name)
-                    .with_context(|| format!("component {id}: variable {name:?}"))?;
+                crate::variables::check_name(name).map_err(Error::in_component(id))?;
             }
             for template in c.variables.values() {
                 for reference in crate::variables::references(template)? {
                     if !raw.variables.contains_key(&reference) {
-                        bail!(
-                            "component {id} refers to application variable {reference:?}, which is not declared"
-                        );
+                        return Err(Error::UndeclaredVariable {
+                            component: id.clone(),
+                            variable: reference,
+                        });
                     }
                 }
             }
@@ -158,7 +148,7 @@ impl Manifest {
         for (name, v) in &raw.variables {
             crate::variables::check_name(name)?;
             if v.required && v.default.is_some() {
-                bail!("variable {name:?} is required and has a default; choose one");
+                return Err(Error::RequiredWithDefault(name.clone()));
             }
         }
         Ok(Manifest {

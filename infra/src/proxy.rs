@@ -12,14 +12,16 @@
 //! `deadline-exceeded`.
 
 use crate::edge::{ASSERTION_HEADER, Asserter, PeerIdentity, is_identity_header};
+use crate::error::{Doing, Error, Result, report};
 use crate::manifest::Manifest;
 use crate::routes::Router;
-use crate::server::{Connection, Serve, problem};
-use anyhow::{Context, Result, bail};
+use crate::server::{
+    Connection, Serve, declared_too_large, internal, own_route, problem, too_large,
+};
 use bytes::Bytes;
 use carehub_domain::problem::ProblemType;
 use http::header::{self, HeaderMap, HeaderName};
-use http::{HeaderValue, Method, Request, Response, StatusCode, Uri};
+use http::{HeaderValue, Request, Response, Uri};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper_rustls::{ConfigBuilderExt, HttpsConnector};
@@ -78,9 +80,8 @@ impl ProxyConfig {
     /// Reads a proxy file; a relative `upstream_ca` resolves against its directory.
     pub fn load(path: &Path) -> Result<ProxyConfig> {
         let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading proxy file {}", path.display()))?;
-        let mut config =
-            Self::parse(&text).with_context(|| format!("in proxy file {}", path.display()))?;
+            .doing(|| format!("reading proxy file {}", path.display()))?;
+        let mut config = Self::parse(&text).map_err(in_proxy_file(path))?;
         if let Some(ca) = &config.upstream_ca
             && ca.is_relative()
         {
@@ -94,23 +95,17 @@ impl ProxyConfig {
     /// every routed component has an upstream, every upstream names a
     /// component, every URL is usable.
     pub fn plan(&self, manifest: &Manifest) -> Result<Plan> {
-        let unknown: Vec<&str> = self
+        let unknown: Vec<String> = self
             .upstreams
             .keys()
             .filter(|id| !manifest.components.contains_key(*id))
-            .map(String::as_str)
+            .cloned()
             .collect();
         if !unknown.is_empty() {
-            bail!(
-                "the proxy file names component(s) {} that spin.toml does not define (it defines: {})",
-                unknown.join(", "),
-                manifest
-                    .components
-                    .keys()
-                    .map(String::as_str)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
+            return Err(Error::UnknownUpstreams {
+                unknown,
+                defined: manifest.components.keys().cloned().collect(),
+            });
         }
         let missing: Vec<String> = manifest
             .triggers
@@ -119,10 +114,7 @@ impl ProxyConfig {
             .map(|t| format!("{} (route {})", t.component, t.route))
             .collect();
         if !missing.is_empty() {
-            bail!(
-                "the proxy file gives no upstream for routed component(s): {}",
-                missing.join(", ")
-            );
+            return Err(Error::MissingUpstreams(missing));
         }
         let mut upstreams = Vec::new();
         let mut index = BTreeMap::new();
@@ -165,21 +157,25 @@ pub struct Upstream {
 
 impl Upstream {
     fn parse(id: &str, url: &str) -> Result<Upstream> {
-        let uri: Uri = url
-            .parse()
-            .with_context(|| format!("upstream of {id}: {url:?} is not a URL"))?;
+        let refuse = |why, source| Error::Upstream {
+            id: id.to_owned(),
+            url: url.to_owned(),
+            why,
+            source,
+        };
+        let uri: Uri = url.parse().map_err(|e| refuse("is not a URL", Some(e)))?;
         let scheme = match uri.scheme_str() {
             Some(s @ ("http" | "https")) => s.to_owned(),
-            _ => bail!("upstream of {id}: {url:?} must start with http:// or https://"),
+            _ => return Err(refuse("must start with http:// or https://", None)),
         };
         let Some(authority) = uri.authority() else {
-            bail!("upstream of {id}: {url:?} names no host");
+            return Err(refuse("names no host", None));
         };
         if authority.as_str().contains('@') {
-            bail!("upstream of {id}: {url:?} must not carry credentials");
+            return Err(refuse("must not carry credentials", None));
         }
         if uri.query().is_some() {
-            bail!("upstream of {id}: {url:?} must not have a query");
+            return Err(refuse("must not have a query", None));
         }
         Ok(Upstream {
             id: id.to_owned(),
@@ -264,23 +260,22 @@ impl Proxy {
         let plan = config.plan(manifest)?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?;
+            .with_safe_default_protocol_versions()
+            .doing(|| "choosing TLS versions for the upstreams".into())?;
         let tls = if let Some(ca) = &config.upstream_ca {
-            let pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
             let mut roots = rustls::RootCertStore::empty();
-            for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+            for cert in crate::edge::read_pem_certs(ca)? {
                 roots
-                    .add(cert.with_context(|| format!("parsing {}", ca.display()))?)
-                    .with_context(|| format!("adding a CA from {}", ca.display()))?;
-            }
-            if roots.is_empty() {
-                bail!("no certificate in {}", ca.display());
+                    .add(cert)
+                    .doing(|| format!("adding a CA from {}", ca.display()))?;
             }
             builder.with_root_certificates(roots).with_no_client_auth()
         } else if plan.upstreams.iter().any(|u| u.scheme == "https") {
             builder
                 .with_native_roots()
-                .context("loading the system's CA roots for https upstreams (or set upstream_ca)")?
+                .doing(|| {
+                    "loading the system's CA roots for https upstreams (or set upstream_ca)".into()
+                })?
                 .with_no_client_auth()
         } else {
             builder
@@ -322,14 +317,8 @@ impl Proxy {
         conn: &Connection,
     ) -> Response<HyperOutgoingBody> {
         let path = req.uri().path().to_owned();
-        if req.method() == Method::GET {
-            match path.as_str() {
-                "/healthz" => {
-                    return json(StatusCode::OK, Bytes::from_static(br#"{"status":"ok"}"#));
-                }
-                "/openapi.json" => return json(StatusCode::OK, self.openapi.clone()),
-                _ => {}
-            }
+        if let Some(answer) = own_route(req.method(), &path, &self.openapi) {
+            return answer;
         }
         let principal = match &conn.identity {
             Some(PeerIdentity::Principal(p)) => p,
@@ -347,13 +336,7 @@ impl Proxy {
             return problem(ProblemType::NotFound, format!("no route for {path}"));
         };
         let upstream = &self.plan.upstreams[*matched.target];
-        if let Some(len) = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok())
-            && len > self.max_body_bytes as u64
-        {
+        if declared_too_large(req.headers(), self.max_body_bytes) {
             return too_large(self.max_body_bytes);
         }
 
@@ -405,7 +388,7 @@ impl Proxy {
         {
             Ok(Ok(v)) => v,
             Ok(Err(e)) => return internal(format!("assertion header: {e}")),
-            Err(e) => return internal(format!("signing the assertion: {e:#}")),
+            Err(e) => return internal(format!("signing the assertion: {}", report(&e))),
         };
         headers.insert(ASSERTION_HEADER, assertion);
         let forwarded = [
@@ -425,7 +408,7 @@ impl Proxy {
             Ok(Ok(resp)) => resp,
             Ok(Err(e)) if body_too_large(&e) => return too_large(self.max_body_bytes),
             Ok(Err(e)) => {
-                tracing::warn!(component = %upstream.id, "upstream failed: {}", chain(&e));
+                tracing::warn!(component = %upstream.id, "upstream failed: {}", report(&e));
                 return problem(
                     ProblemType::UpstreamUnavailable,
                     format!(
@@ -466,7 +449,7 @@ impl Serve for Proxy {
 
 /// Serves `carehub up --proxy <file>` until `shutdown` resolves.
 pub async fn up(
-    opts: &crate::UpOptions,
+    opts: &crate::options::UpOptions,
     file: &Path,
     manifest: &Manifest,
     app_vars: &crate::variables::Values,
@@ -475,7 +458,7 @@ pub async fn up(
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
     if opts.no_edge {
-        bail!("--proxy is the mTLS edge in front of the components; it cannot run with --no-edge");
+        return Err(Error::ProxyWithoutEdge);
     }
     let (ca, cert, tls_key) = match (&opts.tls_ca, &opts.tls_cert, &opts.tls_key) {
         (Some(ca), Some(cert), Some(tls_key)) => {
@@ -483,9 +466,7 @@ pub async fn up(
             // upstream verify the assertion with their own `assertion_key`,
             // which a key generated here could never match.
             if std::env::var_os("SPIN_VARIABLE_ASSERTION_KEY").is_none() {
-                bail!(
-                    "in proxy mode set SPIN_VARIABLE_ASSERTION_KEY to the assertion_key the upstream components verify with"
-                );
+                return Err(Error::ProxyAssertionKey);
             }
             (ca.clone(), cert.clone(), tls_key.clone())
         }
@@ -503,12 +484,14 @@ pub async fn up(
         opts.max_body_bytes,
         Bytes::from_static(include_bytes!("../openapi.json")),
     )
-    .with_context(|| format!("in proxy file {}", file.display()))?;
+    .map_err(in_proxy_file(file))?;
     let tls = crate::edge::server_config(&ca, &cert, &tls_key)?;
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
-        .with_context(|| format!("binding {}", opts.listen))?;
-    let addr = listener.local_addr()?;
+        .doing(|| format!("binding {}", opts.listen))?;
+    let addr = listener
+        .local_addr()
+        .doing(|| "reading the listening address".into())?;
     println!(
         "carehub: proxying {} component(s) on https://{addr} (ready in {} ms)",
         proxy.plan.upstreams.len(),
@@ -521,7 +504,9 @@ pub async fn up(
         );
     }
     use std::io::Write;
-    std::io::stdout().flush()?;
+    std::io::stdout()
+        .flush()
+        .doing(|| "writing to standard output".into())?;
     crate::server::run(
         Arc::new(proxy),
         listener,
@@ -544,41 +529,12 @@ fn body_too_large(e: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-/// An error and its causes, for the log.
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(err) = source {
-        text.push_str(": ");
-        text.push_str(&err.to_string());
-        source = err.source();
+/// Wraps an error in what is wrong with the proxy file at `path`.
+fn in_proxy_file(path: &Path) -> impl FnOnce(Error) -> Error + '_ {
+    move |source| Error::ProxyFile {
+        path: path.to_owned(),
+        source: Box::new(source),
     }
-    text
-}
-
-fn json(status: StatusCode, body: Bytes) -> Response<HyperOutgoingBody> {
-    let mut resp = Response::new(crate::runtime::full_body(body));
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    resp
-}
-
-fn too_large(max: usize) -> Response<HyperOutgoingBody> {
-    problem(
-        ProblemType::PayloadTooLarge,
-        format!("the request body is larger than {max} bytes"),
-    )
-}
-
-fn internal(log: String) -> Response<HyperOutgoingBody> {
-    tracing::error!("internal error: {log}");
-    problem(
-        ProblemType::Internal,
-        "an internal error occurred; it has been logged",
-    )
 }
 
 #[cfg(test)]

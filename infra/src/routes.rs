@@ -2,7 +2,7 @@
 //! `/prefix/...` (the trailing wildcard). Exact routes win over wildcards and a
 //! longer prefix wins over a shorter one, as in Spin's router.
 
-use anyhow::{Result, bail};
+use crate::error::{Error, Result};
 
 /// One parsed route.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,15 +16,21 @@ pub enum Route {
 impl Route {
     /// Parses a manifest route.
     pub fn parse(route: &str) -> Result<Route> {
+        let refuse = |why| {
+            Err(Error::Route {
+                route: route.to_owned(),
+                why,
+            })
+        };
         if !route.starts_with('/') {
-            bail!("route {route:?} must start with '/'");
+            return refuse("must start with '/'");
         }
         if route.contains(':') || route.contains('*') {
-            bail!("route {route:?}: only `/exact` and `/prefix/...` routes are supported");
+            return refuse("only `/exact` and `/prefix/...` routes are supported");
         }
         if let Some(prefix) = route.strip_suffix("/...") {
             if prefix.contains("...") {
-                bail!("route {route:?}: `...` may only end the route");
+                return refuse("`...` may only end the route");
             }
             return Ok(Route::Prefix(prefix.trim_end_matches('/').to_owned()));
         }
@@ -32,7 +38,7 @@ impl Route {
             return Ok(Route::Prefix(String::new()));
         }
         if route.contains("...") {
-            bail!("route {route:?}: `...` may only end the route");
+            return refuse("`...` may only end the route");
         }
         let trimmed = route.trim_end_matches('/');
         Ok(Route::Exact(if trimmed.is_empty() {
@@ -101,7 +107,7 @@ impl<T> Router<T> {
         for (raw, target) in routes {
             let route = Route::parse(&raw)?;
             if entries.iter().any(|(r, _, _)| *r == route) {
-                bail!("route {raw:?} is declared twice");
+                return Err(Error::DuplicateRoute(raw));
             }
             entries.push((route, raw, target));
         }

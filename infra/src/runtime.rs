@@ -4,11 +4,11 @@
 //! enforces the per-request deadline; the pooling allocator caps memory per
 //! instance and the number of live instances.
 
+use crate::error::{Doing, Error, Result};
 use crate::host::outbound::OutboundPolicy;
 use crate::host::sqlite::{Databases, SqliteCtx, SqliteView};
 use crate::host::variables::VariablesView;
 use crate::manifest::Manifest;
-use anyhow::{Context, Result, anyhow};
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
 use std::collections::{HashMap, HashSet};
@@ -87,20 +87,6 @@ pub struct LoadedComponent {
     outbound: OutboundPolicy,
 }
 
-/// Why a request did not produce a component response.
-#[derive(Debug, thiserror::Error)]
-pub enum HandleError {
-    /// The component ran past the deadline and was stopped.
-    #[error("the component exceeded its deadline")]
-    Deadline,
-    /// No instance slot was free in the pool.
-    #[error("no instance slot free")]
-    Exhausted,
-    /// The component trapped or failed to answer: a bug.
-    #[error("component failed: {0:#}")]
-    Failed(anyhow::Error),
-}
-
 /// The loaded application.
 pub struct Runtime {
     engine: Engine,
@@ -147,15 +133,15 @@ pub fn engine(limits: &Limits) -> Result<Engine> {
     pool.linear_memory_keep_resident(KEEP_RESIDENT);
     pool.table_keep_resident(KEEP_RESIDENT);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-    Engine::new(&config)
-        .map_err(anyhow::Error::from)
-        .context("configuring wasmtime")
+    Engine::new(&config).doing(|| "configuring wasmtime".into())
 }
 
 fn linker(engine: &Engine) -> Result<Linker<State>> {
     let mut linker = Linker::new(engine);
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+        .doing(|| "adding WASI to the linker".into())?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+        .doing(|| "adding wasi:http to the linker".into())?;
     crate::host::sqlite::add_to_linker(&mut linker, |s: &mut State| SqliteView {
         ctx: &s.sqlite,
         table: &mut s.table,
@@ -173,7 +159,7 @@ fn linker(engine: &Engine) -> Result<Linker<State>> {
 /// Compiles a component, or loads it from the cache when the same bytes were
 /// compiled before by a compatible engine.
 pub fn load_component(engine: &Engine, wasm: &Path, cache: &Cache) -> Result<Component> {
-    let bytes = std::fs::read(wasm).with_context(|| {
+    let bytes = std::fs::read(wasm).doing(|| {
         format!(
             "reading component {} (build it first: `carehub up --build` or `carehub build`)",
             wasm.display()
@@ -181,8 +167,7 @@ pub fn load_component(engine: &Engine, wasm: &Path, cache: &Cache) -> Result<Com
     })?;
     let Cache::Dir(dir) = cache else {
         return Component::from_binary(engine, &bytes)
-            .map_err(anyhow::Error::from)
-            .with_context(|| format!("compiling {}", wasm.display()));
+            .doing(|| format!("compiling {}", wasm.display()));
     };
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut hasher);
@@ -204,13 +189,16 @@ pub fn load_component(engine: &Engine, wasm: &Path, cache: &Cache) -> Result<Com
             }
         }
     }
-    let component = Component::from_binary(engine, &bytes)
-        .map_err(anyhow::Error::from)
-        .with_context(|| format!("compiling {}", wasm.display()))?;
-    std::fs::create_dir_all(dir)?;
+    let component =
+        Component::from_binary(engine, &bytes).doing(|| format!("compiling {}", wasm.display()))?;
+    std::fs::create_dir_all(dir)
+        .doing(|| format!("creating the compiled cache {}", dir.display()))?;
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, component.serialize()?)?;
-    std::fs::rename(&tmp, &path)?;
+    let compiled = component
+        .serialize()
+        .doing(|| format!("serializing the compiled {}", wasm.display()))?;
+    std::fs::write(&tmp, compiled).doing(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).doing(|| format!("writing {}", path.display()))?;
     Ok(component)
 }
 
@@ -228,31 +216,31 @@ impl Runtime {
         let mut components = Vec::new();
         for (id, spec) in &manifest.components {
             let component = load_component(&engine, &manifest.source_path(spec), cache)
-                .with_context(|| format!("component {id}"))?;
-            let instance_pre = linker
-                .instantiate_pre(&component)
-                .map_err(anyhow::Error::from)
-                .with_context(|| {
-                    format!("component {id} imports something this gateway does not provide")
-                })?;
+                .map_err(Error::in_component(id))?;
+            let instance_pre = linker.instantiate_pre(&component).doing(|| {
+                format!("component {id} imports something this gateway does not provide")
+            })?;
             let pre = ProxyPre::new(instance_pre)
-                .map_err(anyhow::Error::from)
-                .with_context(|| format!("component {id} is not a wasi:http incoming-handler"))?;
+                .doing(|| format!("component {id} is not a wasi:http incoming-handler"))?;
             let variables = crate::variables::resolve_component(&spec.variables, app_variables)
-                .with_context(|| format!("component {id}"))?;
+                .map_err(Error::in_component(id))?;
             for label in &spec.sqlite_databases {
                 if databases.get(label).is_none() {
-                    return Err(anyhow!(
-                        "component {id}: sqlite database {label:?} is not open"
-                    ));
+                    return Err(Error::DatabaseNotOpen {
+                        component: id.clone(),
+                        label: label.clone(),
+                    });
                 }
             }
             let outbound_entries = spec
                 .allowed_outbound_hosts
                 .iter()
                 .map(|e| {
-                    crate::variables::expand(e, app_variables)?.with_context(|| {
-                        format!("component {id}: allowed outbound host {e:?} refers to an unset variable")
+                    crate::variables::expand(e, app_variables)?.ok_or_else(|| {
+                        Error::UnsetOutboundVariable {
+                            component: id.clone(),
+                            entry: e.clone(),
+                        }
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;
@@ -271,7 +259,7 @@ impl Runtime {
                     in_transaction: Arc::default(),
                 },
                 outbound: OutboundPolicy::new(&outbound_entries)
-                    .with_context(|| format!("component {id}"))?,
+                    .map_err(Error::in_component(id))?,
             });
         }
         let ticker_stop = Arc::new(AtomicBool::new(false));
@@ -285,7 +273,8 @@ impl Runtime {
                         std::thread::sleep(EPOCH_TICK);
                         engine.increment_epoch();
                     }
-                })?;
+                })
+                .doing(|| "starting the epoch ticker thread".into())?;
         }
         Ok(Runtime {
             engine,
@@ -305,12 +294,14 @@ impl Runtime {
         self.components.iter().map(|c| c.id.as_str())
     }
 
-    /// Serves one request with a fresh instance of component `index`.
+    /// Serves one request with a fresh instance of component `index`. Fails
+    /// with [`Error::Deadline`], [`Error::Exhausted`] or
+    /// [`Error::ComponentFailed`].
     pub async fn handle<B>(
         &self,
         index: usize,
         req: hyper::Request<B>,
-    ) -> Result<hyper::Response<HyperOutgoingBody>, HandleError>
+    ) -> Result<hyper::Response<HyperOutgoingBody>>
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
@@ -361,12 +352,12 @@ impl Runtime {
             .data_mut()
             .http()
             .new_incoming_request(Scheme::Https, req)
-            .map_err(|e| HandleError::Failed(e.into()))?;
+            .map_err(failed)?;
         let out = store
             .data_mut()
             .http()
             .new_response_outparam(sender)
-            .map_err(|e| HandleError::Failed(e.into()))?;
+            .map_err(failed)?;
         let pre = component.pre.clone();
         let task = tokio::task::spawn(async move {
             let proxy = pre.instantiate_async(&mut store).await?;
@@ -381,33 +372,39 @@ impl Runtime {
         let grace = self.limits.deadline + Duration::from_secs(1);
         match tokio::time::timeout(grace, receiver).await {
             Ok(Ok(Ok(resp))) => Ok(resp),
-            Ok(Ok(Err(code))) => Err(HandleError::Failed(anyhow!(
-                "component answered an error: {code:?}"
-            ))),
+            Ok(Ok(Err(code))) => Err(Error::ComponentFailed(
+                format!("component answered an error: {code:?}").into(),
+            )),
             Ok(Err(_)) => Err(match task.await {
-                Ok(Ok(())) => HandleError::Failed(anyhow!("the component never set a response")),
+                Ok(Ok(())) => Error::ComponentFailed("the component never set a response".into()),
                 Ok(Err(e)) => classify(e),
-                Err(e) => HandleError::Failed(anyhow!(e)),
+                Err(e) => Error::ComponentFailed(Box::new(e)),
             }),
             Err(_) => {
                 task.abort();
-                Err(HandleError::Deadline)
+                Err(Error::Deadline)
             }
         }
     }
 }
 
-fn classify(e: wasmtime::Error) -> HandleError {
+/// Why a component's run ended without a response.
+fn classify(e: wasmtime::Error) -> Error {
     if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
-        return HandleError::Deadline;
+        return Error::Deadline;
     }
     let text = format!("{e:#}");
     if text.contains("maximum concurrent")
         || text.contains("pooling allocator") && text.contains("limit")
     {
-        return HandleError::Exhausted;
+        return Error::Exhausted;
     }
-    HandleError::Failed(e.into())
+    failed(e)
+}
+
+/// A wasmtime error while serving a request: the component failed.
+fn failed(e: wasmtime::Error) -> Error {
+    Error::ComponentFailed(e.into_boxed_dyn_error())
 }
 
 impl Drop for Runtime {

@@ -16,7 +16,7 @@
 //! transaction.
 
 use crate::edge::ASSERTION_HEADER;
-use crate::runtime::HandleError;
+use crate::error::{Error, Result, report};
 use crate::server::Gateway;
 use bytes::Bytes;
 use carehub_domain::Principal;
@@ -47,25 +47,24 @@ pub fn spawn(gateway: Arc<Gateway>, interval: Duration) -> Option<tokio::task::J
                 Ok((status, body)) => {
                     tracing::warn!(status, body = %String::from_utf8_lossy(&body), "webhook dispatch run failed")
                 }
-                Err(e) => tracing::warn!("webhook dispatch run failed: {e:#}"),
+                Err(e) => tracing::warn!("webhook dispatch run failed: {}", report(&e)),
             }
         }
     }))
 }
 
 /// One dispatcher run: the status and body the component answered.
-pub async fn run_once(gateway: &Gateway) -> anyhow::Result<(u16, Bytes)> {
+pub async fn run_once(gateway: &Gateway) -> Result<(u16, Bytes)> {
     let matched = gateway
         .router
         .route(DISPATCH_PATH)
-        .ok_or_else(|| anyhow::anyhow!("no route serves {DISPATCH_PATH}"))?;
+        .ok_or(Error::NoDispatchRoute(DISPATCH_PATH))?;
     let index = *matched.target;
-    let asserter = gateway
-        .asserter
-        .as_ref()
-        .ok_or_else(|| anyhow::anyhow!("no edge: nothing signs the scheduler's assertion"))?;
-    let principal = Principal::parse_urn(SCHEDULER_URN)?;
-    let assertion = HeaderValue::try_from(asserter.assert(&principal)?)?;
+    let asserter = gateway.asserter.as_ref().ok_or(Error::NoEdge)?;
+    let principal = Principal::parse_urn(SCHEDULER_URN)
+        .map_err(|e| Error::unexpected("reading the scheduler's principal", e))?;
+    let assertion = HeaderValue::try_from(asserter.assert(&principal)?)
+        .map_err(|e| Error::unexpected("the scheduler's assertion header", e))?;
     let raw_route = matched.raw_route.to_owned();
     let mut req = Request::builder()
         .method(Method::POST)
@@ -84,22 +83,22 @@ pub async fn run_once(gateway: &Gateway) -> anyhow::Result<(u16, Bytes)> {
         .body(
             Full::new(Bytes::new())
                 .map_err(|never: Infallible| -> wasmtime_wasi_http::Error { match never {} }),
-        )?;
+        )
+        .map_err(|e| Error::unexpected("building the dispatch request", e))?;
     req.headers_mut()
         .insert(http::header::CONTENT_LENGTH, HeaderValue::from_static("0"));
-    let _permit = gateway.concurrency.acquire().await?;
-    let resp = match gateway.runtime.handle(index, req).await {
-        Ok(r) => r,
-        Err(HandleError::Deadline) => anyhow::bail!("the run hit the component deadline"),
-        Err(HandleError::Exhausted) => anyhow::bail!("no capacity"),
-        Err(HandleError::Failed(e)) => return Err(e),
-    };
+    let _permit = gateway
+        .concurrency
+        .acquire()
+        .await
+        .map_err(|e| Error::unexpected("waiting for a free slot", e))?;
+    let resp = gateway.runtime.handle(index, req).await?;
     let status = resp.status().as_u16();
     let body = resp
         .into_body()
         .collect()
         .await
-        .map_err(|e| anyhow::anyhow!("reading the answer: {e}"))?
+        .map_err(|e| Error::unexpected("reading the answer", e))?
         .to_bytes();
     Ok((status, body))
 }

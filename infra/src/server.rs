@@ -2,23 +2,27 @@
 //! the request limits, the gateway's own problem answers, graceful shutdown.
 
 use crate::edge::{ASSERTION_HEADER, Asserter, PeerIdentity, is_identity_header};
-use crate::routes::Router;
-use crate::runtime::{HandleError, Runtime, full_body};
+use crate::error::{Doing, Error, Result, report};
+use crate::routes::{Matched, Router};
+use crate::runtime::{Runtime, full_body};
 use bytes::Bytes;
+use carehub_domain::Principal;
 use carehub_domain::problem::{Problem, ProblemType};
 use http::uri::{Authority, PathAndQuery, Scheme};
-use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, header};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri, header};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 /// How long a TLS handshake may take.
@@ -65,59 +69,45 @@ pub struct Connection {
     pub local_addr: SocketAddr,
 }
 
-/// A problem+json answer made by the gateway itself.
-pub fn problem(kind: ProblemType, detail: impl Into<String>) -> Response<HyperOutgoingBody> {
-    let body = Problem::new(kind, detail).to_json().to_string();
-    let mut resp = Response::new(full_body(body));
-    *resp.status_mut() =
-        StatusCode::from_u16(kind.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/problem+json"),
-    );
-    resp
-}
+/// What the gateway answers with: a component's response or its own.
+type Answer = Response<HyperOutgoingBody>;
 
-fn json(status: StatusCode, body: Bytes) -> Response<HyperOutgoingBody> {
-    let mut resp = Response::new(full_body(body));
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    resp
+/// The gateway's own answer from a step that refused to hand the request
+/// on (boxed: the error path stays small).
+type Refused = Box<Answer>;
+
+impl Connection {
+    /// A connection from `client_addr` to `local_addr`; `identity` is `None`
+    /// without the edge.
+    fn new(
+        identity: Option<PeerIdentity>,
+        client_addr: SocketAddr,
+        local_addr: SocketAddr,
+    ) -> Connection {
+        Connection {
+            scheme: if identity.is_some() { "https" } else { "http" },
+            identity,
+            client_addr,
+            client_addr_header: addr_header(client_addr),
+            local_addr,
+        }
+    }
 }
 
 impl Gateway {
-    /// Serves one request.
-    pub async fn serve(
-        &self,
-        req: Request<Incoming>,
-        conn: &Connection,
-    ) -> Response<HyperOutgoingBody> {
+    /// Serves one request: the gateway's own routes, the caller's identity,
+    /// the route, the body under its limit, the request as the component
+    /// sees it (identity asserted, Spin's headers), then the component
+    /// under the concurrency limit. Each step either hands the request on
+    /// or answers it.
+    pub async fn serve(&self, req: Request<Incoming>, conn: &Connection) -> Answer {
         let path = req.uri().path();
-        // The gateway's own routes answer without a client certificate.
-        if req.method() == Method::GET {
-            match path {
-                "/healthz" => {
-                    return json(StatusCode::OK, Bytes::from_static(br#"{"status":"ok"}"#));
-                }
-                "/openapi.json" => return json(StatusCode::OK, self.openapi.clone()),
-                _ => {}
-            }
+        if let Some(answer) = own_route(req.method(), path, &self.openapi) {
+            return answer;
         }
-        let principal = match &conn.identity {
-            None => None,
-            Some(PeerIdentity::Anonymous) => {
-                return problem(
-                    ProblemType::ClientCertificateRequired,
-                    "present a client certificate issued by the hub's CA",
-                );
-            }
-            Some(PeerIdentity::Unrecognised(why)) => {
-                return problem(ProblemType::UnknownPrincipal, why.clone());
-            }
-            Some(PeerIdentity::Principal(p)) => Some(p),
+        let principal = match caller(conn) {
+            Ok(principal) => principal,
+            Err(answer) => return *answer,
         };
         if self.floor_route && path == "/_carehub/floor" && principal.is_some() {
             return json(StatusCode::OK, Bytes::from_static(FLOOR_BODY));
@@ -126,120 +116,37 @@ impl Gateway {
             return problem(ProblemType::NotFound, format!("no route for {path}"));
         };
         let index = *matched.target;
-        // The route values become header values at once, one copy each (the
-        // matched and raw component routes share theirs).
-        let raw_route = HeaderValue::from_str(matched.raw_route).ok();
-        let component_route = HeaderValue::from_str(matched.component_route).ok();
-        let path_info = HeaderValue::from_str(matched.path_info).ok();
-
-        if let Some(len) = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok())
-            && len > self.max_body_bytes as u64
-        {
+        let route = RouteHeaders::of(&matched);
+        if declared_too_large(req.headers(), self.max_body_bytes) {
             return too_large(self.max_body_bytes);
         }
         let (mut parts, body) = req.into_parts();
-        // A request without a body (most reads) skips the collection.
-        let body = if http_body::Body::is_end_stream(&body) {
-            Bytes::new()
-        } else {
-            match Limited::new(body, self.max_body_bytes).collect().await {
-                Ok(collected) => collected.to_bytes(),
-                Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-                    return too_large(self.max_body_bytes);
-                }
-                Err(e) => {
-                    return problem(
-                        ProblemType::InvalidRequest,
-                        format!("reading the request body failed: {e}"),
-                    );
-                }
-            }
+        let body = match collect_body(body, self.max_body_bytes).await {
+            Ok(body) => body,
+            Err(answer) => return *answer,
         };
-
-        // Nothing the client sent may speak for its identity or pose as Spin.
-        let forged: Vec<_> = parts
-            .headers
-            .keys()
-            .filter(|name| {
-                (principal.is_some() && is_identity_header(name.as_str()))
-                    || name.as_str().starts_with("spin-")
-            })
-            .cloned()
-            .collect();
-        for name in forged {
-            parts.headers.remove(name);
-        }
+        drop_client_identity(&mut parts.headers, principal.is_some());
         // Room for the assertion and the seven Spin headers added below.
         parts.headers.reserve(8);
-        if let (Some(p), Some(asserter)) = (principal, &self.asserter) {
-            match asserter
-                .assert_request(p, &parts.headers)
-                .map(HeaderValue::try_from)
-            {
-                Ok(Ok(v)) => {
-                    parts.headers.insert(ASSERTION_HEADER, v);
-                }
-                Ok(Err(e)) => return internal(format!("assertion header: {e}")),
-                Err(e) => return internal(format!("signing the assertion: {e:#}")),
-            }
+        if let (Some(p), Some(asserter)) = (principal, &self.asserter)
+            && let Err(answer) = assert_identity(asserter, p, &mut parts.headers)
+        {
+            return *answer;
         }
-        // The absolute URL is built from the parts already parsed (the
-        // authority is the only one parsed here), not formatted and parsed.
-        let authority = match parts.uri.authority() {
-            Some(a) => Ok(a.clone()),
-            None => match parts.headers.get(header::HOST).map(|h| h.to_str()) {
-                Some(Ok(host)) => Authority::try_from(host),
-                _ => Authority::try_from(conn.local_addr.to_string()),
-            },
-        };
-        let mut uri = http::uri::Parts::default();
-        uri.scheme = Some(if conn.scheme == "https" {
-            Scheme::HTTPS
-        } else {
-            Scheme::HTTP
-        });
-        uri.authority = authority.ok();
-        uri.path_and_query = Some(
-            parts
-                .uri
-                .path_and_query()
-                .cloned()
-                .unwrap_or_else(|| PathAndQuery::from_static("/")),
-        );
-        let Ok(uri) = Uri::from_parts(uri) else {
-            return problem(
-                ProblemType::InvalidRequest,
-                "the request target is not a valid URL",
-            );
-        };
-        // `Uri`'s display is exactly scheme://authority/path?query.
-        let full_url = HeaderValue::try_from(uri.to_string());
-        parts.uri = uri;
-        if let Ok(v) = full_url {
-            parts.headers.insert("spin-full-url", v);
+        if let Err(answer) = spin_request(&mut parts, conn, route) {
+            return *answer;
         }
-        let route_headers = [
-            ("spin-path-info", path_info),
-            ("spin-matched-route", raw_route.clone()),
-            ("spin-component-route", component_route),
-            ("spin-raw-component-route", raw_route),
-        ];
-        for (name, value) in route_headers {
-            if let Some(v) = value {
-                parts.headers.insert(name, v);
-            }
-        }
-        parts
-            .headers
-            .insert("spin-client-addr", conn.client_addr_header.clone());
-        parts
-            .headers
-            .insert("spin-base-path", HeaderValue::from_static("/"));
+        self.call_component(index, parts, body).await
+    }
 
+    /// Runs the component on the request once a slot is free and maps why
+    /// it gave no response to a problem.
+    async fn call_component(
+        &self,
+        index: usize,
+        parts: http::request::Parts,
+        body: Bytes,
+    ) -> Answer {
         // A free slot is taken at once; only a full gateway arms the timer.
         let permit = match self.concurrency.try_acquire() {
             Ok(p) => p,
@@ -264,36 +171,244 @@ impl Gateway {
         drop(permit);
         match result {
             Ok(resp) => resp,
-            Err(HandleError::Deadline) => problem(
+            Err(Error::Deadline) => problem(
                 ProblemType::DeadlineExceeded,
                 "the operation did not finish within the deadline and was stopped",
             ),
-            Err(HandleError::Exhausted) => {
-                problem(ProblemType::Overloaded, "no capacity; retry shortly")
-            }
-            Err(HandleError::Failed(e)) => internal(format!("{e:#}")),
+            Err(Error::Exhausted) => problem(ProblemType::Overloaded, "no capacity; retry shortly"),
+            Err(e) => internal(report(&e)),
         }
     }
 }
 
-/// A socket address as a header value.
-fn addr_header(addr: SocketAddr) -> HeaderValue {
-    HeaderValue::try_from(addr.to_string()).expect("a socket address is a valid header value")
+/// The caller of a connection: its principal with the edge (a connection
+/// without a certificate, or with one naming no principal, is answered
+/// here), `None` without it.
+fn caller(conn: &Connection) -> Result<Option<&Principal>, Refused> {
+    match &conn.identity {
+        None => Ok(None),
+        Some(PeerIdentity::Anonymous) => Err(Box::new(problem(
+            ProblemType::ClientCertificateRequired,
+            "present a client certificate issued by the hub's CA",
+        ))),
+        Some(PeerIdentity::Unrecognised(why)) => Err(Box::new(problem(
+            ProblemType::UnknownPrincipal,
+            why.clone(),
+        ))),
+        Some(PeerIdentity::Principal(p)) => Ok(Some(p)),
+    }
 }
 
-fn too_large(max: usize) -> Response<HyperOutgoingBody> {
+/// The matched route as Spin's header values, made at once, one copy each
+/// (the matched and raw component routes share theirs), before the request
+/// is taken apart.
+struct RouteHeaders {
+    raw_route: Option<HeaderValue>,
+    component_route: Option<HeaderValue>,
+    path_info: Option<HeaderValue>,
+}
+
+impl RouteHeaders {
+    fn of(matched: &Matched<'_, '_, usize>) -> RouteHeaders {
+        RouteHeaders {
+            raw_route: HeaderValue::from_str(matched.raw_route).ok(),
+            component_route: HeaderValue::from_str(matched.component_route).ok(),
+            path_info: HeaderValue::from_str(matched.path_info).ok(),
+        }
+    }
+}
+
+/// Whether the request's `Content-Length` already says its body is over
+/// the limit.
+pub(crate) fn declared_too_large(headers: &HeaderMap, max_body_bytes: usize) -> bool {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|len| len > max_body_bytes as u64)
+}
+
+/// The whole request body, at most `max_body_bytes` of it.
+async fn collect_body(body: Incoming, max_body_bytes: usize) -> Result<Bytes, Refused> {
+    // A request without a body (most reads) skips the collection.
+    if http_body::Body::is_end_stream(&body) {
+        return Ok(Bytes::new());
+    }
+    match Limited::new(body, max_body_bytes).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(Box::new(too_large(max_body_bytes)))
+        }
+        Err(e) => Err(Box::new(problem(
+            ProblemType::InvalidRequest,
+            format!("reading the request body failed: {e}"),
+        ))),
+    }
+}
+
+/// Removes what the client sent that could speak for its identity (when
+/// the edge names the caller) or pose as Spin.
+fn drop_client_identity(headers: &mut HeaderMap, has_principal: bool) {
+    let forged: Vec<_> = headers
+        .keys()
+        .filter(|name| {
+            (has_principal && is_identity_header(name.as_str()))
+                || name.as_str().starts_with("spin-")
+        })
+        .cloned()
+        .collect();
+    for name in forged {
+        headers.remove(name);
+    }
+}
+
+/// Adds the edge's assertion of `principal` to the request's headers.
+fn assert_identity(
+    asserter: &Asserter,
+    principal: &Principal,
+    headers: &mut HeaderMap,
+) -> Result<(), Refused> {
+    match asserter
+        .assert_request(principal, headers)
+        .map(HeaderValue::try_from)
+    {
+        Ok(Ok(v)) => {
+            headers.insert(ASSERTION_HEADER, v);
+            Ok(())
+        }
+        Ok(Err(e)) => Err(Box::new(internal(format!("assertion header: {e}")))),
+        Err(e) => Err(Box::new(internal(format!(
+            "signing the assertion: {}",
+            report(&e)
+        )))),
+    }
+}
+
+/// The request as a Spin component sees it: an absolute URL and Spin's
+/// `spin-*` headers.
+fn spin_request(
+    parts: &mut http::request::Parts,
+    conn: &Connection,
+    route: RouteHeaders,
+) -> Result<(), Refused> {
+    let uri = absolute_uri(parts, conn)?;
+    // `Uri`'s display is exactly scheme://authority/path?query.
+    let full_url = HeaderValue::try_from(uri.to_string());
+    parts.uri = uri;
+    let headers = &mut parts.headers;
+    if let Ok(v) = full_url {
+        headers.insert("spin-full-url", v);
+    }
+    let route_headers = [
+        ("spin-path-info", route.path_info),
+        ("spin-matched-route", route.raw_route.clone()),
+        ("spin-component-route", route.component_route),
+        ("spin-raw-component-route", route.raw_route),
+    ];
+    for (name, value) in route_headers {
+        if let Some(v) = value {
+            headers.insert(name, v);
+        }
+    }
+    headers.insert("spin-client-addr", conn.client_addr_header.clone());
+    headers.insert("spin-base-path", HeaderValue::from_static("/"));
+    Ok(())
+}
+
+/// The request's absolute URL, built from the parts already parsed (the
+/// authority, from the target, `Host` or the local address, is the only one
+/// parsed here), not formatted and parsed.
+fn absolute_uri(parts: &http::request::Parts, conn: &Connection) -> Result<Uri, Refused> {
+    let authority = match parts.uri.authority() {
+        Some(a) => Ok(a.clone()),
+        None => match parts.headers.get(header::HOST).map(|h| h.to_str()) {
+            Some(Ok(host)) => Authority::try_from(host),
+            _ => Authority::try_from(conn.local_addr.to_string()),
+        },
+    };
+    let mut uri = http::uri::Parts::default();
+    uri.scheme = Some(if conn.scheme == "https" {
+        Scheme::HTTPS
+    } else {
+        Scheme::HTTP
+    });
+    uri.authority = authority.ok();
+    uri.path_and_query = Some(
+        parts
+            .uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/")),
+    );
+    Uri::from_parts(uri).map_err(|_| {
+        Box::new(problem(
+            ProblemType::InvalidRequest,
+            "the request target is not a valid URL",
+        ))
+    })
+}
+
+// The gateway's own answers, shared with proxy mode.
+
+/// The routes the gateway answers itself, without a client certificate:
+/// `GET /healthz` and `GET /openapi.json`.
+pub(crate) fn own_route(method: &Method, path: &str, openapi: &Bytes) -> Option<Answer> {
+    if method != Method::GET {
+        return None;
+    }
+    match path {
+        "/healthz" => Some(json(
+            StatusCode::OK,
+            Bytes::from_static(br#"{"status":"ok"}"#),
+        )),
+        "/openapi.json" => Some(json(StatusCode::OK, openapi.clone())),
+        _ => None,
+    }
+}
+
+/// A problem+json answer made by the gateway itself.
+pub fn problem(kind: ProblemType, detail: impl Into<String>) -> Answer {
+    let body = Problem::new(kind, detail).to_json().to_string();
+    let mut resp = Response::new(full_body(body));
+    *resp.status_mut() =
+        StatusCode::from_u16(kind.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    resp
+}
+
+fn json(status: StatusCode, body: Bytes) -> Answer {
+    let mut resp = Response::new(full_body(body));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+/// 413: the request body is over the limit.
+pub(crate) fn too_large(max: usize) -> Answer {
     problem(
         ProblemType::PayloadTooLarge,
         format!("the request body is larger than {max} bytes"),
     )
 }
 
-fn internal(log: String) -> Response<HyperOutgoingBody> {
+/// 500, with `log` in the log and nothing of it in the answer.
+pub(crate) fn internal(log: String) -> Answer {
     tracing::error!("internal error: {log}");
     problem(
         ProblemType::Internal,
         "an internal error occurred; it has been logged",
     )
+}
+
+/// A socket address as a header value.
+fn addr_header(addr: SocketAddr) -> HeaderValue {
+    HeaderValue::try_from(addr.to_string()).expect("a socket address is a valid header value")
 }
 
 /// What the accept loop hands each request to: the [`Gateway`] running the
@@ -325,9 +440,11 @@ pub async fn run(
     tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
     drain: Duration,
-) -> anyhow::Result<()> {
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let local_addr = listener.local_addr()?;
+) -> Result<()> {
+    let graceful = GracefulShutdown::new();
+    let local_addr = listener
+        .local_addr()
+        .doing(|| "reading the listening address".into())?;
     tokio::pin!(shutdown);
     loop {
         let (stream, client_addr) = tokio::select! {
@@ -341,68 +458,88 @@ pub async fn run(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let gateway = gateway.clone();
-        let tls = tls.clone();
-        let watcher = graceful.watcher();
-        tokio::spawn(async move {
-            let builder = auto::Builder::new(TokioExecutor::new());
-            match tls {
-                Some(acceptor) => {
-                    let stream = match tokio::time::timeout(
-                        HANDSHAKE_TIMEOUT,
-                        acceptor.accept(stream),
-                    )
-                    .await
-                    {
-                        Ok(Ok(s)) => s,
-                        Ok(Err(e)) => {
-                            tracing::info!(%client_addr, "TLS handshake refused: {e}");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::info!(%client_addr, "TLS handshake timed out");
-                            return;
-                        }
-                    };
-                    let identity = crate::edge::identify(stream.get_ref().1.peer_certificates());
-                    let conn = Arc::new(Connection {
-                        identity: Some(identity),
-                        client_addr,
-                        client_addr_header: addr_header(client_addr),
-                        scheme: "https",
-                        local_addr,
-                    });
-                    let service = hyper::service::service_fn(move |req| {
-                        let gateway = gateway.clone();
-                        let conn = conn.clone();
-                        async move { Ok::<_, Infallible>(gateway.serve(req, &conn).await) }
-                    });
-                    let connection = builder.serve_connection(TokioIo::new(stream), service);
-                    if let Err(e) = watcher.watch(connection).await {
-                        tracing::debug!(%client_addr, "connection ended: {e}");
-                    }
-                }
-                None => {
-                    let conn = Arc::new(Connection {
-                        identity: None,
-                        client_addr,
-                        client_addr_header: addr_header(client_addr),
-                        scheme: "http",
-                        local_addr,
-                    });
-                    let service = hyper::service::service_fn(move |req| {
-                        let gateway = gateway.clone();
-                        let conn = conn.clone();
-                        async move { Ok::<_, Infallible>(gateway.serve(req, &conn).await) }
-                    });
-                    let connection = builder.serve_connection(TokioIo::new(stream), service);
-                    if let Err(e) = watcher.watch(connection).await {
-                        tracing::debug!(%client_addr, "connection ended: {e}");
-                    }
-                }
-            }
-        });
+        tokio::spawn(serve_connection(
+            gateway.clone(),
+            tls.clone(),
+            stream,
+            client_addr,
+            local_addr,
+            graceful.watcher(),
+        ));
     }
+    shut_down(graceful, drain).await;
+    Ok(())
+}
+
+/// One accepted connection: the TLS handshake and the caller's identity
+/// with the edge, then HTTP until the connection ends.
+async fn serve_connection(
+    gateway: Arc<impl Serve>,
+    tls: Option<TlsAcceptor>,
+    stream: TcpStream,
+    client_addr: SocketAddr,
+    local_addr: SocketAddr,
+    watcher: Watcher,
+) {
+    match tls {
+        Some(acceptor) => {
+            let Some(stream) = handshake(&acceptor, stream, client_addr).await else {
+                return;
+            };
+            let identity = crate::edge::identify(stream.get_ref().1.peer_certificates());
+            let conn = Connection::new(Some(identity), client_addr, local_addr);
+            serve_http(gateway, conn, stream, watcher).await;
+        }
+        None => {
+            let conn = Connection::new(None, client_addr, local_addr);
+            serve_http(gateway, conn, stream, watcher).await;
+        }
+    }
+}
+
+/// The TLS handshake, within [`HANDSHAKE_TIMEOUT`]; `None` (logged) when it
+/// fails or takes too long.
+async fn handshake(
+    acceptor: &TlsAcceptor,
+    stream: TcpStream,
+    client_addr: SocketAddr,
+) -> Option<TlsStream<TcpStream>> {
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(s)) => Some(s),
+        Ok(Err(e)) => {
+            tracing::info!(%client_addr, "TLS handshake refused: {e}");
+            None
+        }
+        Err(_) => {
+            tracing::info!(%client_addr, "TLS handshake timed out");
+            None
+        }
+    }
+}
+
+/// HTTP/1.1 or HTTP/2 on one connection, each request handed to `gateway`,
+/// until the client closes it or shutdown drains it.
+async fn serve_http<S>(gateway: Arc<impl Serve>, conn: Connection, io: S, watcher: Watcher)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let client_addr = conn.client_addr;
+    let conn = Arc::new(conn);
+    let service = hyper::service::service_fn(move |req| {
+        let gateway = gateway.clone();
+        let conn = conn.clone();
+        async move { Ok::<_, Infallible>(gateway.serve(req, &conn).await) }
+    });
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let connection = builder.serve_connection(TokioIo::new(io), service);
+    if let Err(e) = watcher.watch(connection).await {
+        tracing::debug!(%client_addr, "connection ended: {e}");
+    }
+}
+
+/// Graceful shutdown: no new connections are accepted (the caller has left
+/// the accept loop); open ones finish their requests, for up to `drain`.
+async fn shut_down(graceful: GracefulShutdown, drain: Duration) {
     tracing::info!("shutting down: no new connections; draining in-flight requests");
     if tokio::time::timeout(drain, graceful.shutdown())
         .await
@@ -410,5 +547,4 @@ pub async fn run(
     {
         tracing::warn!("some connections were still open after {drain:?}; closing them");
     }
-    Ok(())
 }

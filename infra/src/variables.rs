@@ -2,11 +2,33 @@
 //! environment as `SPIN_VARIABLE_<NAME>`, and component variables that are
 //! templates over them (`"{{ name }}"`). Resolved once at start, so a missing
 //! required variable stops the gateway before it listens.
+//!
+//! Layering: this module is below [`crate::manifest`]. It knows the
+//! variable language — names, templates, declarations ([`AppVariable`]) and
+//! how values are resolved — and nothing of `spin.toml`'s layout; the
+//! manifest parses its `[variables]` table into [`AppVariable`]s and checks
+//! component templates with [`check_name`] and [`references`]. Nothing here
+//! imports the manifest.
 
-use anyhow::{Result, bail};
+use crate::error::{Error, Result};
+use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 
-use crate::manifest::Manifest;
+/// An application variable declaration.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AppVariable {
+    /// Default value, if any.
+    pub default: Option<String>,
+    /// Whether a value must be provided.
+    #[serde(default)]
+    pub required: bool,
+    /// Whether the value is secret (never printed).
+    #[serde(default)]
+    pub secret: bool,
+    /// Free text.
+    pub description: Option<String>,
+}
 
 /// Spin's rule for variable names: lowercase ASCII letters, digits and `_`,
 /// starting with a letter.
@@ -15,9 +37,7 @@ pub fn check_name(name: &str) -> Result<()> {
     let ok = matches!(chars.next(), Some('a'..='z'))
         && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_'));
     if !ok {
-        bail!(
-            "variable name {name:?} must be lowercase letters, digits and '_', starting with a letter"
-        );
+        return Err(Error::VariableName(name.to_owned()));
     }
     Ok(())
 }
@@ -34,7 +54,7 @@ fn pieces(template: &str) -> Result<Vec<Piece<'_>>> {
         out.push(Piece::Text(&rest[..start]));
         let after = &rest[start + 2..];
         let Some(end) = after.find("}}") else {
-            bail!("unclosed '{{{{' in template {template:?}");
+            return Err(Error::UnclosedTemplate(template.to_owned()));
         };
         let name = after[..end].trim();
         check_name(name)?;
@@ -59,17 +79,18 @@ pub fn references(template: &str) -> Result<Vec<String>> {
 /// Values for application variables, by name.
 pub type Values = HashMap<String, String>;
 
-/// Resolves every application variable: environment (`SPIN_VARIABLE_<NAME>`)
-/// first, then values the gateway provides itself (`provided`, e.g. the edge's
-/// assertion key), then the manifest default. Unset optional variables stay absent.
+/// Resolves every declared application variable (a manifest's
+/// `variables`): environment (`SPIN_VARIABLE_<NAME>`) first, then values the
+/// gateway provides itself (`provided`, e.g. the edge's assertion key), then
+/// the declaration's default. Unset optional variables stay absent.
 pub fn resolve_application(
-    manifest: &Manifest,
+    declared: &BTreeMap<String, AppVariable>,
     env: &dyn Fn(&str) -> Option<String>,
     provided: &BTreeMap<String, String>,
 ) -> Result<Values> {
     let mut values = Values::new();
     let mut missing = Vec::new();
-    for (name, decl) in &manifest.variables {
+    for (name, decl) in declared {
         let from_env = env(&format!("SPIN_VARIABLE_{}", name.to_ascii_uppercase()));
         let value = from_env
             .or_else(|| provided.get(name).cloned())
@@ -83,10 +104,7 @@ pub fn resolve_application(
         }
     }
     if !missing.is_empty() {
-        bail!(
-            "required variables have no value: {} (set SPIN_VARIABLE_<NAME>)",
-            missing.join(", ")
-        );
+        return Err(Error::MissingVariables(missing));
     }
     Ok(values)
 }
@@ -125,54 +143,51 @@ pub fn expand(template: &str, app: &Values) -> Result<Option<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
 
-    fn manifest() -> Manifest {
-        Manifest::parse(
+    /// A manifest's `[variables]` table.
+    fn declared() -> BTreeMap<String, AppVariable> {
+        toml::from_str(
             r#"
-spin_manifest_version = 2
-[application]
-name = "x"
-[variables]
 key = { required = true, secret = true }
 region = { default = "tokyo" }
 optional = {}
-[[trigger.http]]
-route = "/..."
-component = "a"
-[component.a]
-source = "a.wasm"
-[component.a.variables]
-key = "{{ key }}"
-url = "https://{{region}}.example/{{ key }}"
-opt = "{{ optional }}"
 "#,
-            PathBuf::from("/"),
         )
         .unwrap()
     }
 
+    /// One component's `variables` table.
+    fn templates() -> BTreeMap<String, String> {
+        [
+            ("key", "{{ key }}"),
+            ("url", "https://{{region}}.example/{{ key }}"),
+            ("opt", "{{ optional }}"),
+        ]
+        .into_iter()
+        .map(|(name, template)| (name.to_owned(), template.to_owned()))
+        .collect()
+    }
+
     #[test]
     fn environment_beats_provided_beats_default() {
-        let m = manifest();
+        let declared = declared();
         let provided = BTreeMap::from([("key".to_owned(), "gw".to_owned())]);
         let none = |_: &str| None;
-        let app = resolve_application(&m, &none, &provided).unwrap();
+        let app = resolve_application(&declared, &none, &provided).unwrap();
         assert_eq!(app["key"], "gw");
         assert_eq!(app["region"], "tokyo");
         let env = |n: &str| (n == "SPIN_VARIABLE_REGION").then(|| "osaka".to_owned());
-        let app = resolve_application(&m, &env, &provided).unwrap();
+        let app = resolve_application(&declared, &env, &provided).unwrap();
         assert_eq!(app["region"], "osaka");
-        let c = resolve_component(&m.components["a"].variables, &app).unwrap();
+        let c = resolve_component(&templates(), &app).unwrap();
         assert_eq!(c["url"], "https://osaka.example/gw");
         assert!(!c.contains_key("opt"));
     }
 
     #[test]
     fn a_missing_required_variable_is_an_error_naming_it() {
-        let m = manifest();
         let none = |_: &str| None;
-        let err = resolve_application(&m, &none, &BTreeMap::new()).unwrap_err();
+        let err = resolve_application(&declared(), &none, &BTreeMap::new()).unwrap_err();
         assert!(err.to_string().contains("key"), "{err}");
     }
 

@@ -80,7 +80,11 @@ fn app_variables(
         "person_token_public_key".to_owned(),
         std::fs::read_to_string(pki.join("person-idp.pub.pem"))?,
     );
-    carehub::variables::resolve_application(manifest, &|_| None, &provided)
+    Ok(carehub::variables::resolve_application(
+        &manifest.variables,
+        &|_| None,
+        &provided,
+    )?)
 }
 
 impl InProcess {

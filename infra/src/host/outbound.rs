@@ -4,7 +4,7 @@
 //! request to anywhere else fails in the guest with `HTTP-request-denied`
 //! before any connection is made.
 
-use anyhow::{Result, bail};
+use crate::error::{Error, Result};
 use std::sync::Arc;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
@@ -35,12 +35,16 @@ fn default_port(scheme: &str) -> Option<u16> {
 impl AllowedHost {
     /// Parses one `allowed_outbound_hosts` entry (templates already expanded).
     pub fn parse(entry: &str) -> Result<AllowedHost> {
+        let refuse = |why| Error::OutboundHost {
+            entry: entry.to_owned(),
+            why,
+        };
         let Some((scheme, rest)) = entry.split_once("://") else {
-            bail!("allowed outbound host {entry:?} must look like scheme://host[:port]");
+            return Err(refuse("must look like scheme://host[:port]"));
         };
         let rest = rest.trim_end_matches('/');
         if rest.contains('/') {
-            bail!("allowed outbound host {entry:?} must not carry a path");
+            return Err(refuse("must not carry a path"));
         }
         let (host, port) = match rest.rsplit_once(':') {
             Some((h, p)) if !h.ends_with(']') || rest.starts_with('[') => (h, Some(p)),
@@ -53,21 +57,22 @@ impl AllowedHost {
         } else if let Some(suffix) = host.strip_prefix("*.") {
             HostPattern::Suffix(format!(".{suffix}"))
         } else if host.is_empty() || host.contains('*') {
-            bail!("allowed outbound host {entry:?} has an invalid host");
+            return Err(refuse("has an invalid host"));
         } else {
             HostPattern::Exact(host)
         };
         let port = match port {
             Some("*") => None,
-            Some(p) => Some(p.parse::<u16>().map_err(|_| {
-                anyhow::anyhow!("allowed outbound host {entry:?} has an invalid port")
-            })?),
+            Some(p) => Some(
+                p.parse::<u16>()
+                    .map_err(|_| refuse("has an invalid port"))?,
+            ),
             None => match &scheme {
                 Some(s) => match default_port(s) {
                     Some(p) => Some(p),
-                    None => bail!("allowed outbound host {entry:?} needs a port"),
+                    None => return Err(refuse("needs a port")),
                 },
-                None => bail!("allowed outbound host {entry:?} needs a port when the scheme is *"),
+                None => return Err(refuse("needs a port when the scheme is *")),
             },
         };
         Ok(AllowedHost { scheme, host, port })

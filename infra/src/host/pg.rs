@@ -33,7 +33,7 @@ use super::bindings::fermyon::spin::rdbms_types::{
     self, Column, DbDataType, DbValue, Error, ParameterValue, RowSet,
 };
 use super::outbound::OutboundPolicy;
-use anyhow::Result;
+use crate::error::{Doing, Error as CarehubError, Result};
 use sqlx::postgres::{
     PgArguments, PgConnectOptions, PgPool, PgPoolOptions, PgRow, PgTypeInfo, Postgres,
 };
@@ -179,9 +179,10 @@ pub fn add_to_linker<T: Send + 'static>(
     linker: &mut Linker<T>,
     get: fn(&mut T) -> PgView<'_>,
 ) -> Result<()> {
-    rdbms_types::add_to_linker::<T, PgData>(linker, get)?;
-    postgres::add_to_linker::<T, PgData>(linker, get)?;
-    Ok(())
+    rdbms_types::add_to_linker::<T, PgData>(linker, get)
+        .doing(|| "adding fermyon:spin/rdbms-types to the linker".into())?;
+    postgres::add_to_linker::<T, PgData>(linker, get)
+        .doing(|| "adding fermyon:spin/postgres to the linker".into())
 }
 
 impl rdbms_types::Host for PgView<'_> {}
@@ -437,21 +438,19 @@ pub async fn prepare_store(app_vars: &crate::variables::Values) -> Result<()> {
     match backend {
         "sqlite" => return Ok(()),
         "postgres" => {}
-        other => anyhow::bail!("store_backend {other:?} is not known (sqlite or postgres)"),
+        other => return Err(CarehubError::UnknownStoreBackend(other.to_owned())),
     }
     let url = app_vars
         .get("database_url")
         .filter(|u| !u.is_empty())
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "store_backend is postgres but database_url is not set (SPIN_VARIABLE_DATABASE_URL)"
-            )
-        })?;
-    let options = connect_options(url).map_err(|e| anyhow::anyhow!("database_url: {e}"))?;
+        .ok_or(CarehubError::NoDatabaseUrl)?;
+    let options = connect_options(url).doing(|| "parsing database_url".into())?;
     if let Ok(n) = std::env::var("CAREHUB_PG_MAX_CONNECTIONS") {
-        let max_connections = n.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| {
-            anyhow::anyhow!("CAREHUB_PG_MAX_CONNECTIONS must be a positive integer")
-        })?;
+        let max_connections = n
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or(CarehubError::PgMaxConnections)?;
         configure(PoolSettings {
             max_connections,
             ..PoolSettings::default()
@@ -462,11 +461,10 @@ pub async fn prepare_store(app_vars: &crate::variables::Values) -> Result<()> {
         let allowed = super::outbound::AllowedHost::parse(&entry)
             .is_ok_and(|a| a.allows("postgres", options.get_host(), options.get_port()));
         if !allowed {
-            anyhow::bail!(
-                "database_host {host:?} does not allow database_url's server {}:{}: set SPIN_VARIABLE_DATABASE_HOST to it",
-                options.get_host(),
-                options.get_port()
-            );
+            return Err(CarehubError::DatabaseHost {
+                host: host.clone(),
+                server: format!("{}:{}", options.get_host(), options.get_port()),
+            });
         }
     }
     for name in migrate(url, crate::migrations::POSTGRES).await? {
@@ -491,22 +489,20 @@ const MIGRATION_LOCK: i64 = 7_161_130_662_365_585_997;
 /// gateways starting at once against one database apply each file once
 /// (the second waits, then finds them recorded).
 pub async fn migrate(address: &str, migrations: &[(&str, &str)]) -> Result<Vec<String>> {
-    use anyhow::Context as _;
     use sqlx::Connection as _;
-    let options = connect_options(address).context("parsing database_url")?;
-    let mut conn = sqlx::PgConnection::connect_with(&options)
-        .await
-        .with_context(|| {
-            format!(
-                "connecting to PostgreSQL at {}:{}",
-                options.get_host(),
-                options.get_port()
-            )
-        })?;
+    let options = connect_options(address).doing(|| "parsing database_url".into())?;
+    let mut conn = sqlx::PgConnection::connect_with(&options).await.doing(|| {
+        format!(
+            "connecting to PostgreSQL at {}:{}",
+            options.get_host(),
+            options.get_port()
+        )
+    })?;
     sqlx::query("SELECT pg_advisory_lock($1)")
         .bind(MIGRATION_LOCK)
         .execute(&mut conn)
-        .await?;
+        .await
+        .doing(|| "taking the migration lock".into())?;
     let result = apply(&mut conn, migrations).await;
     // Closing the session releases the lock in any case; unlock explicitly
     // so a pooled session would not keep it either.
@@ -516,41 +512,41 @@ pub async fn migrate(address: &str, migrations: &[(&str, &str)]) -> Result<Vec<S
         .await;
     let _ = conn.close().await;
     let applied = result?;
-    unlocked?;
+    unlocked.doing(|| "releasing the migration lock".into())?;
     Ok(applied)
 }
 
 async fn apply(conn: &mut sqlx::PgConnection, migrations: &[(&str, &str)]) -> Result<Vec<String>> {
-    use anyhow::Context as _;
     use sqlx::Connection as _;
     sqlx::raw_sql(
         "CREATE TABLE IF NOT EXISTS carehub_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)",
     )
     .execute(&mut *conn)
-    .await?;
+    .await
+    .doing(|| "creating carehub_migrations".into())?;
     let mut applied = Vec::new();
     for (name, sql) in migrations {
         let done: bool =
             sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM carehub_migrations WHERE name = $1)")
                 .bind(*name)
                 .fetch_one(&mut *conn)
-                .await?;
+                .await
+                .doing(|| "reading carehub_migrations".into())?;
         if done {
             continue;
         }
-        let mut tx = conn.begin().await?;
-        sqlx::raw_sql(sql)
-            .execute(&mut *tx)
-            .await
-            .with_context(|| format!("applying migration {name}"))?;
+        let applying = || format!("applying migration {name}");
+        let mut tx = conn.begin().await.doing(applying)?;
+        sqlx::raw_sql(sql).execute(&mut *tx).await.doing(applying)?;
         sqlx::query(
             "INSERT INTO carehub_migrations (name, applied_at) \
              VALUES ($1, to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))",
         )
         .bind(*name)
         .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
+        .await
+        .doing(applying)?;
+        tx.commit().await.doing(applying)?;
         applied.push((*name).to_owned());
     }
     Ok(applied)
@@ -563,13 +559,12 @@ pub async fn access_log_page(
     after: i64,
     limit: i64,
 ) -> Result<Vec<(i64, String, String)>> {
-    Ok(sqlx::query_as(
-        "SELECT seq, entry, hash FROM access_log WHERE seq > $1 ORDER BY seq LIMIT $2",
-    )
-    .bind(after)
-    .bind(limit)
-    .fetch_all(conn)
-    .await?)
+    sqlx::query_as("SELECT seq, entry, hash FROM access_log WHERE seq > $1 ORDER BY seq LIMIT $2")
+        .bind(after)
+        .bind(limit)
+        .fetch_all(conn)
+        .await
+        .doing(|| "reading access_log (is this a carehub database, migrated?)".into())
 }
 
 #[cfg(test)]

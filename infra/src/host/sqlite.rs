@@ -9,7 +9,7 @@
 //! half-done survives an instance.
 
 use super::bindings::fermyon::spin::sqlite::{self, Error, QueryResult, RowResult, Value};
-use anyhow::{Context, Result};
+use crate::error::{Doing, Result};
 use rusqlite::types::{Value as SqlValue, ValueRef};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -89,12 +89,12 @@ impl Databases {
     /// One file per label under `data_dir`, created if missing.
     pub fn open(data_dir: &Path, labels: impl IntoIterator<Item = String>) -> Result<Databases> {
         std::fs::create_dir_all(data_dir)
-            .with_context(|| format!("creating data directory {}", data_dir.display()))?;
+            .doing(|| format!("creating data directory {}", data_dir.display()))?;
         let mut by_label = HashMap::new();
         for label in labels {
             let path = data_dir.join(format!("{label}.db"));
             // Open once now so a bad path fails at start, not at the first request.
-            Pool::connect(&path).with_context(|| format!("opening {}", path.display()))?;
+            Pool::connect(&path).doing(|| format!("opening {}", path.display()))?;
             by_label.insert(label, Arc::new(Pool::new(path)));
         }
         Ok(Databases { by_label })
@@ -152,7 +152,8 @@ pub fn add_to_linker<T: Send + 'static>(
     linker: &mut Linker<T>,
     get: fn(&mut T) -> SqliteView<'_>,
 ) -> Result<()> {
-    Ok(sqlite::add_to_linker::<T, SqliteData>(linker, get)?)
+    sqlite::add_to_linker::<T, SqliteData>(linker, get)
+        .doing(|| "adding fermyon:spin/sqlite to the linker".into())
 }
 
 impl sqlite::Host for SqliteView<'_> {}
@@ -261,28 +262,32 @@ fn to_error(e: rusqlite::Error) -> Error {
 /// Applies migration files in order, once each, recording them in
 /// `carehub_migrations`. Each file runs in its own transaction.
 pub fn migrate(path: &Path, migrations: &[(&str, &str)]) -> Result<Vec<String>> {
-    let mut conn = Pool::connect(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut conn = Pool::connect(path).doing(|| format!("opening {}", path.display()))?;
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS carehub_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL) STRICT",
-    )?;
+    )
+    .doing(|| format!("creating carehub_migrations in {}", path.display()))?;
     let mut applied = Vec::new();
     for (name, sql) in migrations {
-        let done: bool = conn.query_row(
-            "SELECT EXISTS (SELECT 1 FROM carehub_migrations WHERE name = ?1)",
-            [name],
-            |r| r.get(0),
-        )?;
+        let done: bool = conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM carehub_migrations WHERE name = ?1)",
+                [name],
+                |r| r.get(0),
+            )
+            .doing(|| format!("reading carehub_migrations in {}", path.display()))?;
         if done {
             continue;
         }
-        let tx = conn.transaction()?;
-        tx.execute_batch(sql)
-            .with_context(|| format!("applying migration {name}"))?;
+        let applying = || format!("applying migration {name}");
+        let tx = conn.transaction().doing(applying)?;
+        tx.execute_batch(sql).doing(applying)?;
         tx.execute(
             "INSERT INTO carehub_migrations (name, applied_at) VALUES (?1, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))",
             [name],
-        )?;
-        tx.commit()?;
+        )
+        .doing(applying)?;
+        tx.commit().doing(applying)?;
         applied.push((*name).to_owned());
     }
     Ok(applied)

@@ -2,7 +2,7 @@
 //! `[component.<id>.variables]` table declares, resolved once at start.
 
 use super::bindings::fermyon::spin::variables::{self, Error};
-use anyhow::Result;
+use crate::error::{Doing, Result};
 use std::collections::HashMap;
 use std::sync::Arc;
 use wasmtime::component::{HasData, Linker};
@@ -23,7 +23,8 @@ pub fn add_to_linker<T: Send + 'static>(
     linker: &mut Linker<T>,
     get: fn(&mut T) -> VariablesView<'_>,
 ) -> Result<()> {
-    Ok(variables::add_to_linker::<T, VariablesData>(linker, get)?)
+    variables::add_to_linker::<T, VariablesData>(linker, get)
+        .doing(|| "adding fermyon:spin/variables to the linker".into())
 }
 
 impl variables::Host for VariablesView<'_> {

@@ -179,7 +179,7 @@ impl Relationship {
     /// Every relationship a principal of `role` can stand in for `op`: only
     /// a municipality insures, only the portal holds a person token, only
     /// the offices that register hold a registration, and a thing is the
-    /// caller's own only where its role can have one ([`can_own`]).
+    /// caller's own only where its role can have one (`can_own`).
     pub fn possible_for(op: Operation, role: Role) -> Vec<Relationship> {
         let mut out = Vec::new();
         let insurer: &[bool] = if role == Role::Municipality {

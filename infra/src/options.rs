@@ -1,0 +1,50 @@
+//! The options of `carehub up`, apart from the code that acts on them, so
+//! that proxy mode (`crate::proxy`) can take them without importing the
+//! crate root that starts it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Options of `carehub up`.
+#[derive(Debug, Clone)]
+pub struct UpOptions {
+    /// Path of `spin.toml`.
+    pub manifest: PathBuf,
+    /// Address to listen on (port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// State directory (dev PKI, databases, compiled cache); default `<manifest dir>/.carehub`.
+    pub state_dir: Option<PathBuf>,
+    /// Run each component's build command first.
+    pub build: bool,
+    /// CA bundle that client certificates are verified against.
+    pub tls_ca: Option<PathBuf>,
+    /// Server certificate chain.
+    pub tls_cert: Option<PathBuf>,
+    /// Server private key.
+    pub tls_key: Option<PathBuf>,
+    /// Serve plain HTTP without the mTLS edge (as `spin up` does).
+    pub no_edge: bool,
+    /// Per-request deadline inside a component.
+    pub deadline: Duration,
+    /// Requests inside components at once.
+    pub max_concurrent: u32,
+    /// Linear memory cap per instance.
+    pub max_instance_memory: usize,
+    /// Largest request body.
+    pub max_body_bytes: usize,
+    /// Reuse compiled components across starts.
+    pub cache: bool,
+    /// Where compiled components are cached (default: `<state dir>/cache`).
+    pub cache_dir: Option<PathBuf>,
+    /// Time allowed to drain in-flight requests on shutdown.
+    pub drain: Duration,
+    /// Serve the benchmark floor route `/_carehub/floor`.
+    pub floor_route: bool,
+    /// Run the webhook dispatcher (`POST /api/webhooks/dispatch`) this
+    /// often, in process (`scheduler`); `None` leaves it to an outside cron.
+    pub dispatch_interval: Option<Duration>,
+    /// Proxy mode: forward each route to the upstream this file names for
+    /// its component instead of running the components here.
+    pub proxy: Option<PathBuf>,
+}
