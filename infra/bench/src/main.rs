@@ -90,7 +90,7 @@ struct RunArgs {
     /// e.g. `read_list@32,floor_b@32`); written into the state directory.
     #[arg(long, value_delimiter = ',')]
     perf: Vec<String>,
-    /// State directory (dataset, dev PKI, logs) [default: target/carehub-bench/p<persons>-d<documents>].
+    /// State directory (dataset, dev PKI, logs) [default: target/carehub-bench/p{persons}-d{documents}].
     #[arg(long)]
     state_dir: Option<PathBuf>,
     /// Results JSON [default: target/carehub-bench/results[-quick].json].
