@@ -25,37 +25,36 @@ mod tests;
 // unsafe ABI shims); this module holds nothing else.
 #[allow(unsafe_code)]
 mod component {
+    use carehub_guest::Call;
     use carehub_guest::http::{JSON, NDJSON};
-    use carehub_guest::{Reply, clock, routing, wasm};
+    use carehub_guest::{Reply, clock, wasm};
     use spin_sdk::http::IncomingRequest;
 
     use crate::bulk::{Bulk, LineSplitter};
     use crate::handler::{self, BULK_LIMIT, Endpoint, ROUTES, SINGLE_LIMIT};
 
-    carehub_guest::component!(serve);
+    carehub_guest::component!(ROUTES, serve);
 
-    async fn serve(req: IncomingRequest) -> Result<Reply, Reply> {
-        let head = wasm::head(&req);
-        // Identity first: nothing else is looked at for an unidentified caller.
-        let principal = wasm::identify(&head)?;
-        let endpoint = routing::route(ROUTES, &head)?.endpoint;
+    async fn serve(req: IncomingRequest, call: Call<'_, Endpoint>) -> Result<Reply, Reply> {
+        let (head, principal, matched) = (call.head, call.principal, call.matched);
+        let endpoint = matched.endpoint;
         Ok(match endpoint {
             Endpoint::Single => {
-                let key = handler::idempotency_key(&head)?;
-                let body = wasm::read_body(req, &head, JSON, SINGLE_LIMIT).await?;
+                let key = handler::idempotency_key(head)?;
+                let body = wasm::read_body(req, head, JSON, SINGLE_LIMIT).await?;
                 let store = wasm::open_store()?;
                 let now = clock::now_rfc3339();
-                handler::single(&store, &principal, &head, key.as_ref(), &body, &now)
+                handler::single(&store, &principal, head, key.as_ref(), &body, &now)
             }
             Endpoint::Bulk => {
-                handler::refuse_request_key(&head)?;
+                handler::refuse_request_key(head)?;
                 let store = wasm::open_store()?;
                 let now = clock::now_rfc3339();
                 // Lines are checked and written as the body streams in; an
                 // early return drops `run`, which rolls the transaction back.
                 let mut run = Bulk::new(&store, &principal, &now);
                 let mut lines = LineSplitter::new();
-                let streamed = wasm::stream_body(req, &head, NDJSON, BULK_LIMIT, |chunk| {
+                let streamed = wasm::stream_body(req, head, NDJSON, BULK_LIMIT, |chunk| {
                     lines.feed(chunk, |n, line| run.push(n, line))
                 })
                 .await;

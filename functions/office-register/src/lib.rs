@@ -31,19 +31,17 @@ mod tests;
 // unsafe ABI shims); this module holds nothing else.
 #[allow(unsafe_code)]
 mod component {
+    use carehub_guest::Call;
     use carehub_guest::http::JSON;
     use carehub_guest::{Reply, clock, idempotency, routing, wasm};
     use spin_sdk::http::IncomingRequest;
 
     use crate::handler::{self, BODY_LIMIT, Endpoint, ROUTES};
 
-    carehub_guest::component!(serve);
+    carehub_guest::component!(ROUTES, serve);
 
-    async fn serve(req: IncomingRequest) -> Result<Reply, Reply> {
-        let head = wasm::head(&req);
-        // Identity first: nothing else is looked at for an unidentified caller.
-        let principal = wasm::identify(&head)?;
-        let matched = routing::route(ROUTES, &head)?;
+    async fn serve(req: IncomingRequest, call: Call<'_, Endpoint>) -> Result<Reply, Reply> {
+        let (head, principal, matched) = (call.head, call.principal, call.matched);
         let now = clock::now_rfc3339();
         Ok(match matched.endpoint {
             Endpoint::Register | Endpoint::Deregister => {
@@ -52,20 +50,20 @@ mod component {
                 } else {
                     None
                 };
-                let key = idempotency::key(&head)?;
-                let body = wasm::read_body(req, &head, JSON, BODY_LIMIT).await?;
+                let key = idempotency::key(head)?;
+                let body = wasm::read_body(req, head, JSON, BODY_LIMIT).await?;
                 let store = wasm::open_store()?;
                 match id {
                     Some(id) => handler::deregister(
                         &store,
                         &principal,
                         &id,
-                        &head,
+                        head,
                         key.as_ref(),
                         &body,
                         &now,
                     ),
-                    None => handler::register(&store, &principal, &head, key.as_ref(), &body, &now),
+                    None => handler::register(&store, &principal, head, key.as_ref(), &body, &now),
                 }
             }
             Endpoint::One => {
@@ -80,7 +78,7 @@ mod component {
                 let person = routing::person_from_path(matched.params[0], matched.params[1])?;
                 let page = routing::page(&head.query)?;
                 // The portal lists only for the person its token names.
-                let caller = wasm::caller(&head, principal)?;
+                let caller = wasm::caller(head, principal)?;
                 handler::person_registrations(
                     &wasm::open_store()?,
                     &caller.principal,

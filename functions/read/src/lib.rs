@@ -31,25 +31,23 @@ mod tests;
 #[allow(unsafe_code)]
 mod component {
     use carehub_domain::policy::read::Reader;
+    use carehub_guest::Call;
     use carehub_guest::{Reply, clock, routing, wasm};
     use spin_sdk::http::IncomingRequest;
 
     use crate::handler::{self, Endpoint, ROUTES, Target};
 
-    carehub_guest::component!(serve);
+    carehub_guest::component!(ROUTES, serve);
 
-    async fn serve(req: IncomingRequest) -> Result<Reply, Reply> {
-        let head = wasm::head(&req);
-        // Identity first: nothing else is looked at for an unidentified caller.
-        let principal = wasm::identify(&head)?;
-        let matched = routing::route(ROUTES, &head)?;
+    async fn serve(_req: IncomingRequest, call: Call<'_, Endpoint>) -> Result<Reply, Reply> {
+        let (head, principal, matched) = (call.head, call.principal, call.matched);
         // The portal reads only for the person its token names.
-        let caller = wasm::caller(&head, principal)?;
+        let caller = wasm::caller(head, principal)?;
         let now = clock::now_rfc3339();
         Ok(match matched.endpoint {
             Endpoint::List => {
                 let person = handler::person_from_path(matched.params[0], matched.params[1])?;
-                let params = handler::list_params(&head)?;
+                let params = handler::list_params(head)?;
                 let store = wasm::open_store()?;
                 match Reader::of(&caller) {
                     Some(reader) => handler::list(&store, &reader, &person, &params, &now),
@@ -63,7 +61,7 @@ mod component {
             }
             Endpoint::One => {
                 let id = handler::document_id_from_path(matched.params[0])?;
-                let version = handler::version_param(&head)?;
+                let version = handler::version_param(head)?;
                 let store = wasm::open_store()?;
                 match Reader::of(&caller) {
                     Some(reader) => handler::one(&store, &reader, &id, version, &now),

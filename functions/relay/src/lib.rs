@@ -31,37 +31,35 @@ mod tests;
 // unsafe ABI shims); this module holds nothing else.
 #[allow(unsafe_code)]
 mod component {
+    use carehub_guest::Call;
     use carehub_guest::http::JSON;
-    use carehub_guest::{Reply, clock, idempotency, routing, wasm};
+    use carehub_guest::{Reply, clock, idempotency, wasm};
     use spin_sdk::http::IncomingRequest;
 
     use crate::handler::{self, BODY_LIMIT, Endpoint, ROUTES};
 
-    carehub_guest::component!(serve);
+    carehub_guest::component!(ROUTES, serve);
 
-    async fn serve(req: IncomingRequest) -> Result<Reply, Reply> {
-        let head = wasm::head(&req);
-        // Identity first: nothing else is looked at for an unidentified caller.
-        let principal = wasm::identify(&head)?;
-        let matched = routing::route(ROUTES, &head)?;
+    async fn serve(req: IncomingRequest, call: Call<'_, Endpoint>) -> Result<Reply, Reply> {
+        let (head, principal, matched) = (call.head, call.principal, call.matched);
         let store = wasm::open_store()?;
         let now = clock::now_rfc3339();
         Ok(match matched.endpoint {
             Endpoint::Show => handler::show(&store, &principal, matched.params[0]),
             Endpoint::Inbox => handler::inbox(&store, &principal, &head.query, &now),
             Endpoint::Submit | Endpoint::Acknowledge | Endpoint::Reject => {
-                let key = idempotency::key(&head)?;
-                let body = wasm::read_body(req, &head, JSON, BODY_LIMIT).await?;
+                let key = idempotency::key(head)?;
+                let body = wasm::read_body(req, head, JSON, BODY_LIMIT).await?;
                 match matched.endpoint {
                     Endpoint::Submit => {
-                        handler::submit(&store, &principal, &head, key.as_ref(), &body, &now)
+                        handler::submit(&store, &principal, head, key.as_ref(), &body, &now)
                     }
                     e => handler::answer(
                         &store,
                         &principal,
                         matched.params[0],
                         e == Endpoint::Acknowledge,
-                        &head,
+                        head,
                         key.as_ref(),
                         &body,
                         &now,

@@ -45,9 +45,10 @@ mod component {
         DEFAULT_BACKOFF_BASE_MS, OriginPattern, Secret, SubscriptionId, attempt_outcome,
         signature_header,
     };
+    use carehub_guest::Call;
     use carehub_guest::http::JSON;
     use carehub_guest::problem::internal;
-    use carehub_guest::{Reply, clock, idempotency, routing, wasm};
+    use carehub_guest::{Reply, clock, idempotency, wasm};
     use carehub_store::{AttemptRecord, Delivery};
     use spin_sdk::http::{Fields, IncomingRequest, Method, OutgoingRequest, Scheme};
     use spin_sdk::wit::wasi::http0_2_0::outgoing_handler;
@@ -59,7 +60,7 @@ mod component {
         self, ANSWER_TIMEOUT_NS, BODY_LIMIT, CONNECT_TIMEOUT_NS, Config, Endpoint, ROUTES,
     };
 
-    carehub_guest::component!(serve);
+    carehub_guest::component!(ROUTES, serve);
 
     fn now_ms() -> i64 {
         SystemTime::now()
@@ -104,11 +105,8 @@ mod component {
             .ok_or_else(|| internal("making a secret", &"32 bytes refused"))
     }
 
-    async fn serve(req: IncomingRequest) -> Result<Reply, Reply> {
-        let head = wasm::head(&req);
-        // Identity first: nothing else is looked at for an unidentified caller.
-        let principal = wasm::identify(&head)?;
-        let matched = routing::route(ROUTES, &head)?;
+    async fn serve(req: IncomingRequest, call: Call<'_, Endpoint>) -> Result<Reply, Reply> {
+        let (head, principal, matched) = (call.head, call.principal, call.matched);
         if matched.endpoint == Endpoint::Dispatch {
             handler::authorize_dispatch(&principal)?;
         }
@@ -118,24 +116,24 @@ mod component {
         let p = &matched.params;
         Ok(match matched.endpoint {
             Endpoint::Create => {
-                let key = idempotency::key(&head)?;
-                let body = wasm::read_body(req, &head, JSON, BODY_LIMIT).await?;
+                let key = idempotency::key(head)?;
+                let body = wasm::read_body(req, head, JSON, BODY_LIMIT).await?;
                 let secret = secret()?;
                 let id = SubscriptionId::from_random(random::<16>()?);
                 let key = key.as_ref();
                 handler::create(
-                    &store, &principal, &head, key, &body, &config, &secret, id, &now,
+                    &store, &principal, head, key, &body, &config, &secret, id, &now,
                 )
             }
             Endpoint::List => handler::list(&store, &principal),
             Endpoint::Show => handler::show(&store, &principal, p[0]),
             Endpoint::Rotate => {
-                let key = idempotency::key(&head)?;
+                let key = idempotency::key(head)?;
                 let (secret, ms) = (secret()?, now_ms());
                 handler::rotate(
                     &store,
                     &principal,
-                    &head,
+                    head,
                     key.as_ref(),
                     p[0],
                     &secret,
@@ -144,15 +142,15 @@ mod component {
                 )
             }
             Endpoint::Enable => {
-                let key = idempotency::key(&head)?;
-                handler::enable(&store, &principal, &head, key.as_ref(), p[0], &now)
+                let key = idempotency::key(head)?;
+                handler::enable(&store, &principal, head, key.as_ref(), p[0], &now)
             }
             Endpoint::Messages => handler::messages(&store, &principal, p[0], &head.query),
             Endpoint::Message => handler::message(&store, &principal, p[0], p[1]),
             Endpoint::Redeliver => {
-                let key = idempotency::key(&head)?;
+                let key = idempotency::key(head)?;
                 let key = key.as_ref();
-                handler::redeliver(&store, &principal, &head, key, p[0], p[1], now_ms(), &now)
+                handler::redeliver(&store, &principal, head, key, p[0], p[1], now_ms(), &now)
             }
             Endpoint::Dispatch => {
                 let (created, deliveries) =

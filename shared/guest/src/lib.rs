@@ -37,23 +37,53 @@ pub mod wasm;
 
 pub use http::{Reply, RequestHead};
 
-/// The Spin entry point every component shares: `component!(serve)`
-/// declares the `#[spin_sdk::http_component]` handler that answers with
-/// `serve(req).await` (`async fn serve(IncomingRequest) -> Result<Reply,
-/// Reply>`, an `Err` being a refusal) through `wasm::send`.
+/// A request as a component's `serve` receives it from [`component!`]: the
+/// head, the principal the edge's assertion names (verified), and the
+/// matched route.
+#[derive(Debug)]
+pub struct Call<'a, E> {
+    /// Method, path-info, query and headers.
+    pub head: &'a RequestHead,
+    /// Who is calling.
+    pub principal: carehub_domain::Principal,
+    /// The route and its `{…}` segments.
+    pub matched: routing::Matched<'a, E>,
+}
+
+/// The Spin entry point every component shares: `component!(ROUTES,
+/// serve)` declares the `#[spin_sdk::http_component]` handler, which reads
+/// the request head, verifies the edge's identity assertion first (nothing
+/// else is looked at for an unidentified caller), routes on
+/// `spin-path-info` against `ROUTES`, and answers with `serve(req,
+/// [`Call`]).await` — `async fn serve(IncomingRequest, Call<'_, Endpoint>)
+/// -> Result<Reply, Reply>`, an `Err` being a refusal — through
+/// `wasm::send`.
 ///
 /// Use it inside the component's `#[cfg(target_arch = "wasm32")]` module,
 /// which needs `#[allow(unsafe_code)]`: `http_component` expands to the
 /// export glue (`export_name`, unsafe ABI shims).
 #[macro_export]
 macro_rules! component {
-    ($serve:ident) => {
+    ($routes:expr, $serve:ident) => {
         #[::spin_sdk::http_component]
         async fn handle(
             req: ::spin_sdk::http::IncomingRequest,
             out: ::spin_sdk::http::ResponseOutparam,
         ) {
-            let reply = $serve(req).await.unwrap_or_else(|r| r);
+            let head = $crate::wasm::head(&req);
+            let reply = match $crate::wasm::identify(&head)
+                .and_then(|principal| Ok((principal, $crate::routing::route($routes, &head)?)))
+            {
+                Ok((principal, matched)) => {
+                    let call = $crate::Call {
+                        head: &head,
+                        principal,
+                        matched,
+                    };
+                    $serve(req, call).await.unwrap_or_else(|r| r)
+                }
+                Err(refused) => refused,
+            };
             $crate::wasm::send(out, reply).await;
         }
     };
