@@ -137,6 +137,12 @@ impl Authority {
 
     /// A server certificate for the given DNS names / IP addresses: (cert PEM, key PEM).
     pub fn server(&self, names: &[&str]) -> Result<(String, String)> {
+        self.server_named("carehub gateway", names)
+    }
+
+    /// A server certificate with this common name for the given DNS names /
+    /// IP addresses: (cert PEM, key PEM).
+    pub fn server_named(&self, common_name: &str, names: &[&str]) -> Result<(String, String)> {
         let doing = || format!("issuing a server certificate for {}", names.join(", "));
         let key = KeyPair::generate().doing(doing)?;
         let mut params =
@@ -144,7 +150,7 @@ impl Authority {
                 .doing(doing)?;
         params
             .distinguished_name
-            .push(DnType::CommonName, "carehub gateway");
+            .push(DnType::CommonName, common_name);
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let cert = params.signed_by(&key, &self.issuer).doing(doing)?;
         Ok((cert.pem(), key.serialize_pem()))
@@ -210,6 +216,43 @@ pub fn ensure(paths: &DevPaths) -> Result<bool> {
         generated = true;
     }
     Ok(generated)
+}
+
+/// What [`server_cert`] wrote.
+#[derive(Debug, Clone)]
+pub struct ServerCertFiles {
+    /// The CA certificate (`<dir>/ca.pem`): the bundle clients trust.
+    pub ca_cert: PathBuf,
+    /// The server certificate (`<dir>/<name>.pem`).
+    pub cert: PathBuf,
+    /// Its private key (`<dir>/<name>.key`, mode 0600).
+    pub key: PathBuf,
+}
+
+/// A development CA in `dir` (`ca.pem`, `ca.key`; generated if missing)
+/// and a server certificate `<name>.pem` / `<name>.key` it signs for
+/// `names` (DNS names or IP addresses), e.g. for a throwaway PostgreSQL
+/// server that clients verify with `sslmode=verify-full`.
+pub fn server_cert(dir: &Path, name: &str, names: &[&str]) -> Result<ServerCertFiles> {
+    std::fs::create_dir_all(dir).doing(|| format!("creating {}", dir.display()))?;
+    let files = ServerCertFiles {
+        ca_cert: dir.join("ca.pem"),
+        cert: dir.join(format!("{name}.pem")),
+        key: dir.join(format!("{name}.key")),
+    };
+    let ca_key = dir.join("ca.key");
+    let authority = if files.ca_cert.exists() && ca_key.exists() {
+        Authority::load(&read(&files.ca_cert)?, &read(&ca_key)?)?
+    } else {
+        let a = Authority::generate(&format!("carehub development CA ({name})"))?;
+        write(&files.ca_cert, &a.cert_pem)?;
+        write_private(&ca_key, &a.key_pem())?;
+        a
+    };
+    let (cert, key) = authority.server_named(name, names)?;
+    write(&files.cert, &cert)?;
+    write_private(&files.key, &key)?;
+    Ok(files)
 }
 
 /// Claims of a person token, as the portal's identity provider issues them.

@@ -227,6 +227,33 @@ pub enum Error {
         /// `database_url`'s `host:port`.
         server: String,
     },
+    /// `database_url` is not a PostgreSQL connection string.
+    #[error("database_url is not a PostgreSQL connection string: {0}")]
+    DatabaseUrl(String),
+    /// The connection string's sslmode does not verify the server, and
+    /// `CAREHUB_PG_ALLOW_UNVERIFIED=1` does not allow that.
+    #[error(
+        "the PostgreSQL connection string has sslmode={mode}: {why}. Use sslmode=verify-full with the server's CA bundle (sslrootcert=<file> in the connection string, or the database_ca variable, SPIN_VARIABLE_DATABASE_CA); for development only, CAREHUB_PG_ALLOW_UNVERIFIED=1 allows it"
+    )]
+    PgUnverified {
+        /// The connection string's sslmode.
+        mode: &'static str,
+        /// What that mode leaves unchecked.
+        why: &'static str,
+    },
+    /// `sslmode=verify-full` with no CA bundle to verify against.
+    #[error(
+        "the PostgreSQL connection string has sslmode=verify-full but no CA bundle: name the file with sslrootcert=<file> in it, or set the database_ca variable (SPIN_VARIABLE_DATABASE_CA, PEM)"
+    )]
+    PgNoCa,
+    /// The `database_ca` variable is not a PEM CA bundle.
+    #[error("database_ca (SPIN_VARIABLE_DATABASE_CA) is not a PEM CA bundle: {0}")]
+    DatabaseCa(String),
+    /// `CAREHUB_PG_ALLOW_UNVERIFIED` is neither unset, `0` nor `1`.
+    #[error(
+        "CAREHUB_PG_ALLOW_UNVERIFIED must be 1 (allow unverified PostgreSQL, development only), 0 or unset, not {0:?}"
+    )]
+    PgAllowUnverified(String),
     /// `CAREHUB_PG_MAX_CONNECTIONS` is not a positive integer.
     #[error("CAREHUB_PG_MAX_CONNECTIONS must be a positive integer")]
     PgMaxConnections,

@@ -129,6 +129,19 @@ enum DevCommand {
         #[arg(long, default_value = "carehub-dev-idp")]
         issuer: String,
     },
+    /// Issue a server certificate `<dir>/<name>.pem` (key `<name>.key`)
+    /// from a development CA `<dir>/ca.pem` (generated if missing), e.g.
+    /// for a test PostgreSQL server verified with sslmode=verify-full.
+    ServerCert {
+        /// The certificate's name (its common name and file names).
+        name: String,
+        /// A DNS name or IP address the certificate names (repeatable).
+        #[arg(long = "dns", required = true)]
+        names: Vec<String>,
+        /// Directory of the CA and the certificate.
+        #[arg(long, default_value = ".carehub/pki/servers")]
+        dir: PathBuf,
+    },
 }
 
 fn main() -> Result<()> {
@@ -244,6 +257,14 @@ fn main() -> Result<()> {
                 },
             )?;
             println!("{token}");
+            Ok(())
+        }
+        Command::Dev(DevCommand::ServerCert { name, names, dir }) => {
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            let files = devpki::server_cert(&dir, &name, &names)?;
+            println!("ca: {}", files.ca_cert.display());
+            println!("certificate: {}", files.cert.display());
+            println!("key: {}", files.key.display());
             Ok(())
         }
     }

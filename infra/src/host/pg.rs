@@ -22,11 +22,16 @@
 //!   from the first row, as Spin does: a statement that returns no rows
 //!   returns no columns.
 //!
+//! * **TLS.** Only `sslmode=verify-full` against a configured CA bundle,
+//!   for the host's connections and the migrations alike ([`tls`]).
+//!
 //! The calls are async: a guest waiting for a pooled connection, a row lock
 //! or an advisory lock awaits on the executor without holding a worker
 //! thread, so (unlike SQLite, see `SqliteCtx::in_transaction`) a guest
 //! inside a PostgreSQL transaction may be yielded at epoch ticks: the
 //! writers queued behind it do not stop it from resuming.
+
+pub mod tls;
 
 use super::bindings::fermyon::spin::postgres;
 use super::bindings::fermyon::spin::rdbms_types::{
@@ -198,13 +203,10 @@ impl postgres::HostConnection for PgView<'_> {
         &mut self,
         address: String,
     ) -> wasmtime::Result<Result<Resource<PgConnection>, Error>> {
-        let options = match connect_options(&address) {
-            Ok(o) => o,
-            Err(e) => {
-                return Ok(Err(Error::ConnectionFailed(format!(
-                    "invalid connection string: {e}"
-                ))));
-            }
+        // The gateway's TLS policy: verify-full against the configured CA.
+        let options = match tls::policy().options(&address) {
+            Ok((o, _)) => o,
+            Err(e) => return Ok(Err(Error::ConnectionFailed(e.to_string()))),
         };
         if !allowed(self.outbound, &options) {
             return Ok(Err(Error::ConnectionFailed(format!(
@@ -427,8 +429,10 @@ fn decode(row: &PgRow, i: usize, ty: DbDataType) -> Result<DbValue, sqlx::Error>
 /// `CAREHUB_PG_MAX_CONNECTIONS` (default 32 server connections per gateway
 /// process), checks that `database_url` is set and
 /// that `database_host` (what `spin.toml` templates into the components'
-/// `allowed_outbound_hosts`) names the same server, then applies
-/// `shared/migrations/postgres`. SQLite (the default) needs nothing here.
+/// `allowed_outbound_hosts`) names the same server, that the connection
+/// string passes the TLS policy (`tls`: `verify-full` with a CA bundle from
+/// `sslrootcert` or `database_ca`), installs that policy for the components'
+/// connections, then applies `shared/migrations/postgres`. SQLite (the default) needs nothing here.
 pub async fn prepare_store(app_vars: &crate::variables::Values) -> Result<()> {
     let backend = app_vars
         .get("store_backend")
@@ -467,6 +471,15 @@ pub async fn prepare_store(app_vars: &crate::variables::Values) -> Result<()> {
             });
         }
     }
+    let policy = tls::TlsPolicy::from_environment(app_vars)?;
+    let (_, trust) = policy.options(url)?;
+    tls::install(policy);
+    if let tls::Trust::Unverified(mode) = trust {
+        eprintln!(
+            "carehub: WARNING: PostgreSQL with sslmode={mode}: the server is not verified ({}=1, for development only)",
+            tls::ALLOW_UNVERIFIED_ENV
+        );
+    }
     for name in migrate(url, crate::migrations::POSTGRES).await? {
         eprintln!("carehub: applied migration {name} (PostgreSQL)");
     }
@@ -487,13 +500,14 @@ const MIGRATION_LOCK: i64 = 7_161_130_662_365_585_997;
 /// `carehub_migrations` as the SQLite runner does. Each file runs in its own
 /// transaction; the whole run holds a session advisory lock, so two
 /// gateways starting at once against one database apply each file once
-/// (the second waits, then finds them recorded).
+/// (the second waits, then finds them recorded). The connection follows the
+/// installed TLS policy ([`tls::policy`]).
 pub async fn migrate(address: &str, migrations: &[(&str, &str)]) -> Result<Vec<String>> {
     use sqlx::Connection as _;
-    let options = connect_options(address).doing(|| "parsing database_url".into())?;
+    let (options, trust) = tls::policy().options(address)?;
     let mut conn = sqlx::PgConnection::connect_with(&options).await.doing(|| {
         format!(
-            "connecting to PostgreSQL at {}:{}",
+            "connecting to PostgreSQL at {}:{} ({trust})",
             options.get_host(),
             options.get_port()
         )
