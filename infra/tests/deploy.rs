@@ -389,7 +389,6 @@ fn findings(manifest: &Manifest, docs: &[Doc]) -> Vec<String> {
             "SPIN_VARIABLE_PERSON_TOKEN_PUBLIC_KEY",
         ),
         ("person_token_issuer", "SPIN_VARIABLE_PERSON_TOKEN_ISSUER"),
-        ("database_url", "SPIN_VARIABLE_DATABASE_URL"),
         ("database_host", "SPIN_VARIABLE_DATABASE_HOST"),
     ] {
         if !manifest.variables.contains_key(var) {
@@ -416,6 +415,20 @@ fn findings(manifest: &Manifest, docs: &[Doc]) -> Vec<String> {
                     app.name()
                 ));
             }
+        }
+    }
+    // The gateway's own connection string is its verify-full twin of the
+    // components' database_url (Spin's client knows no verify-full), from
+    // the same Secret, with the CA bundle it verifies the server against.
+    for env_name in ["SPIN_VARIABLE_DATABASE_URL", "SPIN_VARIABLE_DATABASE_CA"] {
+        match env
+            .get(env_name)
+            .map(|e| check_source(&e["valueFrom"], &objects))
+        {
+            Some(Ok((_, secret, _))) if secret == "carehub-database" => {}
+            other => found.push(format!(
+                "the gateway's {env_name} does not come from Secret carehub-database: {other:?}"
+            )),
         }
     }
     if env
@@ -540,6 +553,481 @@ fn manifests_that_lose_or_miswire_a_deployment_are_found() {
         found
             .iter()
             .any(|f| f.contains("which is not the Service (port 80) of the SpinApp running")),
+        "{found:#?}"
+    );
+}
+
+// The kustomization as the cluster receives it.
+
+/// `kubectl kustomize infra/k8s` when kubectl is on the PATH, else
+/// [`own_render`]; with which renderer.
+fn rendered() -> (Vec<Doc>, &'static str) {
+    let out = std::process::Command::new("kubectl")
+        .arg("kustomize")
+        .arg(k8s())
+        .output();
+    match out {
+        Ok(out) if out.status.success() => (
+            parse_yaml("kubectl kustomize", &String::from_utf8(out.stdout).unwrap()),
+            "kubectl",
+        ),
+        Ok(out) => panic!(
+            "kubectl kustomize infra/k8s failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(_) => (own_render(), "own"),
+    }
+}
+
+/// What kustomize does with this kustomization, for machines without
+/// kubectl: the listed resources, each object put in `namespace` (but the
+/// Namespace itself), the `images` tags set on containers and SpinApps.
+fn own_render() -> Vec<Doc> {
+    let text = std::fs::read_to_string(k8s().join("kustomization.yaml")).unwrap();
+    let kustomization = &parse_yaml("kustomization.yaml", &text)[0].value;
+    let namespace = kustomization["namespace"].as_str();
+    let images: Vec<(String, String)> = kustomization["images"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|i| {
+            (
+                i["name"].as_str().unwrap().to_owned(),
+                i["newTag"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    let retag = |image: &mut Value| {
+        let Some(current) = image.as_str() else {
+            return;
+        };
+        let name = current.rsplit_once(':').map_or(current, |(n, _)| n);
+        if let Some((_, tag)) = images.iter().find(|(n, _)| n == name) {
+            *image = format!("{name}:{tag}").into();
+        }
+    };
+    let mut docs = Vec::new();
+    for file in kustomization["resources"].as_array().unwrap() {
+        let file = file.as_str().unwrap();
+        let text = std::fs::read_to_string(k8s().join(file)).unwrap();
+        for mut doc in parse_yaml(file, &text) {
+            if let Some(ns) = namespace
+                && doc.kind() != "Namespace"
+            {
+                doc.value["metadata"]["namespace"] = ns.into();
+            }
+            if doc.kind() == "SpinApp" {
+                retag(&mut doc.value["spec"]["image"]);
+            }
+            for pod in [
+                "/spec/template/spec",
+                "/spec/jobTemplate/spec/template/spec",
+            ] {
+                if let Some(containers) = doc
+                    .value
+                    .pointer_mut(&format!("{pod}/containers"))
+                    .and_then(Value::as_array_mut)
+                {
+                    for c in containers {
+                        retag(&mut c["image"]);
+                    }
+                }
+            }
+            docs.push(doc);
+        }
+    }
+    docs
+}
+
+fn namespace(doc: &Doc) -> &str {
+    doc.value["metadata"]["namespace"].as_str().unwrap_or("")
+}
+
+/// Every `secretKeyRef` / `configMapKeyRef` in `v`, as (kind, name, key).
+fn key_refs(v: &Value, out: &mut Vec<(String, String, String)>) {
+    match v {
+        Value::Object(m) => {
+            for (field, kind) in [("secretKeyRef", "Secret"), ("configMapKeyRef", "ConfigMap")] {
+                if let Some(r) = m.get(field) {
+                    out.push((
+                        kind.to_owned(),
+                        r["name"].as_str().unwrap_or("").to_owned(),
+                        r["key"].as_str().unwrap_or("").to_owned(),
+                    ));
+                }
+            }
+            m.values().for_each(|v| key_refs(v, out));
+        }
+        Value::Array(a) => a.iter().for_each(|v| key_refs(v, out)),
+        _ => {}
+    }
+}
+
+/// The pod specs of a workload (Deployment, CronJob).
+fn pod_specs(doc: &Doc) -> Vec<&Value> {
+    [
+        "/spec/template/spec",
+        "/spec/jobTemplate/spec/template/spec",
+    ]
+    .iter()
+    .filter_map(|p| doc.value.pointer(p))
+    .collect()
+}
+
+/// Seconds between runs of a cron schedule of the `*/N * * * *` or
+/// `* * * * *` form (the only forms shipped).
+fn schedule_period(schedule: &str) -> Option<u64> {
+    let fields: Vec<&str> = schedule.split_whitespace().collect();
+    if fields.len() != 5 || fields[1..].iter().any(|f| *f != "*") {
+        return None;
+    }
+    match fields[0] {
+        "*" => Some(60),
+        f => f.strip_prefix("*/")?.parse::<u64>().ok().map(|n| n * 60),
+    }
+}
+
+/// Everything wrong with the rendered objects against the documented
+/// Secret layout (`secrets.example.yaml`); empty when fine.
+fn cluster_findings(rendered: &[Doc], layout: &[Doc]) -> Vec<String> {
+    let mut found = Vec::new();
+    // Secrets come from the layout (never applied); ConfigMaps are rendered.
+    let mut objects: BTreeMap<(String, String, String), BTreeSet<String>> = BTreeMap::new();
+    for d in layout.iter().filter(|d| d.kind() == "Secret") {
+        objects.insert(
+            ("Secret".into(), namespace(d).into(), d.name().into()),
+            keys(d),
+        );
+    }
+    for d in rendered.iter().filter(|d| d.kind() == "ConfigMap") {
+        objects.insert(
+            ("ConfigMap".into(), namespace(d).into(), d.name().into()),
+            keys(d),
+        );
+    }
+    let has =
+        |kind: &str, ns: &str, name: &str| objects.get(&(kind.into(), ns.into(), name.into()));
+
+    for d in rendered {
+        let ns = namespace(d);
+        if d.kind() != "Namespace" && ns.is_empty() {
+            found.push(format!("{} {} has no namespace", d.kind(), d.name()));
+        }
+        // Every key a manifest refers to exists where it points.
+        let mut refs = Vec::new();
+        key_refs(&d.value, &mut refs);
+        for (kind, name, key) in refs {
+            match has(&kind, ns, &name) {
+                None => found.push(format!(
+                    "{} {}: {kind} {ns}/{name} is not in the documented set",
+                    d.kind(),
+                    d.name()
+                )),
+                Some(k) if !k.contains(&key) => found.push(format!(
+                    "{} {}: {kind} {ns}/{name} has no key {key}",
+                    d.kind(),
+                    d.name()
+                )),
+                Some(_) => {}
+            }
+        }
+        // Mounted Secrets and ConfigMaps exist, and every file a container
+        // names under a mount is one of their keys.
+        for pod in pod_specs(d) {
+            let volumes = pod["volumes"].as_array().cloned().unwrap_or_default();
+            for c in pod["containers"].as_array().cloned().unwrap_or_default() {
+                let text = format!("{} {} {}", c["command"], c["args"], c["env"]);
+                for m in c["volumeMounts"].as_array().cloned().unwrap_or_default() {
+                    let Some(v) = volumes.iter().find(|v| v["name"] == m["name"]) else {
+                        found.push(format!(
+                            "{} {}: mount of an undefined volume",
+                            d.kind(),
+                            d.name()
+                        ));
+                        continue;
+                    };
+                    let (kind, name) = if let Some(n) = v["secret"]["secretName"].as_str() {
+                        ("Secret", n)
+                    } else if let Some(n) = v["configMap"]["name"].as_str() {
+                        ("ConfigMap", n)
+                    } else {
+                        continue;
+                    };
+                    let Some(k) = has(kind, ns, name) else {
+                        found.push(format!(
+                            "{} {}: mounts {kind} {ns}/{name}, which is not in the documented set",
+                            d.kind(),
+                            d.name()
+                        ));
+                        continue;
+                    };
+                    let dir = format!("{}/", m["mountPath"].as_str().unwrap_or(""));
+                    for (i, _) in text.match_indices(&dir) {
+                        let file: String = text[i + dir.len()..]
+                            .chars()
+                            .take_while(|c| c.is_ascii_alphanumeric() || "._-".contains(*c))
+                            .collect();
+                        if !file.is_empty() && !k.contains(&file) {
+                            found.push(format!(
+                                "{} {}: {dir}{file} is no key of {kind} {ns}/{name}",
+                                d.kind(),
+                                d.name()
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    // Every SpinApp's executor is in its own namespace (the admission
+    // webhook looks there), creates the Deployment and mounts an existing
+    // CA bundle.
+    for app in rendered.iter().filter(|d| d.kind() == "SpinApp") {
+        let ns = namespace(app);
+        let executor = app.value["spec"]["executor"].as_str().unwrap_or("");
+        let Some(ex) = rendered
+            .iter()
+            .find(|d| d.kind() == "SpinAppExecutor" && d.name() == executor && namespace(d) == ns)
+        else {
+            found.push(format!(
+                "SpinApp {}: executor {executor:?} does not exist in namespace {ns}",
+                app.name()
+            ));
+            continue;
+        };
+        let spec = &ex.value["spec"];
+        if spec["createDeployment"] != true {
+            found.push(format!(
+                "SpinAppExecutor {executor}: createDeployment is not true"
+            ));
+        }
+        if spec["deploymentConfig"]["runtimeClassName"]
+            .as_str()
+            .is_none_or(str::is_empty)
+        {
+            found.push(format!("SpinAppExecutor {executor}: no runtimeClassName"));
+        }
+        match spec["deploymentConfig"]["caCertSecret"].as_str() {
+            None => found.push(format!("SpinAppExecutor {executor}: no caCertSecret")),
+            Some(name) => match has("Secret", ns, name) {
+                Some(k) if k.contains("ca-certificates.crt") => {}
+                _ => found.push(format!(
+                    "SpinAppExecutor {executor}: caCertSecret {ns}/{name} with key ca-certificates.crt is not in the documented set"
+                )),
+            },
+        }
+    }
+
+    // Every proxy upstream is the Service the operator creates for a
+    // SpinApp (its name, port 80) in the gateway's namespace.
+    for cm in rendered
+        .iter()
+        .filter(|d| d.kind() == "ConfigMap" && d.name() == "carehub-proxy")
+    {
+        let ns = namespace(cm);
+        let config: toml::Value =
+            toml::from_str(cm.value["data"]["proxy.toml"].as_str().unwrap_or(""))
+                .unwrap_or_else(|e| panic!("proxy.toml: {e}"));
+        for (id, url) in config["upstreams"].as_table().cloned().unwrap_or_default() {
+            let url = url.as_str().unwrap_or("");
+            let authority = url
+                .strip_prefix("http://")
+                .unwrap_or(url)
+                .split('/')
+                .next()
+                .unwrap_or("");
+            let (host, port) = authority.split_once(':').unwrap_or((authority, "80"));
+            let mut labels = host.split('.');
+            let service = labels.next().unwrap_or("");
+            let service_ns = labels.next().unwrap_or(ns);
+            let matches = rendered.iter().any(|d| {
+                d.kind() == "SpinApp" && d.name() == service && namespace(d) == service_ns
+            });
+            if !matches || port != "80" || !url.starts_with("http://") {
+                found.push(format!(
+                    "upstream {id} = {url} is no Service the operator creates (a SpinApp's name, port 80, namespace {service_ns})"
+                ));
+            }
+        }
+    }
+
+    // The dispatch CronJob: a run ends before its deadline, which ends
+    // before the next run is due, and runs never overlap.
+    for cj in rendered.iter().filter(|d| d.kind() == "CronJob") {
+        let spec = &cj.value["spec"];
+        let name = cj.name();
+        let period = spec["schedule"].as_str().and_then(schedule_period);
+        let deadline = spec["jobTemplate"]["spec"]["activeDeadlineSeconds"].as_u64();
+        let container = &spec["jobTemplate"]["spec"]["template"]["spec"]["containers"][0];
+        let env = |n: &str| -> Option<u64> {
+            container["env"]
+                .as_array()?
+                .iter()
+                .find(|e| e["name"] == n)?["value"]
+                .as_str()?
+                .parse()
+                .ok()
+        };
+        let script = container["args"].to_string();
+        if spec["concurrencyPolicy"] != "Forbid" {
+            found.push(format!("CronJob {name}: concurrencyPolicy is not Forbid"));
+        }
+        match (period, deadline, env("RUN_SECONDS"), env("CALL_SECONDS")) {
+            (Some(period), Some(deadline), Some(run), Some(call)) => {
+                // The last call starts only if it ends within RUN_SECONDS;
+                // a 5 s pause follows each call.
+                if !(script.contains("--max-time \\\"$CALL_SECONDS\\\"") && script.contains("sleep 5"))
+                {
+                    found.push(format!("CronJob {name}: the calls are not bounded by CALL_SECONDS"));
+                }
+                if call >= deadline || run + 5 >= deadline || deadline >= period {
+                    found.push(format!(
+                        "CronJob {name}: timing inconsistent: calls {call} s, run {run} s + 5, deadline {deadline} s, schedule every {period} s"
+                    ));
+                }
+            }
+            other => found.push(format!(
+                "CronJob {name}: schedule, activeDeadlineSeconds, RUN_SECONDS or CALL_SECONDS missing: {other:?}"
+            )),
+        }
+    }
+    found
+}
+
+fn layout() -> Vec<Doc> {
+    let file = "secrets.example.yaml";
+    parse_yaml(file, &std::fs::read_to_string(k8s().join(file)).unwrap())
+}
+
+#[test]
+fn the_rendered_kustomization_is_what_the_cluster_admits() {
+    let (docs, renderer) = rendered();
+    let found = cluster_findings(&docs, &layout());
+    assert!(found.is_empty(), "rendered by {renderer}: {found:#?}");
+    assert!(docs.iter().any(|d| d.kind() == "SpinAppExecutor"));
+}
+
+#[test]
+fn the_own_renderer_agrees_with_kubectl() {
+    let (docs, renderer) = rendered();
+    if renderer != "kubectl" {
+        eprintln!("kubectl is not installed: only the own renderer is checked");
+    }
+    let summary = |docs: &[Doc]| -> BTreeSet<String> {
+        docs.iter()
+            .map(|d| {
+                format!(
+                    "{} {}/{} {}",
+                    d.kind(),
+                    namespace(d),
+                    d.name(),
+                    d.value["spec"]["image"]
+                )
+            })
+            .collect()
+    };
+    let own = own_render();
+    assert_eq!(summary(&own), summary(&docs));
+    assert!(cluster_findings(&own, &layout()).is_empty());
+}
+
+#[test]
+fn removing_the_executor_or_miswiring_the_cluster_is_found() {
+    let (docs, _) = rendered();
+    let without: Vec<Doc> = docs
+        .iter()
+        .filter(|d| d.kind() != "SpinAppExecutor")
+        .map(|d| Doc {
+            file: d.file.clone(),
+            value: d.value.clone(),
+        })
+        .collect();
+    let found = cluster_findings(&without, &layout());
+    let apps = docs.iter().filter(|d| d.kind() == "SpinApp").count();
+    assert_eq!(
+        found
+            .iter()
+            .filter(|f| f
+                .contains("executor \"containerd-shim-spin\" does not exist in namespace carehub"))
+            .count(),
+        apps,
+        "{found:#?}"
+    );
+
+    // The executor in another namespace counts as missing too.
+    let mut moved: Vec<Doc> = docs
+        .iter()
+        .map(|d| Doc {
+            file: d.file.clone(),
+            value: d.value.clone(),
+        })
+        .collect();
+    for d in moved.iter_mut().filter(|d| d.kind() == "SpinAppExecutor") {
+        d.value["metadata"]["namespace"] = "default".into();
+    }
+    assert!(!cluster_findings(&moved, &layout()).is_empty());
+
+    // A layout that lacks the Spin CA bundle or a key the gateway reads.
+    let layout_without: Vec<Doc> = layout()
+        .into_iter()
+        .filter(|d| d.name() != "carehub-spin-ca")
+        .collect();
+    let found = cluster_findings(&docs, &layout_without);
+    assert!(
+        found
+            .iter()
+            .any(|f| f.contains("caCertSecret carehub/carehub-spin-ca")),
+        "{found:#?}"
+    );
+    let mut layout_less = layout();
+    for d in layout_less
+        .iter_mut()
+        .filter(|d| d.name() == "carehub-database")
+    {
+        d.value["stringData"]
+            .as_object_mut()
+            .unwrap()
+            .remove("database_ca");
+    }
+    let found = cluster_findings(&docs, &layout_less);
+    assert!(
+        found
+            .iter()
+            .any(|f| f.contains("carehub/carehub-database has no key database_ca")),
+        "{found:#?}"
+    );
+
+    // An upstream that is no SpinApp's Service, and a CronJob that outlives its schedule.
+    let mut wired: Vec<Doc> = docs
+        .iter()
+        .map(|d| Doc {
+            file: d.file.clone(),
+            value: d.value.clone(),
+        })
+        .collect();
+    for d in wired.iter_mut() {
+        if d.kind() == "ConfigMap" && d.name() == "carehub-proxy" {
+            let text = d.value["data"]["proxy.toml"]
+                .as_str()
+                .unwrap()
+                .replace("http://carehub-read\"", "http://carehub-reader\"");
+            d.value["data"]["proxy.toml"] = text.into();
+        }
+        if d.kind() == "CronJob" {
+            d.value["spec"]["jobTemplate"]["spec"]["activeDeadlineSeconds"] = 900.into();
+        }
+    }
+    let found = cluster_findings(&wired, &layout());
+    assert!(
+        found
+            .iter()
+            .any(|f| f.starts_with("upstream read = http://carehub-reader")),
+        "{found:#?}"
+    );
+    assert!(
+        found.iter().any(|f| f.contains("timing inconsistent")),
         "{found:#?}"
     );
 }
