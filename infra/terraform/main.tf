@@ -28,7 +28,8 @@ resource "aws_security_group" "db" {
   }
 }
 
-# TLS is required for every connection (the connection string says sslmode=require).
+# TLS is required for every connection; clients verify the server (sslmode=verify-full
+# against the RDS CA bundle below, or Spin's verifying client with sslmode=require).
 resource "aws_db_parameter_group" "carehub" {
   name   = "${var.name}-pg${var.engine_version}"
   family = "postgres${var.engine_version}"
@@ -71,12 +72,35 @@ resource "aws_db_instance" "carehub" {
   apply_immediately          = false
 }
 
-locals {
-  database_host = "${aws_db_instance.carehub.address}:${aws_db_instance.carehub.port}"
-  database_url  = "postgres://${local.username}:${random_password.master.result}@${local.database_host}/${local.database}?sslmode=require"
+# The CA bundle of RDS in this region: the certificate of every RDS instance
+# here chains to it. The gateway verifies the server against it
+# (sslmode=verify-full, database_ca); the SpinApps' trust bundle must hold
+# it too (Secret carehub-spin-ca, infra/DEPLOY.md step 3).
+data "http" "rds_ca" {
+  url = "https://truststore.pki.rds.amazonaws.com/${var.region}/${var.region}-bundle.pem"
+
+  lifecycle {
+    postcondition {
+      condition     = self.status_code == 200 && strcontains(self.response_body, "BEGIN CERTIFICATE")
+      error_message = "could not fetch the RDS CA bundle for ${var.region}"
+    }
+  }
 }
 
-# The Secret infra/k8s refers to (keys database_url and database_host).
+locals {
+  database_host = "${aws_db_instance.carehub.address}:${aws_db_instance.carehub.port}"
+  database_base = "postgres://${local.username}:${random_password.master.result}@${local.database_host}/${local.database}"
+  # The gateway (sqlx): verified TLS, the CA bundle from database_ca.
+  gateway_database_url = "${local.database_base}?sslmode=verify-full"
+  # The components under Spin (tokio-postgres knows only disable/prefer/require):
+  # Spin's native-tls connector verifies the chain and the host name against
+  # the pods' trust bundle (the executor's caCertSecret).
+  database_url = "${local.database_base}?sslmode=require"
+  database_ca  = data.http.rds_ca.response_body
+}
+
+# The Secret infra/k8s refers to (keys database_url, gateway_database_url,
+# database_host, database_ca).
 resource "kubernetes_secret_v1" "database" {
   count = var.write_kubernetes_secret ? 1 : 0
 
@@ -86,8 +110,10 @@ resource "kubernetes_secret_v1" "database" {
   }
 
   data = {
-    database_url  = local.database_url
-    database_host = local.database_host
+    database_url         = local.database_url
+    gateway_database_url = local.gateway_database_url
+    database_host        = local.database_host
+    database_ca          = local.database_ca
   }
 
   type = "Opaque"

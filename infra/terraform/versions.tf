@@ -8,6 +8,10 @@ terraform {
       source  = "hashicorp/aws"
       version = "~> 5.0"
     }
+    http = {
+      source  = "hashicorp/http"
+      version = "~> 3.4"
+    }
     kubernetes = {
       source  = "hashicorp/kubernetes"
       version = "~> 2.30"
