@@ -333,3 +333,40 @@ fn the_readme_example_opinion_is_valid() {
     .unwrap();
     carehub_domain::validate_content(DocumentKind::PhysicianOpinion, &person(), &content).unwrap();
 }
+
+#[test]
+fn a_sender_lists_only_its_own_submissions_about_the_person_newest_first() {
+    use carehub_store::RelayStore as _;
+    let s = store();
+    register_with_consent(&s);
+    let cm = p(CARE_MANAGER);
+    assert!(s.sent_submissions(&cm, &person(), 10).unwrap().is_empty());
+    let first = json_of(&submit(&s, CARE_MANAGER, "k1", &request()));
+    let mut change = request();
+    change["content"]["request_type"] = json!("change");
+    let second = json_of(&submit(&s, CARE_MANAGER, "k2", &change));
+    let sent = s.sent_submissions(&cm, &person(), 10).unwrap();
+    let ids: Vec<&str> = sent
+        .iter()
+        .map(|r| r.submission.submission_id.as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            second["submission_id"].as_str().unwrap(),
+            first["submission_id"].as_str().unwrap()
+        ]
+    );
+    assert_eq!(s.sent_submissions(&cm, &person(), 1).unwrap().len(), 1);
+    // Another sender, another person: nothing.
+    assert!(
+        s.sent_submissions(&p(MEDICAL), &person(), 10)
+            .unwrap()
+            .is_empty()
+    );
+    let other = PersonRef::new(
+        InsurerNumber::parse("131016").unwrap(),
+        InsuredNumber::parse("0000099999").unwrap(),
+    );
+    assert!(s.sent_submissions(&cm, &other, 10).unwrap().is_empty());
+}

@@ -118,6 +118,10 @@ problem_types! {
     /// A webhook subscription's URL is not under the hub's allowed outbound
     /// origins (or is not an absolute http(s) URL).
     WebhookUrlNotAllowed => (422, "webhook-url-not-allowed", "Webhook URL not allowed"),
+    /// A form POST to the web screens that did not come from the hub's own
+    /// page: a missing or invalid CSRF token, or another site's `Origin` /
+    /// `Sec-Fetch-Site`.
+    CrossSiteRequest => (403, "cross-site-request", "Cross-site request refused"),
 }
 
 impl ProblemType {
@@ -310,6 +314,7 @@ mod tests {
         ("invalid-submission", 422),
         ("upstream-unavailable", 502),
         ("webhook-url-not-allowed", 422),
+        ("cross-site-request", 403),
     ];
 
     #[test]

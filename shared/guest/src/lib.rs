@@ -59,12 +59,20 @@ pub struct Call<'a, E> {
 /// -> Result<Reply, Reply>`, an `Err` being a refusal — through
 /// `wasm::send`.
 ///
+/// `component!(ROUTES, serve, refused)` also passes the refusals made
+/// before `serve` (identity, 404, 405) through `refused: fn(Reply) ->
+/// Reply`: the web screens render them as an HTML page with the same
+/// problem type.
+///
 /// Use it inside the component's `#[cfg(target_arch = "wasm32")]` module,
 /// which needs `#[allow(unsafe_code)]`: `http_component` expands to the
 /// export glue (`export_name`, unsafe ABI shims).
 #[macro_export]
 macro_rules! component {
     ($routes:expr, $serve:ident) => {
+        $crate::component!($routes, $serve, ::core::convert::identity);
+    };
+    ($routes:expr, $serve:ident, $refused:path) => {
         #[::spin_sdk::http_component]
         async fn handle(
             req: ::spin_sdk::http::IncomingRequest,
@@ -82,7 +90,7 @@ macro_rules! component {
                     };
                     $serve(req, call).await.unwrap_or_else(|r| r)
                 }
-                Err(refused) => refused,
+                Err(refused) => $refused(refused),
             };
             $crate::wasm::send(out, reply).await;
         }

@@ -88,6 +88,16 @@ pub trait RelayStore: DocumentStore {
         limit: u32,
     ) -> Result<Vec<SubmissionRecord>, StoreError>;
 
+    /// The submissions `sender` sent about `person`, newest first (at most
+    /// `limit`): the sender's own list of what it sent and where each
+    /// stands.
+    fn sent_submissions(
+        &self,
+        sender: &Principal,
+        person: &PersonRef,
+        limit: u32,
+    ) -> Result<Vec<SubmissionRecord>, StoreError>;
+
     /// Marks the `accepted` ones among `seqs` delivered (in a write
     /// transaction).
     fn mark_delivered(&self, seqs: &[i64], by: &Principal, at: &str) -> Result<(), StoreError>;

@@ -203,6 +203,25 @@ impl<D: Db> RelayStore for SqlStore<D> {
         )
     }
 
+    fn sent_submissions(
+        &self,
+        sender: &Principal,
+        person: &PersonRef,
+        limit: u32,
+    ) -> Result<Vec<SubmissionRecord>, StoreError> {
+        // The (sender, idempotency_key) unique index serves the sender prefix.
+        self.submissions(
+            "sender = ?1 AND insurer_number = ?2 AND insured_number = ?3",
+            vec![
+                sender.to_urn().into(),
+                person.insurer_number.as_str().into(),
+                person.insured_number.as_str().into(),
+                i64::from(limit).into(),
+            ],
+            "ORDER BY seq DESC LIMIT ?4",
+        )
+    }
+
     fn mark_delivered(&self, seqs: &[i64], by: &Principal, at: &str) -> Result<(), StoreError> {
         for &seq in seqs {
             let updated = self.db().execute(
