@@ -213,13 +213,18 @@ fn main() -> Result<()> {
                 }
             };
             match verdict {
-                carehub::accesslog::Verdict::Intact { entries, head } => {
-                    println!("access log intact: {entries} entries, head {head}");
+                carehub::accesslog::Verdict::Intact { entries, shards } => {
+                    println!("access log intact: {entries} entries in {shards} shards");
                     Ok(())
                 }
-                carehub::accesslog::Verdict::Broken { seq, position } => {
+                carehub::accesslog::Verdict::Broken {
+                    shard,
+                    seq,
+                    shard_seq,
+                    problem,
+                } => {
                     eprintln!(
-                        "access log BROKEN at seq {seq} (entry {position} of the chain): its hash does not follow from the previous entry's hash and its own content; every entry before it verifies"
+                        "access log BROKEN in shard {shard} at seq {seq} (entry {shard_seq} of the shard): {problem}"
                     );
                     std::process::exit(1);
                 }

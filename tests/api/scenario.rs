@@ -186,24 +186,24 @@ pub fn the_ministry_scenario<H: Hub>(hub: &mut H) {
     hub.stop();
     let db = hub.db();
     let seq = db.query_i64(&format!(
-        "SELECT seq FROM access_log WHERE entry LIKE '%{CARE_MANAGER}%' \
+        "SELECT seq FROM log_entries WHERE entry LIKE '%{CARE_MANAGER}%' \
          AND entry LIKE '%\"outcome\":\"denied\"%' ORDER BY seq DESC LIMIT 1"
     ));
     let tamper = format!(
-        "UPDATE access_log SET entry = replace(entry, '\"denied\"', '\"allowed\"') WHERE seq = {seq}"
+        "UPDATE log_entries SET entry = replace(entry, '\"denied\"', '\"allowed\"') WHERE seq = {seq}"
     );
     let err = db.execute(&tamper).unwrap_err();
     assert!(err.contains("append-only"), "{err}");
     db.execute(match db {
-        TestDb::Sqlite(_) => "DROP TRIGGER access_log_is_append_only_update",
-        TestDb::Postgres(_) => "DROP TRIGGER access_log_is_append_only_update ON access_log",
+        TestDb::Sqlite(_) => "DROP TRIGGER log_entries_are_append_only_update",
+        TestDb::Postgres(_) => "DROP TRIGGER log_entries_are_append_only_update ON log_entries",
     })
     .unwrap();
     assert_eq!(db.execute(&tamper).unwrap(), 1);
     let (ok, stdout, stderr) = verify_log(hub);
     assert!(!ok, "verify-log passed a tampered log: {stdout}");
     assert!(
-        stderr.contains(&format!("seq {seq} ")),
+        stderr.contains(&format!("seq {seq} ")) && stderr.contains("edited"),
         "verify-log must name row {seq}: {stderr}"
     );
 }

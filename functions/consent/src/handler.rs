@@ -13,7 +13,7 @@ use carehub_guest::idempotency::{Answer, WriteRequest, write_once};
 use carehub_guest::problem::{forbidden, internal};
 use carehub_guest::routing::Route;
 use carehub_store::{
-    ConsentRecord, ConsentStore, RegistrationStore, StoreError, office_registration_state,
+    ConsentRecord, ConsentStore, LockKey, RegistrationStore, StoreError, office_registration_state,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -121,6 +121,7 @@ pub fn record<S: ConsentStore + RegistrationStore + ?Sized>(
             request::parse(&value).map_err(|p| Reply::problem(&p))
         },
         |s, req| {
+            s.lock(&[LockKey::Person(person.clone())])?;
             let refuse = |p: Problem| Ok(Err(Reply::problem(&p)));
             let event = match req.into_event(principal, caller.actor(), now) {
                 Ok(e) => e,

@@ -130,7 +130,7 @@ fn register(s: &Store, office: &str, p: &PersonRef) -> i64 {
         start: "2025-11-01T00:00:00+09:00".into(),
         end: None,
     };
-    in_transaction(s, |s| {
+    in_transaction(s, &[], |s| {
         s.add_registration(&reg, "2025-11-01T00:00:00.000000Z")
     })
     .unwrap()
@@ -209,7 +209,7 @@ fn an_office_records_consent_only_once_registered() {
 
     // A registered office sees the consent; after deregistration it does not.
     assert_eq!(show(&s, &cm, &p).status, 200);
-    in_transaction(&s, |s| {
+    in_transaction(&s, &[], |s| {
         s.deregister(
             seq,
             &Deregistration {

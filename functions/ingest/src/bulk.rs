@@ -34,7 +34,7 @@ use carehub_domain::{PersonRef, Principal, Problem, ProblemType, fingerprint};
 use carehub_guest::body::parse_json_value;
 use carehub_guest::http::{NDJSON, Reply};
 use carehub_guest::problem::{INTERNAL_DETAIL, internal};
-use carehub_store::{IdempotencyRecord, NewVersion, RegistrationStore, StoreError};
+use carehub_store::{IdempotencyRecord, LockKey, NewVersion, RegistrationStore, StoreError};
 
 use crate::envelope::{self, Format};
 use crate::handler::{
@@ -238,6 +238,20 @@ impl<'a, S: RegistrationStore + ?Sized> Bulk<'a, S> {
             self.store.begin_write()?;
             self.in_transaction = true;
         }
+        // Lock what this batch touches: its persons and its keys. A lock
+        // taken by an earlier batch is held already; a concurrent bulk of
+        // the same persons in another order may deadlock, which PostgreSQL
+        // breaks by failing one of the two (a 500 the caller retries).
+        let mut locks = Vec::new();
+        for line in lines.iter() {
+            if let Outcome::Write(item) = &line.outcome {
+                locks.push(LockKey::Person(item.person.clone()));
+            }
+            if let Some(key) = &line.key {
+                locks.push(LockKey::Idempotency(self.principal.clone(), key.clone()));
+            }
+        }
+        self.store.lock(&locks)?;
         // Before the keys: a refused line claims no key, and a line whose
         // key has a stored answer still replays it.
         self.check_registrations(lines)?;

@@ -10,7 +10,8 @@ use carehub_guest::http::{Reply, RequestHead};
 use carehub_guest::idempotency::{Answer as IdempotentAnswer, WriteRequest, write_once};
 use carehub_guest::routing::Route;
 use carehub_store::{
-    NewVersion, RegistrationStore, StoreError, WriteOutcome, Written, office_registration_state,
+    LockKey, NewVersion, RegistrationStore, StoreError, WriteOutcome, Written,
+    office_registration_state,
 };
 use serde::Serialize;
 
@@ -177,7 +178,7 @@ pub fn refuse_request_key(head: &RequestHead) -> Result<(), Reply> {
 /// and size checks; `now` is RFC 3339 UTC.
 ///
 /// The request is parsed and checked (role, municipality, content) before
-/// the write lock is taken; an office's registration is checked inside the
+/// the transaction locks the person; an office's registration is checked inside the
 /// write transaction, so a refused write stores nothing.
 pub fn single<S: RegistrationStore + ?Sized>(
     store: &S,
@@ -198,6 +199,8 @@ pub fn single<S: RegistrationStore + ?Sized>(
                 .map_err(|problem| Reply::problem(&problem))
         },
         |s, item| {
+            // Only this person's writers wait for this one.
+            s.lock(&[LockKey::Person(item.person.clone())])?;
             if let Err(problem) = registration_permission(s, principal, &item.person, now)? {
                 return Ok(Err(Reply::problem(&problem)));
             }

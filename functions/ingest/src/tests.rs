@@ -58,7 +58,7 @@ fn register<D: Db>(
         start: start.into(),
         end: None,
     };
-    in_transaction(s, |s| s.add_registration(&registration, at))
+    in_transaction(s, &[], |s| s.add_registration(&registration, at))
         .unwrap()
         .seq
 }
@@ -70,7 +70,7 @@ fn deregister<D: Db>(s: &SqlStore<D>, office: &Principal, seq: i64, at: &str) {
         by: office.clone(),
         reason: "契約終了".into(),
     };
-    in_transaction(s, |s| s.deregister(seq, &d)).unwrap();
+    in_transaction(s, &[], |s| s.deregister(seq, &d)).unwrap();
 }
 
 fn person(insured: &str) -> PersonRef {

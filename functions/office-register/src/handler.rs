@@ -17,7 +17,7 @@ use carehub_guest::idempotency::{Answer, WriteRequest, write_once};
 use carehub_guest::problem::{forbidden, internal, invalid_identifier};
 use carehub_guest::routing::{Page, Route, paginate};
 use carehub_store::{
-    Deregistration, NewRegistration, RegistrationRecord, RegistrationStore, StoreError,
+    Deregistration, LockKey, NewRegistration, RegistrationRecord, RegistrationStore, StoreError,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -248,6 +248,7 @@ pub fn register<S: RegistrationStore + ?Sized>(
             Ok(req)
         },
         |s, req| {
+            s.lock(&[LockKey::Person(req.person.clone())])?;
             let existing = s.office_registrations_for(principal, &req.person)?;
             if !may_add_registration(existing.iter().map(|r| r.state(now))) {
                 let current = existing
@@ -317,6 +318,13 @@ pub fn deregister<S: RegistrationStore + ?Sized>(
             Ok(reason.to_owned())
         },
         |s, reason| {
+            // The person is known from the (immutable) registration row;
+            // read it again under the person's lock, which a concurrent
+            // deregistration of it holds until it commits.
+            let Some(found) = s.registration(id)? else {
+                return Ok(Err(Reply::problem(&registration_not_found())));
+            };
+            s.lock(&[LockKey::Person(found.registration.person)])?;
             let Some(mut record) = s.registration(id)? else {
                 return Ok(Err(Reply::problem(&registration_not_found())));
             };

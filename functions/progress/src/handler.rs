@@ -23,8 +23,8 @@ use carehub_guest::idempotency::{Answer, WriteRequest, write_once};
 use carehub_guest::problem::{forbidden, internal, invalid_identifier, invalid_request_problem};
 use carehub_guest::routing::{self, Route, paginate};
 use carehub_store::{
-    AccessLogStore, ApplicationRecord, ConsentStore, DocumentStore, NewApplication, NewVersion,
-    ProgressStore, RegistrationStore, StepRecord, StoreError, advance, log_access,
+    AccessLogStore, ApplicationRecord, ConsentStore, DocumentStore, LockKey, NewApplication,
+    NewVersion, ProgressStore, RegistrationStore, StepRecord, StoreError, advance, log_access,
     office_registration_state, progress_of,
 };
 use serde::Serialize;
@@ -276,8 +276,9 @@ pub fn create<S: ProgressStore + ?Sized>(
             Ok(req)
         },
         |s, req| {
-            // The person's latest application, read under the write lock,
-            // makes two identical requests in one microsecond distinct.
+            s.lock(&[LockKey::Person(req.person.clone())])?;
+            // The person's latest application, read under the person's
+            // lock, makes two identical requests in one microsecond distinct.
             let latest = s
                 .person_applications(&req.person, None, 1)?
                 .first()
@@ -408,6 +409,12 @@ pub fn step<S: ProgressStore + ?Sized>(
             if !may_manage_progress(principal, &person) {
                 return Ok(Err(forbidden()));
             }
+            // The steps are read under the person's lock: a concurrent
+            // step of the same application has committed or waits.
+            s.lock(&[LockKey::Person(person.clone())])?;
+            let app = s
+                .application(&id)?
+                .ok_or_else(|| StoreError::Corrupt("application vanished".into()))?;
             let (state, _) = progress_of(s, &app)?;
             if !allowed_next(&state).contains(&step) {
                 return refuse(transition_refused(&state, step));

@@ -214,7 +214,7 @@ fn who_may_write_and_read() {
     // The care manager: only registered with consent in force.
     let cm = caller(CARE_MANAGER);
     assert_eq!(handler::show(&s, &cm, &id, NOW).status, 403);
-    in_transaction(&s, |s| {
+    in_transaction(&s, &[], |s| {
         let office = Principal::parse_urn(CARE_MANAGER).unwrap();
         s.add_registration(
             &NewRegistration {
@@ -231,7 +231,7 @@ fn who_may_write_and_read() {
     })
     .unwrap();
     assert_eq!(handler::show(&s, &cm, &id, NOW).status, 403);
-    in_transaction(&s, |s| {
+    in_transaction(&s, &[], |s| {
         s.append_consent(
             &person(),
             &ConsentEvent::Given {

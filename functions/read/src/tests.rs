@@ -52,7 +52,10 @@ fn put(
         content_sha256: sha256_hex(content.as_bytes()),
         content,
     };
-    in_transaction(s, |s| s.write_versions(std::slice::from_ref(&item), at)).unwrap();
+    in_transaction(s, &[], |s| {
+        s.write_versions(std::slice::from_ref(&item), at)
+    })
+    .unwrap();
     item.document_id
 }
 
@@ -441,7 +444,7 @@ fn consent(s: &SqlStore<NativeDb>, p: &PersonRef) {
         application_ref: Some("APP-1".into()),
         effective_at: "2025-11-01T00:00:00Z".into(),
     };
-    in_transaction(s, |s| {
+    in_transaction(s, &[], |s| {
         s.append_consent(p, &event, &principal(MUNICIPALITY), "2025-11-01T00:00:00Z")
     })
     .unwrap();
@@ -453,7 +456,7 @@ fn withdraw(s: &SqlStore<NativeDb>, p: &PersonRef) {
         through: principal("urn:carehub:portal:mynaportal"),
         effective_at: NOW.into(),
     };
-    in_transaction(s, |s| {
+    in_transaction(s, &[], |s| {
         s.append_consent(p, &event, &principal("urn:carehub:portal:mynaportal"), NOW)
     })
     .unwrap();
@@ -470,7 +473,7 @@ fn register(s: &SqlStore<NativeDb>, office: &str, p: &PersonRef) -> i64 {
         start: "2025-11-01T00:00:00Z".into(),
         end: None,
     };
-    in_transaction(s, |s| {
+    in_transaction(s, &[], |s| {
         s.add_registration(&reg, "2025-11-01T00:00:00.000000Z")
     })
     .unwrap()
@@ -509,7 +512,7 @@ fn registered_offices_read_with_consent_and_lose_it_at_once() {
     consent(&s, &p);
     assert_eq!(handler::one(&s, &cs, &care_plan, None, NOW).status, 200);
     // So does deregistration.
-    in_transaction(&s, |s| {
+    in_transaction(&s, &[], |s| {
         s.deregister(
             seq,
             &Deregistration {
@@ -596,7 +599,7 @@ fn accesses_of(
 }
 
 #[test]
-fn every_read_and_refusal_is_logged_in_one_chain() {
+fn every_read_and_refusal_is_logged_in_its_shard_chain() {
     let (s, p, ids) = seeded();
     let cm = reader(CARE_MANAGER, None);
     let cert = id_of(&ids, DocumentKind::InsuranceCertificate);
@@ -620,19 +623,37 @@ fn every_read_and_refusal_is_logged_in_one_chain() {
         carehub_guest::problem::forbidden()
     );
 
-    // The chain: six entries, verifying from the genesis.
-    let rows: Vec<(String, String)> = {
+    // Six entries in two shards: the person's five, and the care
+    // manager's probe of an id that names no document; each chain
+    // verifies from the genesis.
+    let rows: Vec<(String, String, String)> = {
         let db = &s.db().0;
         let mut st = db
-            .prepare("SELECT entry, hash FROM access_log ORDER BY seq")
+            .prepare("SELECT shard, entry, hash FROM log_entries ORDER BY shard, shard_seq")
             .unwrap();
-        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .unwrap()
             .map(Result::unwrap)
             .collect()
     };
     assert_eq!(rows.len(), 6);
-    assert_eq!(verify_chain(&rows), Ok(()));
+    let mut shards: std::collections::BTreeMap<String, Vec<(String, String)>> = Default::default();
+    for (shard, entry, hash) in rows {
+        shards.entry(shard).or_default().push((entry, hash));
+    }
+    assert_eq!(shards.len(), 2, "{:?}", shards.keys());
+    assert_eq!(
+        shards[&format!(
+            "person:{}:{}",
+            p.insurer_number.as_str(),
+            p.insured_number.as_str()
+        )]
+            .len(),
+        5
+    );
+    for chain in shards.values() {
+        assert_eq!(verify_chain(chain), Ok(()));
+    }
     let logged = s.person_accesses(&p, None, 100).unwrap();
     // The missing document names no person: five entries about p.
     assert_eq!(logged.len(), 5);
@@ -691,7 +712,7 @@ fn every_read_and_refusal_is_logged_in_one_chain() {
     let err = s
         .db()
         .0
-        .execute("UPDATE access_log SET entry = '{}'", [])
+        .execute("UPDATE log_entries SET entry = '{}'", [])
         .unwrap_err();
     assert!(err.to_string().contains("append-only"));
 }
@@ -730,7 +751,7 @@ fn accesses_page_with_a_cursor() {
 }
 
 #[test]
-fn concurrent_appenders_keep_one_linear_chain() {
+fn concurrent_appenders_keep_the_shard_chain_linear() {
     use carehub_domain::{AccessAction, AccessLogEntry};
     use carehub_store::log_access;
 
@@ -787,7 +808,7 @@ fn concurrent_appenders_keep_one_linear_chain() {
     }
     let conn = open(&path);
     let rows: Vec<(String, String)> = conn
-        .prepare("SELECT entry, hash FROM access_log ORDER BY seq")
+        .prepare("SELECT entry, hash FROM log_entries ORDER BY shard_seq")
         .unwrap()
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap()

@@ -18,7 +18,7 @@ use carehub_guest::idempotency::{Answer, WriteRequest, write_once};
 use carehub_guest::problem::{forbidden, internal, invalid_identifier, invalid_request_problem};
 use carehub_guest::routing::{self, Route, paginate};
 use carehub_store::{
-    ConsentStore, NewSubmission, NewVersion, ProgressStore, RegistrationStore, RelayStore,
+    ConsentStore, LockKey, NewSubmission, NewVersion, ProgressStore, RegistrationStore, RelayStore,
     StoreError, SubmissionRecord, advance, in_transaction, office_registration_state, progress_of,
 };
 use serde::Serialize;
@@ -265,6 +265,9 @@ where
         "relay submit",
         || parse_submission(sender, body).map_err(|p| Reply::problem(&p)),
         |s, sub| {
+            // Both kinds read and write about the person (registration and
+            // consent; an opinion's document and application step).
+            s.lock(&[LockKey::Person(sub.person.clone())])?;
             let submission_id = SubmissionId::derive(sender, key.as_str());
             let document_id = match sub.submission_type {
                 SubmissionType::CarePlanRequest => {
@@ -445,7 +448,8 @@ pub fn inbox<S: RelayStore + ?Sized>(
         Ok(p) => p,
         Err(reply) => return reply,
     };
-    let result = in_transaction(store, |s| -> Result<Reply, StoreError> {
+    let locks = [LockKey::Inbox(principal.clone())];
+    let result = in_transaction(store, &locks, |s| -> Result<Reply, StoreError> {
         let mut rows = s.inbox(insurer.as_str(), page.before_seq, page.limit + 1)?;
         let next_cursor = paginate(&mut rows, page.limit, |r| r.seq);
         let accepted: Vec<i64> = rows
@@ -516,6 +520,7 @@ pub fn answer<S: RelayStore + ?Sized>(
             Ok((parse_id(raw_id)?, parse_answer(body, acknowledge)?))
         },
         |s, (id, answer)| {
+            s.lock(&[LockKey::Submission(id.as_str().to_owned())])?;
             let Some(rec) = s.submission(&id)?.filter(|rec| {
                 may_answer(
                     principal,

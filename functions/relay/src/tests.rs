@@ -88,7 +88,7 @@ fn request() -> Value {
 }
 
 fn register_with_consent(s: &Store) {
-    in_transaction(s, |s| {
+    in_transaction(s, &[], |s| {
         s.add_registration(
             &NewRegistration {
                 registration_id: RegistrationId::derive(&p(CARE_MANAGER), &person(), NOW),
@@ -120,7 +120,7 @@ fn register_with_consent(s: &Store) {
 
 fn application(s: &Store, steps: &[Stage]) -> ApplicationId {
     let id = ApplicationId::derive(&person(), ApplicationType::Renewal, NOW, "t");
-    in_transaction(s, |s| {
+    in_transaction(s, &[], |s| {
         let mut app = s.add_application(
             &NewApplication {
                 application_id: id.clone(),
@@ -270,7 +270,7 @@ fn an_opinion_moves_its_application_and_becomes_a_document() {
 fn an_opinion_requested_from_another_institution_is_refused() {
     let s = store();
     let id = ApplicationId::derive(&person(), ApplicationType::New, NOW, "x");
-    in_transaction(&s, |s| {
+    in_transaction(&s, &[], |s| {
         let app = s.add_application(
             &NewApplication {
                 application_id: id.clone(),

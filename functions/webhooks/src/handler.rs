@@ -18,7 +18,7 @@ use carehub_guest::idempotency::{Answer, WriteRequest, write_once};
 use carehub_guest::problem::{forbidden, internal, invalid_request};
 use carehub_guest::routing::{self, Route, paginate};
 use carehub_store::{
-    AttemptRecord, ConsentStore, Delivery, MessageRecord, OutboxStore, StoreError,
+    AttemptRecord, ConsentStore, Delivery, LockKey, MessageRecord, OutboxStore, StoreError,
     SubscriptionRecord, claim_due, fan_out, record_result,
 };
 use serde_json::{Value, json};
@@ -388,6 +388,7 @@ pub fn rotate<S: OutboxStore + ?Sized>(
         "rotating a secret",
         || target(principal, id),
         |s, id| {
+            s.lock(&[LockKey::Subscription(id.as_str().to_owned())])?;
             let record = match owned_in(s, principal, &id)? {
                 Ok(r) => r,
                 Err(reply) => return Ok(Err(reply)),
@@ -425,6 +426,7 @@ pub fn enable<S: OutboxStore + ?Sized>(
         "enabling a subscription",
         || target(principal, id),
         |s, id| {
+            s.lock(&[LockKey::Subscription(id.as_str().to_owned())])?;
             let record = match owned_in(s, principal, &id)? {
                 Ok(r) => r,
                 Err(reply) => return Ok(Err(reply)),
@@ -519,6 +521,7 @@ pub fn redeliver<S: OutboxStore + ?Sized>(
         "scheduling a redelivery",
         || target(principal, id),
         |s, id| {
+            s.lock(&[LockKey::Subscription(id.as_str().to_owned())])?;
             let record = match owned_in(s, principal, &id)? {
                 Ok(r) => r,
                 Err(reply) => return Ok(Err(reply)),

@@ -67,11 +67,17 @@ fn json_of(r: &Reply) -> Value {
 
 fn events(s: &Store) -> Vec<String> {
     let head = s.outbox_head().unwrap();
-    s.events_between(0, head, &carehub_domain::EventType::ALL, None, 1000)
-        .unwrap()
-        .into_iter()
-        .map(|e| e.event.event_type().as_str().to_owned())
-        .collect()
+    s.events_between(
+        Default::default(),
+        head,
+        &carehub_domain::EventType::ALL,
+        None,
+        1000,
+    )
+    .unwrap()
+    .into_iter()
+    .map(|e| e.event.event_type().as_str().to_owned())
+    .collect()
 }
 
 fn version(insurer: &str, kind: DocumentKind, content: &str) -> NewVersion {
@@ -123,7 +129,7 @@ fn subscribe(s: &Store, owner: &str, seed: u8) -> String {
 fn a_change_and_its_event_commit_or_roll_back_together() {
     let s = store();
     // Rolled back: neither the consent event nor its outbox row remain.
-    let failed: Result<(), StoreError> = in_transaction(&s, |s| {
+    let failed: Result<(), StoreError> = in_transaction(&s, &[], |s| {
         s.append_consent(&person("131016"), &given(), &p(MUNICIPALITY), NOW)?;
         Err(StoreError::Corrupt(
             "the handler failed after the write".into(),
@@ -133,7 +139,7 @@ fn a_change_and_its_event_commit_or_roll_back_together() {
     assert!(events(&s).is_empty());
     assert!(s.consent_history(&person("131016")).unwrap().is_empty());
     // Committed: both.
-    in_transaction(&s, |s| {
+    in_transaction(&s, &[], |s| {
         s.append_consent(&person("131016"), &given(), &p(MUNICIPALITY), NOW)
     })
     .unwrap();
@@ -143,7 +149,7 @@ fn a_change_and_its_event_commit_or_roll_back_together() {
 #[test]
 fn every_kind_of_write_appends_its_event() {
     let s = store();
-    in_transaction(&s, |s| {
+    in_transaction(&s, &[], |s| {
         // A bulk of two new documents, then a superseding version and an
         // unchanged one (no event).
         s.write_versions(
@@ -194,7 +200,13 @@ fn every_kind_of_write_appends_its_event() {
     );
     let head = s.outbox_head().unwrap();
     let all = s
-        .events_between(0, head, &carehub_domain::EventType::ALL, None, 100)
+        .events_between(
+            Default::default(),
+            head,
+            &carehub_domain::EventType::ALL,
+            None,
+            100,
+        )
         .unwrap();
     assert_eq!(
         serde_json::to_value(&all[2].event.facts).unwrap()["supersedes"],
@@ -212,7 +224,7 @@ fn fan_out_gives_each_receiver_only_what_it_may_read() {
     let portal = subscribe(&s, PORTAL, 1);
     let own = subscribe(&s, MUNICIPALITY, 2);
     let other = subscribe(&s, OTHER, 3);
-    in_transaction(&s, |s| {
+    in_transaction(&s, &[], |s| {
         s.write_versions(
             &[
                 version("131016", DocumentKind::CertificationSurvey, "{}"),
@@ -255,7 +267,7 @@ fn fan_out_gives_each_receiver_only_what_it_may_read() {
 fn a_claim_is_exclusive_until_its_lease_expires() {
     let s = store();
     subscribe(&s, MUNICIPALITY, 2);
-    in_transaction(&s, |s| {
+    in_transaction(&s, &[], |s| {
         s.append_consent(&person("131016"), &given(), &p(MUNICIPALITY), NOW)
     })
     .unwrap();
@@ -284,7 +296,7 @@ fn attempt(status: Option<u16>) -> AttemptRecord {
 fn failures_back_off_410_disables_and_success_delivers() {
     let s = store();
     let id = subscribe(&s, MUNICIPALITY, 2);
-    in_transaction(&s, |s| {
+    in_transaction(&s, &[], |s| {
         s.append_consent(&person("131016"), &given(), &p(MUNICIPALITY), NOW)?;
         s.append_consent(&person("131016"), &given(), &p(MUNICIPALITY), NOW)
     })
@@ -338,7 +350,7 @@ fn failures_back_off_410_disables_and_success_delivers() {
 fn a_message_fails_when_the_schedule_is_exhausted_and_redelivery_revives_it() {
     let s = store();
     let id = subscribe(&s, MUNICIPALITY, 2);
-    in_transaction(&s, |s| {
+    in_transaction(&s, &[], |s| {
         s.append_consent(&person("131016"), &given(), &p(MUNICIPALITY), NOW)
     })
     .unwrap();

@@ -572,13 +572,16 @@ pub async fn access_log_page(
     conn: &mut sqlx::PgConnection,
     after: i64,
     limit: i64,
-) -> Result<Vec<(i64, String, String)>> {
-    sqlx::query_as("SELECT seq, entry, hash FROM access_log WHERE seq > $1 ORDER BY seq LIMIT $2")
+) -> Result<Vec<crate::accesslog::Row>> {
+    let sql = crate::accesslog::PAGE_SQL
+        .replace("?1", "$1")
+        .replace("?2", "$2");
+    sqlx::query_as(&sql)
         .bind(after)
         .bind(limit)
         .fetch_all(conn)
         .await
-        .doing(|| "reading access_log (is this a carehub database, migrated?)".into())
+        .doing(|| "reading log_entries (is this a carehub database, migrated?)".into())
 }
 
 #[cfg(test)]

@@ -59,6 +59,28 @@ pub fn verify_chain_from(prev_hash_hex: &str, entries: &[(String, String)]) -> R
     Ok(())
 }
 
+/// The shard that held the single pre-upgrade chain: entries written
+/// before the log was sharded keep their hashes and their order there.
+pub const LEGACY_SHARD: &str = "legacy";
+
+/// The shard an entry chains in: the person's own chain for a read about a
+/// person (`person:<insurer>:<insured>`), the caller's for a read that
+/// names no person (`principal:<urn>`, a probe of an id that names
+/// nothing). Per person, not a fixed number of hashed shards, so that a
+/// person's access list is one whole chain they can check end to end, and
+/// appends for different persons never share a chain head (and so never a
+/// lock).
+pub fn shard_of(entry: &AccessLogEntry) -> String {
+    match &entry.person {
+        Some(p) => format!(
+            "person:{}:{}",
+            p.insurer_number.as_str(),
+            p.insured_number.as_str()
+        ),
+        None => format!("principal:{}", entry.principal.to_urn()),
+    }
+}
+
 /// A JSON text with object keys sorted (by UTF-8 bytes) and no whitespace.
 pub fn canonical_json(value: &Value) -> String {
     let mut out = String::new();

@@ -32,6 +32,7 @@
 mod macros;
 
 pub mod accesslog;
+pub mod checkpoint;
 pub mod codes;
 pub mod consent;
 pub mod content;
@@ -39,6 +40,7 @@ pub mod cursor;
 pub mod docid;
 pub mod ids;
 pub mod kinds;
+pub mod merkle;
 pub mod policy;
 pub mod principal;
 pub mod problem;
@@ -48,9 +50,10 @@ pub mod relay;
 pub mod webhook;
 
 pub use accesslog::{
-    AccessAction, AccessLogEntry, AccessOutcome, GENESIS_HASH, canonical_json, chain_hash,
-    verify_chain, verify_chain_from,
+    AccessAction, AccessLogEntry, AccessOutcome, GENESIS_HASH, LEGACY_SHARD, canonical_json,
+    chain_hash, shard_of, verify_chain, verify_chain_from,
 };
+pub use checkpoint::{Checkpoint, CheckpointSigner, CheckpointVerifier, TreeHead};
 pub use codes::{ApplicationType, CareLevel};
 pub use consent::{
     ConsentConflict, ConsentEvent, ConsentMethod, ConsentState, Giver, ProxyRelationship,

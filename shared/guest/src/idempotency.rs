@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::http::{JSON, Reply, RequestHead};
 use crate::problem::internal;
-use carehub_store::{DocumentStore, IdempotencyRecord, StoreError, in_transaction};
+use carehub_store::{DocumentStore, IdempotencyRecord, LockKey, StoreError, in_transaction};
 
 /// The `Idempotency-Key` header, parsed; 400 `invalid-idempotency-key` when
 /// malformed or repeated. `None` when absent (the key is optional).
@@ -125,8 +125,11 @@ impl<'a> WriteRequest<'a> {
 /// 1. A key seen before is answered from its record (or refused when the
 ///    request differs) before anything else.
 /// 2. `prepare` parses and checks the request (its `Err` is the answer).
-/// 3. In one write transaction: the key is looked up again (a concurrent
-///    twin may have won), `write` runs — its `Ok(Err(reply))` refuses
+/// 3. In one write transaction that locks the key (only the key: `write`
+///    locks what it touches with `DocumentStore::lock` first thing, so
+///    requests about different persons never wait for each other): the
+///    key is looked up again (a concurrent twin may have won, and holding
+///    the key's lock it has committed), `write` runs — its `Ok(Err(reply))` refuses
 ///    (409 on a state conflict, 403 on a registration it finds ended, …) and
 ///    rolls back — and the answer is stored under the key.
 ///
@@ -174,7 +177,11 @@ where
         Ok(p) => p,
         Err(reply) => return reply,
     };
-    let result = in_transaction(store, |s| -> Result<Answer, Failure> {
+    let locks: Vec<LockKey> = key
+        .map(|k| LockKey::Idempotency(principal.clone(), k.as_str().to_owned()))
+        .into_iter()
+        .collect();
+    let result = in_transaction(store, &locks, |s| -> Result<Answer, Failure> {
         if let Some(reply) = lookup(s)? {
             return Err(Failure::Reply(reply));
         }

@@ -319,6 +319,13 @@ impl Db for SpinDb {
             SpinDb::Postgres(db) => db.execute(sql, params),
         }
     }
+
+    fn lock(&self, id: i64) -> Result<(), DbError> {
+        match self {
+            SpinDb::Sqlite(db) => db.lock(id),
+            SpinDb::Postgres(db) => db.lock(id),
+        }
+    }
 }
 
 fn store_error(e: impl std::fmt::Debug) -> Reply {

@@ -36,6 +36,7 @@ use carehub_domain::{
     Principal, RegistrationId, RegistrationState, VerificationMethod, registration_state,
 };
 
+pub mod lock;
 #[cfg(feature = "native-sqlite")]
 pub mod native;
 pub mod outbox;
@@ -44,9 +45,10 @@ pub mod progress;
 pub mod relay;
 pub mod sql;
 
+pub use lock::{LockKey, lock_order};
 pub use outbox::{
-    AttemptRecord, Delivery, MessageRecord, MessageState, NewSubscription, OutboxStore,
-    SubscriptionRecord, claim_due, fan_out, record_result,
+    AttemptRecord, Delivery, MessageRecord, MessageState, NewSubscription, OutboxPosition,
+    OutboxStore, SubscriptionRecord, claim_due, fan_out, record_result,
 };
 pub use progress::{
     ApplicationRecord, NewApplication, ProgressStore, StepRecord, advance, progress_of,
@@ -114,6 +116,14 @@ pub struct Rows {
 pub trait Db {
     /// Runs `sql` with positional parameters `?1`, `?2`, … bound to `params`.
     fn execute(&self, sql: &str, params: Vec<Value>) -> Result<Rows, DbError>;
+
+    /// Takes the transaction-scoped lock `id` (a [`LockKey::id`]), held
+    /// until `COMMIT` or `ROLLBACK`. A no-op where the transaction already
+    /// excludes every other writer (SQLite's `BEGIN IMMEDIATE`).
+    fn lock(&self, id: i64) -> Result<(), DbError> {
+        let _ = id;
+        Ok(())
+    }
 }
 
 /// A database error. The text is for the log, never for a client.
@@ -279,6 +289,9 @@ pub trait DocumentStore {
     /// (SQLite `BEGIN IMMEDIATE`), so read-then-write sequences inside it
     /// cannot interleave with another writer.
     fn begin_write(&self) -> Result<(), StoreError>;
+    /// Takes the locks of `keys` inside the open transaction, in
+    /// [`lock_order`] (see [`lock`]).
+    fn lock(&self, keys: &[LockKey]) -> Result<(), StoreError>;
     /// Commits the transaction.
     fn commit(&self) -> Result<(), StoreError>;
     /// Rolls the transaction back.
@@ -484,12 +497,15 @@ pub struct LoggedAccess {
     pub hash: String,
 }
 
-/// The tamper-evident access log: one global hash chain.
+/// The tamper-evident access log: one hash chain per shard
+/// (`carehub_domain::shard_of`: the person's, or the caller's for a read
+/// that names no person).
 pub trait AccessLogStore: DocumentStore {
-    /// Appends entries to the chain, each hashed over the previous row's
-    /// hash. Must run inside a write transaction (`BEGIN IMMEDIATE`), which
-    /// holds the write lock from reading the previous hash to the insert,
-    /// so that concurrent writers keep the chain linear; use [`log_access`].
+    /// Appends entries, each to its shard's chain, hashed over the shard's
+    /// previous hash. Must run inside a write transaction holding the
+    /// shards' locks ([`LockKey::LogShard`]) from reading the previous
+    /// hash to the insert, so that concurrent appenders keep each chain
+    /// linear; use [`log_access`].
     fn append_access(&self, entries: &[AccessLogEntry]) -> Result<(), StoreError>;
 
     /// Accesses to `person`'s data, newest first, below `before_seq`.
@@ -501,23 +517,40 @@ pub trait AccessLogStore: DocumentStore {
     ) -> Result<Vec<LoggedAccess>, StoreError>;
 }
 
-/// Appends `entries` to the access log in a transaction of their own.
+/// Appends `entries` to the access log in a transaction of their own,
+/// locking only the shards they chain in.
 pub fn log_access<S: AccessLogStore + ?Sized>(
     store: &S,
     entries: &[AccessLogEntry],
 ) -> Result<(), StoreError> {
-    in_transaction(store, |s| s.append_access(entries))
+    let mut shards: Vec<LockKey> = entries
+        .iter()
+        .map(|e| LockKey::LogShard(carehub_domain::shard_of(e)))
+        .collect();
+    shards.dedup();
+    in_transaction(store, &shards, |s| s.append_access(entries))
 }
 
-/// Runs `f` inside a write transaction: committed when `f` returns `Ok`,
-/// rolled back when it returns `Err` (whatever the error), so that nothing
-/// is half-stored.
-pub fn in_transaction<S, T, E>(store: &S, f: impl FnOnce(&S) -> Result<T, E>) -> Result<T, E>
+/// Runs `f` inside a write transaction that holds the locks of `locks`
+/// (and only those, see [`lock`]): committed when `f` returns `Ok`, rolled
+/// back when it returns `Err` (whatever the error), so that nothing is
+/// half-stored.
+pub fn in_transaction<S, T, E>(
+    store: &S,
+    locks: &[LockKey],
+    f: impl FnOnce(&S) -> Result<T, E>,
+) -> Result<T, E>
 where
     S: DocumentStore + ?Sized,
     E: From<StoreError>,
 {
     store.begin_write()?;
+    if let Err(e) = store.lock(locks) {
+        if let Err(r) = store.rollback() {
+            eprintln!("carehub-guest: rollback after failed lock failed: {r}");
+        }
+        return Err(e.into());
+    }
     match f(store) {
         Ok(value) => match store.commit() {
             Ok(()) => Ok(value),

@@ -24,7 +24,7 @@ use carehub_domain::webhook::{
 };
 use carehub_domain::{ConsentState, Principal};
 
-use super::{ConsentStore, DocumentStore, StoreError, in_transaction};
+use super::{ConsentStore, DocumentStore, LockKey, StoreError, in_transaction};
 
 mod sql;
 
@@ -54,8 +54,8 @@ pub struct SubscriptionRecord {
     pub previous_secret: Option<String>,
     /// When the previous secret stops signing (ms since the epoch).
     pub previous_expires_ms: Option<i64>,
-    /// Outbox events up to this sequence number have been fanned out.
-    pub fanout_seq: i64,
+    /// Outbox events up to this position have been fanned out.
+    pub fanout: OutboxPosition,
     /// When deliveries stopped, if they did.
     pub disabled_at: Option<String>,
     /// Why (`gone`: the receiver answered 410).
@@ -151,11 +151,33 @@ pub struct AttemptRecord {
     pub outcome: AttemptOutcome,
 }
 
+/// Where an event stands in the outbox's order: its writing transaction's
+/// id, then its sequence number.
+///
+/// Without a hub-wide lock, writers of different persons commit in any
+/// order, so a sequence number alone is no fan-out cursor (a lower number
+/// may commit after a higher one was fanned out). On PostgreSQL each event
+/// carries its transaction's id (`pg_current_xact_id()`, a column default)
+/// and the outbox's safe head is `pg_snapshot_xmin(pg_current_snapshot())`
+/// (view `carehub_outbox_head`): every transaction below it has ended, so
+/// the events below it are a stable prefix in (txid, seq) order, and the
+/// fan-out reads only that prefix. On SQLite (one writer at a time) every
+/// event's txid is 0 and the head view says 1: the order is `seq`'s.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct OutboxPosition {
+    /// The writing transaction's id (0 on SQLite).
+    pub txid: i64,
+    /// The event's sequence number.
+    pub seq: i64,
+}
+
 /// An outbox event as read back for fan-out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredEvent {
     /// Its sequence number.
     pub seq: i64,
+    /// Its place in fan-out order.
+    pub position: OutboxPosition,
     /// The event.
     pub event: Event,
     /// When the change happened, RFC 3339.
@@ -210,27 +232,29 @@ pub trait OutboxStore: DocumentStore {
     /// Disables (`Some((at, reason))`) or re-enables (`None`) deliveries.
     fn set_disabled(&self, seq: i64, disabled: Option<(&str, &str)>) -> Result<(), StoreError>;
 
-    /// Outbox events with `after < seq <= upto` of `types` (and of persons
-    /// insured by `insurer`, when given), oldest first, at most `limit`.
+    /// Outbox events with `after < position <= upto` of `types` (and of
+    /// persons insured by `insurer`, when given), in position order, at
+    /// most `limit`.
     fn events_between(
         &self,
-        after: i64,
-        upto: i64,
+        after: OutboxPosition,
+        upto: OutboxPosition,
         types: &[EventType],
         insurer: Option<&str>,
         limit: u32,
     ) -> Result<Vec<StoredEvent>, StoreError>;
 
-    /// The outbox's newest sequence number (0 when empty).
-    fn outbox_head(&self) -> Result<i64, StoreError>;
+    /// The outbox's safe head: the last position of the prefix no running
+    /// transaction can still add to (zero when empty).
+    fn outbox_head(&self) -> Result<OutboxPosition, StoreError>;
 
     /// Creates messages for a subscription (due at `due_ms`) and moves its
-    /// fan-out cursor to `fanout_seq`.
+    /// fan-out cursor to `fanout`.
     fn add_messages(
         &self,
         subscription_seq: i64,
         messages: &[NewMessage],
-        fanout_seq: i64,
+        fanout: OutboxPosition,
         due_ms: i64,
         at: &str,
     ) -> Result<(), StoreError>;
@@ -288,11 +312,12 @@ pub fn fan_out<S>(store: &S, now_ms: i64, at: &str) -> Result<usize, StoreError>
 where
     S: OutboxStore + ConsentStore + ?Sized,
 {
-    in_transaction(store, |s| {
+    // One fan-out at a time: the cursors are read, then moved.
+    in_transaction(store, &[LockKey::Dispatcher], |s| {
         let head = s.outbox_head()?;
         let mut created = 0;
         for sub in s.active_subscriptions()? {
-            if sub.fanout_seq >= head {
+            if sub.fanout >= head {
                 continue;
             }
             let Some(receiver) =
@@ -305,7 +330,7 @@ where
                 Receiver::Portal => None,
             };
             let events = s.events_between(
-                sub.fanout_seq,
+                sub.fanout,
                 head,
                 &sub.subscription.event_types,
                 insurer,
@@ -314,7 +339,7 @@ where
             let cursor = if events.len() < FANOUT_BATCH as usize {
                 head
             } else {
-                events.last().map_or(head, |e| e.seq)
+                events.last().map_or(head, |e| e.position)
             };
             let mut messages = Vec::with_capacity(events.len());
             for e in &events {
@@ -361,7 +386,9 @@ pub fn claim_due<S>(
 where
     S: OutboxStore + ?Sized,
 {
-    in_transaction(store, |s| {
+    // Claims serialise with each other (not with any other writer), so
+    // two runs never lease the same message.
+    in_transaction(store, &[LockKey::Dispatcher], |s| {
         let mut claimed = s.claim(now_ms, lease_until_ms, limit)?;
         claimed.sort_by_key(|m| m.seq);
         let subs = s.active_subscriptions()?;
@@ -406,7 +433,8 @@ pub fn record_result<S>(
 where
     S: OutboxStore + ?Sized,
 {
-    in_transaction(store, |s| {
+    // The lease makes the message this run's alone: no lock needed.
+    in_transaction(store, &[], |s| {
         let next = match attempt.outcome {
             AttemptOutcome::Delivered => None,
             AttemptOutcome::Gone | AttemptOutcome::Failed => {

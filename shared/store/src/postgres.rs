@@ -9,14 +9,16 @@
 //! * `?N` becomes `$N` ([`rewrite_placeholders`]), outside quoted strings,
 //!   quoted identifiers and comments;
 //! * `BEGIN IMMEDIATE` (SQLite: take the database's write lock now) becomes
-//!   `BEGIN` plus `pg_advisory_xact_lock(`[`WRITE_LOCK`]`)`: one
-//!   transaction-scoped lock that every writer of every gateway process
-//!   takes first and PostgreSQL releases at `COMMIT` or `ROLLBACK`. Writers
-//!   are therefore serialised exactly as SQLite's write lock serialises
-//!   them, and under `READ COMMITTED` each statement after the lock sees
-//!   everything the previous writer committed: read-then-write sequences
-//!   (the next version number, the stored answer of an idempotency key, the
-//!   access log's previous hash) stay correct across processes.
+//!   a plain `BEGIN`: there is no hub-wide lock. A transaction serialises
+//!   only on the [`crate::LockKey`]s it names, each a transaction-scoped
+//!   advisory lock ([`Db::lock`]: `pg_advisory_xact_lock(id)`) taken right
+//!   after `BEGIN` in ascending order and released at `COMMIT` or
+//!   `ROLLBACK`. Under `READ COMMITTED` each statement after the lock sees
+//!   everything the previous holder of the same key committed, so
+//!   read-then-write sequences on that key (the next version number of a
+//!   person's document, the stored answer of an idempotency key, a shard's
+//!   previous hash) stay correct across processes, while writers of
+//!   different persons never wait for each other.
 //!
 //! The schema is `shared/migrations/postgres/`, the twin of the SQLite one
 //! (`BIGINT` integers, so every integer column reads back as an `int64`).
@@ -24,10 +26,6 @@
 use std::borrow::Cow;
 
 use super::{Db, DbError, Rows, Value};
-
-/// The advisory-lock key every write transaction takes ("carehub!" as a
-/// big-endian `i64`). The migration runner uses a different key.
-pub const WRITE_LOCK: i64 = 7_161_130_662_365_585_953;
 
 /// What the store needs of a PostgreSQL connection: Spin's
 /// `fermyon:spin/postgres` `query` and `execute`, with `$N` placeholders.
@@ -45,13 +43,15 @@ impl<C: PgClient> Db for PostgresDb<C> {
     fn execute(&self, sql: &str, params: Vec<Value>) -> Result<Rows, DbError> {
         if sql.trim().eq_ignore_ascii_case("BEGIN IMMEDIATE") {
             self.0.execute("BEGIN", Vec::new())?;
-            self.0.execute(
-                "SELECT pg_advisory_xact_lock($1)",
-                vec![Value::Integer(WRITE_LOCK)],
-            )?;
             return Ok(Rows::default());
         }
         self.0.query(&rewrite_placeholders(sql), params)
+    }
+
+    fn lock(&self, id: i64) -> Result<(), DbError> {
+        self.0
+            .execute("SELECT pg_advisory_xact_lock($1)", vec![Value::Integer(id)])
+            .map(drop)
     }
 }
 
@@ -179,9 +179,10 @@ mod tests {
     }
 
     #[test]
-    fn begin_immediate_takes_the_write_lock_and_other_statements_pass_through() {
+    fn begin_immediate_is_a_plain_begin_and_locks_are_per_key() {
         let db = PostgresDb(Recorder::default());
         db.execute("BEGIN IMMEDIATE", Vec::new()).unwrap();
+        db.lock(42).unwrap();
         db.execute(
             "SELECT hash FROM access_log WHERE seq < ?1",
             vec![Value::Integer(5)],
@@ -195,7 +196,7 @@ mod tests {
                 ("BEGIN".to_owned(), vec![], "execute"),
                 (
                     "SELECT pg_advisory_xact_lock($1)".to_owned(),
-                    vec![Value::Integer(WRITE_LOCK)],
+                    vec![Value::Integer(42)],
                     "execute"
                 ),
                 (

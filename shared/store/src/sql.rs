@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 use carehub_domain::{
     AccessLogEntry, ConsentEvent, ConsentState, DocumentId, DocumentKey, DocumentKind,
     GENESIS_HASH, InsuredNumber, InsurerNumber, PersonRef, Principal, RegistrationId,
-    VerificationMethod, canonical_json, chain_hash,
+    VerificationMethod, canonical_json, chain_hash, shard_of,
 };
 
 use carehub_domain::webhook::{Event, EventFacts, RegistrationChange};
@@ -21,9 +21,9 @@ use carehub_domain::webhook::{Event, EventFacts, RegistrationChange};
 use super::outbox::OutboxStore;
 use super::{
     AccessLogStore, ConsentRecord, ConsentStore, Db, Deregistration, DocumentRecord, DocumentStore,
-    IdempotencyRecord, ListQuery, ListedDocument, LoggedAccess, NewRegistration, NewVersion,
-    RegistrationRecord, RegistrationStore, RowReader, StoreError, Value, VersionMeta, WriteOutcome,
-    Written, take_text,
+    IdempotencyRecord, ListQuery, ListedDocument, LockKey, LoggedAccess, NewRegistration,
+    NewVersion, RegistrationRecord, RegistrationStore, RowReader, StoreError, Value, VersionMeta,
+    WriteOutcome, Written, lock_order, take_text,
 };
 
 /// Documents per multi-row statement. 8 parameters per document row keeps a
@@ -285,6 +285,13 @@ impl<D: Db> SqlStore<D> {
 impl<D: Db> DocumentStore for SqlStore<D> {
     fn begin_write(&self) -> Result<(), StoreError> {
         self.exec("BEGIN IMMEDIATE", Vec::new()).map(drop)
+    }
+
+    fn lock(&self, keys: &[LockKey]) -> Result<(), StoreError> {
+        for id in lock_order(keys) {
+            self.db.lock(id)?;
+        }
+        Ok(())
     }
 
     fn commit(&self) -> Result<(), StoreError> {
@@ -737,17 +744,24 @@ impl<D: Db> AccessLogStore for SqlStore<D> {
         if entries.is_empty() {
             return Ok(());
         }
-        // Read under the transaction's write lock: no other writer can
-        // append between this read and the inserts below.
-        let rows = self.exec(
-            "SELECT hash FROM access_log ORDER BY seq DESC LIMIT 1",
-            Vec::new(),
-        )?;
-        let mut prev = match rows.rows.first() {
-            Some(row) => RowReader::new(row, "access_log").text(0)?.to_owned(),
-            None => GENESIS_HASH.to_owned(),
-        };
+        // Each entry chains after its shard's head, read under the
+        // shard's lock (log_access takes it): no other appender of the
+        // shard can come between this read and the insert, and the unique
+        // (shard, shard_seq) refuses a fork should one try.
         for entry in entries {
+            let shard = shard_of(entry);
+            let rows = self.exec(
+                "SELECT hash, shard_seq FROM log_entries WHERE shard = ?1 \
+                 ORDER BY shard_seq DESC LIMIT 1",
+                vec![shard.as_str().into()],
+            )?;
+            let (prev, shard_seq) = match rows.rows.first() {
+                Some(row) => {
+                    let r = RowReader::new(row, "log_entries");
+                    (r.text(0)?.to_owned(), r.int(1)? + 1)
+                }
+                None => (GENESIS_HASH.to_owned(), 1),
+            };
             let text = entry.canonical_json();
             let hash = chain_hash(&prev, &text);
             let (insurer, insured) = match &entry.person {
@@ -758,11 +772,18 @@ impl<D: Db> AccessLogStore for SqlStore<D> {
                 None => (Value::Null, Value::Null),
             };
             self.exec(
-                "INSERT INTO access_log (insurer_number, insured_number, entry, hash) \
-                 VALUES (?1, ?2, ?3, ?4)",
-                vec![insurer, insured, text.into(), hash.as_str().into()],
+                "INSERT INTO log_entries (shard, shard_seq, insurer_number, insured_number, \
+                 entry, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                vec![
+                    shard.into(),
+                    shard_seq.into(),
+                    insurer,
+                    insured,
+                    text.into(),
+                    prev.into(),
+                    hash.into(),
+                ],
             )?;
-            prev = hash;
         }
         Ok(())
     }
@@ -775,7 +796,7 @@ impl<D: Db> AccessLogStore for SqlStore<D> {
     ) -> Result<Vec<LoggedAccess>, StoreError> {
         let [insurer, insured] = person_params(person);
         let rows = self.exec(
-            "SELECT seq, entry, hash FROM access_log \
+            "SELECT seq, entry, hash FROM log_entries \
              WHERE insurer_number = ?1 AND insured_number = ?2 AND seq < ?3 \
              ORDER BY seq DESC LIMIT ?4",
             vec![
@@ -788,7 +809,7 @@ impl<D: Db> AccessLogStore for SqlStore<D> {
         rows.rows
             .iter()
             .map(|row| {
-                let r = RowReader::new(row, "access_log");
+                let r = RowReader::new(row, "log_entries");
                 Ok(LoggedAccess {
                     seq: r.int(0)?,
                     entry: json_column(&r, 1)?,

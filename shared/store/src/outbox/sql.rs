@@ -7,8 +7,8 @@ use carehub_domain::webhook::{AttemptOutcome, Event, EventFacts, EventType, Subs
 use carehub_domain::{InsuredNumber, InsurerNumber, PersonRef, Principal};
 
 use super::{
-    AttemptRecord, MessageRecord, MessageState, NewMessage, NewSubscription, OutboxStore,
-    StoredEvent, SubscriptionRecord,
+    AttemptRecord, MessageRecord, MessageState, NewMessage, NewSubscription, OutboxPosition,
+    OutboxStore, StoredEvent, SubscriptionRecord,
 };
 use crate::sql::SqlStore;
 use crate::{Db, RowReader, StoreError, Value};
@@ -25,7 +25,8 @@ fn types_text(types: &[EventType]) -> String {
 }
 
 const SUBSCRIPTION_COLUMNS: &str = "seq, subscription_id, owner, url, event_types, secret, \
-     previous_secret, previous_expires_ms, fanout_seq, disabled_at, disabled_reason, created_at";
+     previous_secret, previous_expires_ms, fanout_seq, disabled_at, disabled_reason, created_at, \
+     fanout_txid";
 
 fn subscription_record(row: &[Value]) -> Result<SubscriptionRecord, StoreError> {
     let r = RowReader::new(row, "webhook_subscriptions");
@@ -47,7 +48,10 @@ fn subscription_record(row: &[Value]) -> Result<SubscriptionRecord, StoreError> 
         },
         previous_secret: r.opt_text(6)?.map(str::to_owned),
         previous_expires_ms: r.opt_int(7)?,
-        fanout_seq: r.int(8)?,
+        fanout: OutboxPosition {
+            txid: r.int(12)?,
+            seq: r.int(8)?,
+        },
         disabled_at: r.opt_text(9)?.map(str::to_owned),
         disabled_reason: r.opt_text(10)?.map(str::to_owned),
         created_at: r.text(11)?.to_owned(),
@@ -137,17 +141,21 @@ impl<D: Db> OutboxStore for SqlStore<D> {
         s: &NewSubscription,
         at: &str,
     ) -> Result<SubscriptionRecord, StoreError> {
+        // It hears of what is recorded after the outbox's safe head now
+        // (and of what running transactions are still adding).
+        let head = self.outbox_head()?;
         let rows = self.db().execute(
             "INSERT INTO webhook_subscriptions (subscription_id, owner, url, event_types, secret, \
-             fanout_seq, created_at) VALUES (?1, ?2, ?3, ?4, ?5, \
-             (SELECT COALESCE(MAX(seq), 0) FROM webhook_events), ?6) \
-             RETURNING seq, fanout_seq",
+             fanout_seq, fanout_txid, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+             RETURNING seq",
             vec![
                 s.subscription_id.as_str().into(),
                 s.owner.to_urn().into(),
                 s.url.as_str().into(),
                 types_text(&s.event_types).into(),
                 s.secret.as_str().into(),
+                head.seq.into(),
+                head.txid.into(),
                 at.into(),
             ],
         )?;
@@ -161,7 +169,7 @@ impl<D: Db> OutboxStore for SqlStore<D> {
             subscription: s.clone(),
             previous_secret: None,
             previous_expires_ms: None,
-            fanout_seq: r.int(1)?,
+            fanout: head,
             disabled_at: None,
             disabled_reason: None,
             created_at: at.to_owned(),
@@ -223,8 +231,8 @@ impl<D: Db> OutboxStore for SqlStore<D> {
 
     fn events_between(
         &self,
-        after: i64,
-        upto: i64,
+        after: OutboxPosition,
+        upto: OutboxPosition,
         types: &[EventType],
         insurer: Option<&str>,
         limit: u32,
@@ -232,11 +240,21 @@ impl<D: Db> OutboxStore for SqlStore<D> {
         if types.is_empty() {
             return Ok(Vec::new());
         }
+        // (txid, seq) > (?1, ?2) AND (txid, seq) <= (?4, ?5), spelled out
+        // (row comparisons are not in the SQL both dialects share).
         let mut sql = String::from(
-            "SELECT seq, insurer_number, insured_number, facts, occurred_at FROM webhook_events \
-             WHERE seq > ?1 AND seq <= ?2",
+            "SELECT seq, insurer_number, insured_number, facts, occurred_at, txid \
+             FROM webhook_events \
+             WHERE (txid > ?1 OR (txid = ?1 AND seq > ?2)) \
+             AND (txid < ?4 OR (txid = ?4 AND seq <= ?5))",
         );
-        let mut params: Vec<Value> = vec![after.into(), upto.into(), i64::from(limit).into()];
+        let mut params: Vec<Value> = vec![
+            after.txid.into(),
+            after.seq.into(),
+            i64::from(limit).into(),
+            upto.txid.into(),
+            upto.seq.into(),
+        ];
         if let Some(n) = insurer {
             let _ = write!(sql, " AND insurer_number = ?{}", params.len() + 1);
             params.push(n.into());
@@ -249,7 +267,7 @@ impl<D: Db> OutboxStore for SqlStore<D> {
             let _ = write!(sql, "?{}", params.len() + 1);
             params.push(t.as_str().into());
         }
-        sql.push_str(") ORDER BY seq LIMIT ?3");
+        sql.push_str(") ORDER BY txid, seq LIMIT ?3");
         let rows = self.db().execute(&sql, params)?;
         rows.rows
             .iter()
@@ -257,6 +275,10 @@ impl<D: Db> OutboxStore for SqlStore<D> {
                 let r = RowReader::new(row, "webhook_events");
                 Ok(StoredEvent {
                     seq: r.int(0)?,
+                    position: OutboxPosition {
+                        txid: r.int(5)?,
+                        seq: r.int(0)?,
+                    },
                     event: Event {
                         person: PersonRef::new(
                             r.parse(1, InsurerNumber::parse)?,
@@ -270,23 +292,31 @@ impl<D: Db> OutboxStore for SqlStore<D> {
             .collect()
     }
 
-    fn outbox_head(&self) -> Result<i64, StoreError> {
+    fn outbox_head(&self) -> Result<OutboxPosition, StoreError> {
+        // One statement, so the snapshot whose xmin bounds the prefix is
+        // the one the prefix is read in.
         let rows = self.db().execute(
-            "SELECT COALESCE(MAX(seq), 0) FROM webhook_events",
+            "SELECT e.txid, e.seq FROM webhook_events e, carehub_outbox_head h \
+             WHERE e.txid < h.xmin ORDER BY e.txid DESC, e.seq DESC LIMIT 1",
             Vec::new(),
         )?;
-        let row = rows
-            .rows
-            .first()
-            .ok_or_else(|| StoreError::Corrupt("MAX(seq) returned no row".into()))?;
-        RowReader::new(row, "webhook_events head").int(0)
+        match rows.rows.first() {
+            None => Ok(OutboxPosition::default()),
+            Some(row) => {
+                let r = RowReader::new(row, "webhook_events head");
+                Ok(OutboxPosition {
+                    txid: r.int(0)?,
+                    seq: r.int(1)?,
+                })
+            }
+        }
     }
 
     fn add_messages(
         &self,
         subscription_seq: i64,
         messages: &[NewMessage],
-        fanout_seq: i64,
+        fanout: OutboxPosition,
         due_ms: i64,
         at: &str,
     ) -> Result<(), StoreError> {
@@ -321,8 +351,13 @@ impl<D: Db> OutboxStore for SqlStore<D> {
             self.db().execute(&sql, params)?;
         }
         self.db().execute(
-            "UPDATE webhook_subscriptions SET fanout_seq = ?2 WHERE seq = ?1 AND fanout_seq < ?2",
-            vec![subscription_seq.into(), fanout_seq.into()],
+            "UPDATE webhook_subscriptions SET fanout_txid = ?2, fanout_seq = ?3 WHERE seq = ?1 \
+             AND (fanout_txid < ?2 OR (fanout_txid = ?2 AND fanout_seq < ?3))",
+            vec![
+                subscription_seq.into(),
+                fanout.txid.into(),
+                fanout.seq.into(),
+            ],
         )?;
         Ok(())
     }

@@ -1,0 +1,367 @@
+//! The Merkle tree over every access-log entry (RFC 9162 §2.1), the same
+//! tree Certificate Transparency logs keep.
+//!
+//! A leaf's hash is `SHA-256(0x00 || data)`, an interior node's
+//! `SHA-256(0x01 || left || right)`; the tree over `n` leaves splits at the
+//! largest power of two below `n` ([`root`], RFC 9162 §2.1.1). An inclusion
+//! proof ([`inclusion_proof`], §2.1.3) shows that a leaf is in the tree of a
+//! given size; a consistency proof ([`consistency_proof`], §2.1.4) shows
+//! that the tree of one size is a prefix of the tree of a larger size, so a
+//! log that removed or changed a covered entry cannot produce one. The
+//! verifiers ([`verify_inclusion`], [`verify_consistency`]) follow the
+//! algorithms of §2.1.3.2 and §2.1.4.2 step by step.
+//!
+//! In carehub the leaf data is the 32 bytes of an entry's chained hash
+//! (`carehub_domain::chain_hash`), in the order the checkpoint job assigned
+//! leaf indexes.
+
+use sha2::{Digest, Sha256};
+
+/// A 32-byte SHA-256 value.
+pub type Hash = [u8; 32];
+
+/// The hash of the empty tree: SHA-256 of nothing.
+pub fn empty_root() -> Hash {
+    Sha256::digest([]).into()
+}
+
+/// `SHA-256(0x00 || data)`.
+pub fn leaf_hash(data: &[u8]) -> Hash {
+    let mut h = Sha256::new();
+    h.update([0u8]);
+    h.update(data);
+    h.finalize().into()
+}
+
+/// `SHA-256(0x01 || left || right)`.
+pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
+    let mut h = Sha256::new();
+    h.update([1u8]);
+    h.update(left);
+    h.update(right);
+    h.finalize().into()
+}
+
+/// The largest power of two strictly below `n` (`n >= 2`).
+fn split(n: usize) -> usize {
+    debug_assert!(n >= 2);
+    let mut k = 1;
+    while k << 1 < n {
+        k <<= 1;
+    }
+    k
+}
+
+/// The Merkle tree hash of the leaves whose leaf hashes are `leaves`
+/// (MTH, RFC 9162 §2.1.1).
+pub fn root(leaves: &[Hash]) -> Hash {
+    match leaves.len() {
+        0 => empty_root(),
+        1 => leaves[0],
+        n => {
+            let k = split(n);
+            node_hash(&root(&leaves[..k]), &root(&leaves[k..]))
+        }
+    }
+}
+
+/// The inclusion proof of leaf `index` in the tree of `leaves`
+/// (PATH, RFC 9162 §2.1.3.1), or `None` when `index` is out of range.
+pub fn inclusion_proof(index: usize, leaves: &[Hash]) -> Option<Vec<Hash>> {
+    (index < leaves.len()).then(|| path(index, leaves))
+}
+
+fn path(m: usize, d: &[Hash]) -> Vec<Hash> {
+    let n = d.len();
+    if n <= 1 {
+        return Vec::new();
+    }
+    let k = split(n);
+    if m < k {
+        let mut p = path(m, &d[..k]);
+        p.push(root(&d[k..]));
+        p
+    } else {
+        let mut p = path(m - k, &d[k..]);
+        p.push(root(&d[..k]));
+        p
+    }
+}
+
+/// Verifies an inclusion proof (RFC 9162 §2.1.3.2): that the leaf with
+/// hash `leaf` is at `index` in the tree of `size` leaves whose root is
+/// `root`.
+pub fn verify_inclusion(index: u64, size: u64, leaf: &Hash, proof: &[Hash], root: &Hash) -> bool {
+    if index >= size {
+        return false;
+    }
+    let (mut fnode, mut snode) = (index, size - 1);
+    let mut r = *leaf;
+    for p in proof {
+        if snode == 0 {
+            return false;
+        }
+        if fnode & 1 == 1 || fnode == snode {
+            r = node_hash(p, &r);
+            if fnode & 1 == 0 {
+                while fnode & 1 == 0 && fnode != 0 {
+                    fnode >>= 1;
+                    snode >>= 1;
+                }
+            }
+        } else {
+            r = node_hash(&r, p);
+        }
+        fnode >>= 1;
+        snode >>= 1;
+    }
+    snode == 0 && r == *root
+}
+
+/// The consistency proof between the tree of the first `old_size` leaves
+/// and the tree of all `leaves` (PROOF, RFC 9162 §2.1.4.1), or `None` when
+/// `old_size` exceeds `leaves.len()`. Empty when the sizes are equal or
+/// the old tree is empty.
+pub fn consistency_proof(old_size: usize, leaves: &[Hash]) -> Option<Vec<Hash>> {
+    if old_size > leaves.len() {
+        return None;
+    }
+    if old_size == 0 || old_size == leaves.len() {
+        return Some(Vec::new());
+    }
+    Some(subproof(old_size, leaves, true))
+}
+
+fn subproof(m: usize, d: &[Hash], complete: bool) -> Vec<Hash> {
+    let n = d.len();
+    if m == n {
+        return if complete { Vec::new() } else { vec![root(d)] };
+    }
+    let k = split(n);
+    if m <= k {
+        let mut p = subproof(m, &d[..k], complete);
+        p.push(root(&d[k..]));
+        p
+    } else {
+        let mut p = subproof(m - k, &d[k..], false);
+        p.push(root(&d[..k]));
+        p
+    }
+}
+
+/// Verifies a consistency proof (RFC 9162 §2.1.4.2): that the tree of
+/// `old_size` leaves with root `old_root` is a prefix of the tree of
+/// `new_size` leaves with root `new_root`.
+pub fn verify_consistency(
+    old_size: u64,
+    new_size: u64,
+    old_root: &Hash,
+    new_root: &Hash,
+    proof: &[Hash],
+) -> bool {
+    if old_size > new_size {
+        return false;
+    }
+    if old_size == new_size {
+        return proof.is_empty() && old_root == new_root;
+    }
+    if old_size == 0 {
+        // Every tree extends the empty one; nothing to prove.
+        return proof.is_empty();
+    }
+    if proof.is_empty() {
+        return false;
+    }
+    // 2. If first is an exact power of 2, prepend first_hash to the proof.
+    let mut path: Vec<Hash> = Vec::with_capacity(proof.len() + 1);
+    if old_size.is_power_of_two() {
+        path.push(*old_root);
+    }
+    path.extend_from_slice(proof);
+    // 3.
+    let (mut fnode, mut snode) = (old_size - 1, new_size - 1);
+    // 4.
+    while fnode & 1 == 1 {
+        fnode >>= 1;
+        snode >>= 1;
+    }
+    // 5.
+    let (mut fr, mut sr) = (path[0], path[0]);
+    // 6.
+    for c in &path[1..] {
+        if snode == 0 {
+            return false;
+        }
+        if fnode & 1 == 1 || fnode == snode {
+            fr = node_hash(c, &fr);
+            sr = node_hash(c, &sr);
+            if fnode & 1 == 0 {
+                while fnode & 1 == 0 && fnode != 0 {
+                    fnode >>= 1;
+                    snode >>= 1;
+                }
+            }
+        } else {
+            sr = node_hash(&sr, c);
+        }
+        fnode >>= 1;
+        snode >>= 1;
+    }
+    // 7.
+    fr == *old_root && sr == *new_root && snode == 0
+}
+
+/// Parses a lower-case or upper-case hex SHA-256 into its 32 bytes.
+pub fn parse_hash(hex_text: &str) -> Option<Hash> {
+    let bytes = hex::decode(hex_text).ok()?;
+    bytes.try_into().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn leaves(n: usize) -> Vec<Hash> {
+        (0..n)
+            .map(|i| leaf_hash(&(i as u64).to_be_bytes()))
+            .collect()
+    }
+
+    /// RFC 9162's MTH written as the recursive definition, to check the
+    /// implementation against.
+    fn mth(d: &[Hash]) -> Hash {
+        match d.len() {
+            0 => empty_root(),
+            1 => d[0],
+            n => {
+                let mut k = 1;
+                while k * 2 < n {
+                    k *= 2;
+                }
+                node_hash(&mth(&d[..k]), &mth(&d[k..]))
+            }
+        }
+    }
+
+    #[test]
+    fn hashes_follow_the_rfc_prefixes() {
+        // SHA-256("") and SHA-256(0x00): the empty tree and the empty leaf.
+        assert_eq!(
+            hex::encode(empty_root()),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!(
+            hex::encode(leaf_hash(b"")),
+            "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d"
+        );
+        let l = leaves(3);
+        assert_eq!(root(&l), node_hash(&node_hash(&l[0], &l[1]), &l[2]));
+        assert_eq!(root(&l[..1]), l[0]);
+    }
+
+    #[test]
+    fn a_proof_of_seven_leaves_as_in_the_rfc_example() {
+        // RFC 9162 §2.1.5: the tree of seven leaves a..g; the inclusion
+        // proof of d (index 3) is [c, hash(a,b), hash(e,f,g)].
+        let l = leaves(7);
+        let proof = inclusion_proof(3, &l).unwrap();
+        assert_eq!(
+            proof,
+            vec![
+                l[2],
+                node_hash(&l[0], &l[1]),
+                node_hash(&node_hash(&l[4], &l[5]), &l[6])
+            ]
+        );
+        // The consistency proof between 3 and 7 leaves: [c, d, hash(a,b), hash(e,f,g)].
+        assert_eq!(
+            consistency_proof(3, &l).unwrap(),
+            vec![
+                l[2],
+                l[3],
+                node_hash(&l[0], &l[1]),
+                node_hash(&node_hash(&l[4], &l[5]), &l[6])
+            ]
+        );
+        // Between 4 and 7: [hash(e,f,g)].
+        assert_eq!(
+            consistency_proof(4, &l).unwrap(),
+            vec![node_hash(&node_hash(&l[4], &l[5]), &l[6])]
+        );
+    }
+
+    #[test]
+    fn out_of_range_requests_have_no_proof() {
+        let l = leaves(4);
+        assert!(inclusion_proof(4, &l).is_none());
+        assert!(consistency_proof(5, &l).is_none());
+        assert!(!verify_inclusion(4, 4, &l[0], &[], &root(&l)));
+        assert!(!verify_consistency(5, 4, &root(&l), &root(&l), &[]));
+        assert!(consistency_proof(0, &l).unwrap().is_empty());
+        assert!(consistency_proof(4, &l).unwrap().is_empty());
+    }
+
+    #[test]
+    fn parse_hash_takes_exactly_32_bytes_of_hex() {
+        let h = leaf_hash(b"x");
+        assert_eq!(parse_hash(&hex::encode(h)), Some(h));
+        assert_eq!(parse_hash("00"), None);
+        assert_eq!(parse_hash("zz"), None);
+    }
+
+    proptest! {
+        #[test]
+        fn root_is_the_recursive_mth(n in 0usize..70) {
+            let l = leaves(n);
+            prop_assert_eq!(root(&l), mth(&l));
+        }
+
+        #[test]
+        fn every_inclusion_proof_verifies_and_a_tampered_one_does_not(
+            n in 1usize..70, i in 0usize..70, flip in 0usize..64
+        ) {
+            let l = leaves(n);
+            let i = i % n;
+            let r = root(&l);
+            let proof = inclusion_proof(i, &l).unwrap();
+            prop_assert!(verify_inclusion(i as u64, n as u64, &l[i], &proof, &r));
+            // Another leaf, another index or a changed proof element fails.
+            let other = leaf_hash(b"not a leaf");
+            prop_assert!(!verify_inclusion(i as u64, n as u64, &other, &proof, &r));
+            if n > 1 {
+                let j = (i + 1) % n;
+                prop_assert!(!verify_inclusion(j as u64, n as u64, &l[i], &proof, &r));
+                let mut bad = proof.clone();
+                let k = flip % bad.len();
+                bad[k][flip % 32] ^= 1;
+                prop_assert!(!verify_inclusion(i as u64, n as u64, &l[i], &bad, &r));
+                // A shorter proof does not verify either.
+                prop_assert!(!verify_inclusion(i as u64, n as u64, &l[i], &proof[..proof.len() - 1], &r));
+            }
+        }
+
+        #[test]
+        fn every_consistency_proof_verifies_and_a_changed_history_does_not(
+            n in 1usize..70, m in 0usize..70, flip in 0usize..64
+        ) {
+            let l = leaves(n);
+            let m = m % (n + 1);
+            let (old, new) = (root(&l[..m]), root(&l));
+            let proof = consistency_proof(m, &l).unwrap();
+            prop_assert!(verify_consistency(m as u64, n as u64, &old, &new, &proof));
+            if m > 0 && m < n {
+                // A log that changed one of the first m leaves cannot
+                // prove consistency with the old root.
+                let mut changed = l.clone();
+                changed[flip % m][flip % 32] ^= 1;
+                let proof2 = consistency_proof(m, &changed).unwrap();
+                prop_assert!(!verify_consistency(m as u64, n as u64, &old, &root(&changed), &proof2));
+                let mut bad = proof.clone();
+                let k = flip % bad.len();
+                bad[k][flip % 32] ^= 1;
+                prop_assert!(!verify_consistency(m as u64, n as u64, &old, &new, &bad));
+            }
+        }
+    }
+}
