@@ -118,6 +118,10 @@ problem_types! {
     /// A webhook subscription's URL is not under the hub's allowed outbound
     /// origins (or is not an absolute http(s) URL).
     WebhookUrlNotAllowed => (422, "webhook-url-not-allowed", "Webhook URL not allowed"),
+    /// Standard care-plan CSV files (ケアプラン標準仕様) that break the spec:
+    /// bytes outside MS932, forbidden characters, items that are missing
+    /// or malformed; `csv_violations` names each file, row and column.
+    InvalidStandardCsv => (422, "invalid-standard-csv", "Invalid standard CSV files"),
 }
 
 impl ProblemType {
@@ -310,6 +314,7 @@ mod tests {
         ("invalid-submission", 422),
         ("upstream-unavailable", 502),
         ("webhook-url-not-allowed", 422),
+        ("invalid-standard-csv", 422),
     ];
 
     #[test]

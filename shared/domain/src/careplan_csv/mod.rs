@@ -23,6 +23,20 @@ pub use items::{CSV_VERSIONS, Format, Item, Scope, Table};
 use serde::Serialize;
 
 use crate::ids::OfficeNumber;
+use crate::problem::{Problem, ProblemType};
+
+/// The 422 `invalid-standard-csv` problem listing `violations` in its
+/// `csv_violations` member (file, row, column, item, message).
+pub fn problem(violations: &[CsvViolation]) -> Problem {
+    let detail = match violations.len() {
+        1 => "The files break 1 rule of the standard CSV specification.".to_owned(),
+        n => format!("The files break {n} rules of the standard CSV specification."),
+    };
+    Problem::new(ProblemType::InvalidStandardCsv, detail).with_extension(
+        "csv_violations",
+        serde_json::to_value(violations).expect("violations serialize"),
+    )
+}
 
 /// One thing wrong with the files, where it is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -283,3 +283,160 @@ fn a_plan_stored_as_json_exports_and_refuses_what_ms932_lacks() {
     let v = export(&content, &plan.person, OFFICE, TS).unwrap_err();
     assert_eq!((v[0].row, v[0].column), (1, 9));
 }
+
+#[test]
+fn violations_become_one_problem_naming_file_row_and_column() {
+    let mut files = set(&[Table::Table1, Table::Table2]);
+    replace(&mut files, 0, "\"22\"", b"\"29\"");
+    let p = problem(&run(&files).unwrap_err());
+    let body = p.to_json();
+    assert_eq!(body["type"], "urn:carehub:problem:invalid-standard-csv");
+    assert_eq!(body["status"], 422);
+    assert_eq!(body["csv_violations"][0]["row"], 1);
+    assert_eq!(body["csv_violations"][0]["column"], 21);
+    assert_eq!(body["csv_violations"][0]["item"], "要介護状態区分");
+}
+
+#[test]
+fn tables_3_and_7_round_trip() {
+    let mut t3 = head();
+    t3.extend([
+        "20250405",
+        "20250405",
+        "1",
+        "3",
+        "0930",
+        "1600",
+        "通所介護",
+        "霞が関デイ",
+        "",
+        "",
+    ]);
+    let mut t3b = head();
+    t3b.extend([
+        "20250405", "20250405", "2", "", "0700", "", "起床", "", "", "",
+    ]);
+    let mut t7 = head();
+    t7.extend([
+        "202504",
+        "20250405",
+        TO,
+        "霞が関デイ",
+        "通所介護22",
+        "151111",
+        "897",
+        "5",
+        "4485",
+        "",
+        "0",
+        "4485",
+        "10.90",
+        "48886",
+        "90",
+        "43997",
+        "4889",
+        "0",
+        "",
+        "",
+    ]);
+    let mut files = set(&[Table::Table1, Table::Table2]);
+    files.push((
+        FileName::build(Table::Table3, "", OFFICE, TO, TS),
+        ms932::encode(&(quoted(&t3) + &quoted(&t3b))).unwrap(),
+    ));
+    files.push((
+        FileName::build(Table::Table7, "202504", OFFICE, TO, TS),
+        ms932::encode(&quoted(&t7)).unwrap(),
+    ));
+    let plan = run(&files).unwrap();
+    let c = &plan.content;
+    crate::content::validate_content(DocumentKind::CarePlan, &plan.person, c).unwrap();
+    assert_eq!(c["table3"]["entries"][1]["entry_type"], "daily_activity");
+    assert_eq!(c["table7"]["services"][0]["person_share_yen"], 4889);
+    assert_eq!(c["table7"]["month"], "2025-04");
+    let out = export(c, &plan.person, OFFICE, TS).unwrap();
+    let mut names: Vec<_> = files.iter().map(|(n, _)| n.clone()).collect();
+    names.sort();
+    let mut got: Vec<_> = out.iter().map(|f| f.name.clone()).collect();
+    got.sort();
+    assert_eq!(got, names);
+    for f in out {
+        let (_, bytes) = files.iter().find(|(n, _)| *n == f.name).unwrap();
+        assert_eq!(&f.bytes, bytes, "{}", f.name);
+    }
+}
+
+macro_rules! fixture {
+    ($dir:literal, $name:literal) => {
+        (
+            $name,
+            &include_bytes!(concat!("../../../../tests/fixtures/csv/", $dir, "/", $name))[..],
+        )
+    };
+}
+
+macro_rules! plan_files {
+    ($dir:literal) => {
+        [
+            fixture!($dir, "UP1KYO_1371234567_1372345678_20250405103000.CSV"),
+            fixture!($dir, "UP2KYO_1371234567_1372345678_20250405103000.CSV"),
+        ]
+    };
+}
+
+fn import_fixture(files: &[(&str, &[u8])]) -> Result<Imported, Vec<CsvViolation>> {
+    let src: Vec<_> = files
+        .iter()
+        .map(|(name, bytes)| SourceFile { name, bytes })
+        .collect();
+    import(&src, OFFICE)
+}
+
+#[test]
+fn the_fixtures_import_and_export_byte_identically() {
+    let files = [
+        fixture!("full", "UP1KYO_1371234567_1372345678_20250405103000.CSV"),
+        fixture!("full", "UP2KYO_1371234567_1372345678_20250405103000.CSV"),
+        fixture!("full", "UP3KYO_1371234567_1372345678_20250405103000.CSV"),
+        fixture!(
+            "full",
+            "UPPLAN_202504_1371234567_1372345678_20250405103000.CSV"
+        ),
+        fixture!(
+            "full",
+            "UPBEPPYO_202504_1371234567_1372345678_20250405103000.CSV"
+        ),
+    ];
+    let plan = import_fixture(&files).unwrap();
+    crate::content::validate_content(DocumentKind::CarePlan, &plan.person, &plan.content).unwrap();
+    assert_eq!(plan.content["care_manager_name"], "髙橋 﨑子");
+    let out = export(&plan.content, &plan.person, OFFICE, TS).unwrap();
+    assert_eq!(out.len(), files.len());
+    for f in &out {
+        let (_, bytes) = files.iter().find(|(n, _)| *n == f.name).unwrap();
+        assert_eq!(&f.bytes[..], *bytes, "{}", f.name);
+    }
+}
+
+#[test]
+fn the_bad_fixtures_are_refused_at_their_item() {
+    for (dir, files, message) in [
+        ("utf8", plan_files!("utf8"), "outside MS932"),
+        // 𠮷's UTF-8 bytes F0 A0 … begin with an MS932 user-defined code.
+        ("lacks-ms932", plan_files!("lacks-ms932"), "外字"),
+        ("gaiji", plan_files!("gaiji"), "外字"),
+    ] {
+        let v = import_fixture(&files).unwrap_err();
+        let first = &v[0];
+        assert!(first.file.starts_with("UP1KYO_"), "{dir}: {first:?}");
+        assert!(first.message.contains(message), "{dir}: {first:?}");
+        assert_eq!(first.row, 1, "{dir}");
+    }
+    let v = import_fixture(&plan_files!("gaiji")).unwrap_err();
+    assert_eq!(
+        (v[0].column, v[0].item.as_deref()),
+        (8, Some("居宅サービス計画作成者氏名"))
+    );
+    let v = import_fixture(&plan_files!("lacks-ms932")).unwrap_err();
+    assert_eq!(v[0].column, 8);
+}
