@@ -5,6 +5,7 @@ mod helpers;
 
 mod concurrency;
 mod consent;
+mod csv;
 mod documents;
 mod edge;
 mod progress;
