@@ -5,6 +5,7 @@ mod helpers;
 
 mod concurrency;
 mod consent;
+mod csv;
 mod database_tls;
 mod documents;
 mod edge;

@@ -33,6 +33,8 @@ pub enum Endpoint {
     Single,
     /// `POST /documents:bulk`.
     Bulk,
+    /// `POST /care-plans:csv`: one plan as the standard CSV files, zipped.
+    CarePlansCsv,
 }
 
 /// The component's routes (after the `/api/ingest` prefix).
@@ -46,6 +48,11 @@ pub const ROUTES: &[Route<Endpoint>] = &[
         method: "POST",
         pattern: "/documents:bulk",
         endpoint: Endpoint::Bulk,
+    },
+    Route {
+        method: "POST",
+        pattern: "/care-plans:csv",
+        endpoint: Endpoint::CarePlansCsv,
     },
 ];
 

@@ -8,12 +8,15 @@
 //!   optional `Idempotency-Key`.
 //! * `POST /documents:bulk` — up to 100,000 documents
 //!   (`application/x-ndjson`, ≤ 64 MiB), one result line per input line.
+//! * `POST /care-plans:csv` — one care plan as the ministry's standard CSV
+//!   files in a zip (`application/zip`, ≤ 8 MiB), see [`csv`].
 //!
 //! [`envelope`] and [`handler`] are plain Rust, tested natively against the
 //! real schema; only `component` (wasm32) touches Spin.
 #![deny(missing_docs)]
 
 pub mod bulk;
+pub mod csv;
 pub mod envelope;
 pub mod handler;
 
@@ -31,6 +34,7 @@ mod component {
     use spin_sdk::http::IncomingRequest;
 
     use crate::bulk::{Bulk, LineSplitter};
+    use crate::csv::{self as care_plan_csv, CSV_LIMIT, ZIP};
     use crate::handler::{self, BULK_LIMIT, Endpoint, ROUTES, SINGLE_LIMIT};
 
     carehub_guest::component!(ROUTES, serve);
@@ -60,6 +64,13 @@ mod component {
                 .await;
                 streamed.and_then(|()| lines.finish(|n, line| run.push(n, line)))?;
                 run.finish()
+            }
+            Endpoint::CarePlansCsv => {
+                let key = handler::idempotency_key(head)?;
+                let body = wasm::read_body(req, head, ZIP, CSV_LIMIT).await?;
+                let store = wasm::open_store()?;
+                let now = clock::now_rfc3339();
+                care_plan_csv::import(&store, &principal, head, key.as_ref(), &body, &now)
             }
         })
     }

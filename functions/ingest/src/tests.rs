@@ -1071,3 +1071,102 @@ fn bulk_refuses_each_line_about_a_person_the_office_is_not_registered_for() {
         assert_eq!(records, 1);
     }
 }
+
+mod care_plan_csv {
+    use std::io::Write;
+
+    use super::*;
+    use crate::csv;
+
+    const OFFICE: &str = "urn:carehub:care-manager:1371234567";
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/csv/");
+
+    fn zipped(dir: &str) -> Vec<u8> {
+        let mut names: Vec<_> = std::fs::read_dir(format!("{FIXTURES}{dir}"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        names.sort();
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        for p in names {
+            w.start_file(
+                p.file_name().unwrap().to_str().unwrap(),
+                zip::write::SimpleFileOptions::default(),
+            )
+            .unwrap();
+            w.write_all(&std::fs::read(&p).unwrap()).unwrap();
+        }
+        w.finish().unwrap().into_inner()
+    }
+
+    fn fixture_person() -> PersonRef {
+        PersonRef::new(
+            InsurerNumber::parse("131011").unwrap(),
+            InsuredNumber::parse("0000012345").unwrap(),
+        )
+    }
+
+    fn register_office(s: &SqlStore<NativeDb>) {
+        let office = principal(OFFICE);
+        let person = fixture_person();
+        let registration = NewRegistration {
+            registration_id: RegistrationId::derive(&office, &person, NOW),
+            office,
+            person,
+            verification_method: VerificationMethod::MyNumberCard,
+            verification_reference: "資格確認端末 照合番号 0042".into(),
+            start: START.into(),
+            end: None,
+        };
+        in_transaction(s, |s| s.add_registration(&registration, NOW)).unwrap();
+    }
+
+    fn post(s: &SqlStore<NativeDb>, body: &[u8]) -> Reply {
+        let h = RequestHead::new(
+            "POST",
+            "/care-plans:csv",
+            "",
+            vec![("content-type".to_owned(), csv::ZIP.as_bytes().to_vec())],
+        );
+        csv::import(s, &principal(OFFICE), &h, None, body, LATER)
+    }
+
+    #[test]
+    fn a_full_set_is_stored_once_as_a_care_plan() {
+        let s = store();
+        register_office(&s);
+        let body = zipped("full");
+        let r = post(&s, &body);
+        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+        let v = json_of(&r);
+        assert_eq!(v["kind"], "care_plan");
+        assert_eq!(v["document_key"], "csv-plan-20250405");
+        let again = post(&s, &body);
+        assert_eq!(again.status, 200);
+        assert_eq!(count(&s, "documents"), 1);
+        assert_eq!(count(&s, "document_versions"), 1);
+    }
+
+    #[test]
+    fn an_unregistered_office_and_bad_files_store_nothing() {
+        let s = store();
+        let r = post(&s, &zipped("full"));
+        assert_eq!(r.status, 403);
+        assert_eq!(
+            json_of(&r)["type"],
+            "urn:carehub:problem:office-not-registered"
+        );
+        register_office(&s);
+        for dir in ["gaiji", "utf8", "lacks-ms932"] {
+            let r = post(&s, &zipped(dir));
+            assert_eq!(r.status, 422, "{dir}");
+            let v = json_of(&r);
+            assert_eq!(v["type"], "urn:carehub:problem:invalid-standard-csv");
+            assert_eq!(v["csv_violations"][0]["row"], 1, "{dir}");
+            assert!(v["csv_violations"][0]["column"].as_u64().unwrap() > 0);
+        }
+        let r = post(&s, b"not a zip");
+        assert_eq!(r.status, 422);
+        assert_eq!(count(&s, "documents"), 0);
+    }
+}

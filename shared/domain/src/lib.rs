@@ -32,6 +32,7 @@
 mod macros;
 
 pub mod accesslog;
+pub mod careplan_csv;
 pub mod checkpoint;
 pub mod codes;
 pub mod consent;

@@ -122,6 +122,10 @@ problem_types! {
     /// page: a missing or invalid CSRF token, or another site's `Origin` /
     /// `Sec-Fetch-Site`.
     CrossSiteRequest => (403, "cross-site-request", "Cross-site request refused"),
+    /// Standard care-plan CSV files (ケアプラン標準仕様) that break the spec:
+    /// bytes outside MS932, forbidden characters, items that are missing
+    /// or malformed; `csv_violations` names each file, row and column.
+    InvalidStandardCsv => (422, "invalid-standard-csv", "Invalid standard CSV files"),
 }
 
 impl ProblemType {
@@ -315,6 +319,7 @@ mod tests {
         ("upstream-unavailable", 502),
         ("webhook-url-not-allowed", 422),
         ("cross-site-request", 403),
+        ("invalid-standard-csv", 422),
     ];
 
     #[test]
