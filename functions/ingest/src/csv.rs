@@ -14,11 +14,11 @@ use std::io::{Cursor, Read};
 use carehub_domain::careplan_csv::{self, CsvViolation, SourceFile};
 use carehub_domain::{DocumentKey, DocumentKind, IdempotencyKey, Principal, Problem};
 use carehub_guest::http::{Reply, RequestHead};
-use carehub_guest::idempotency::{Answer as IdempotentAnswer, WriteRequest, write_once};
-use carehub_store::{RegistrationStore, StoreError};
+use carehub_guest::idempotency::{WriteRequest, write_once};
+use carehub_store::RegistrationStore;
 
 use crate::envelope::Envelope;
-use crate::handler::{answer, prepare, registration_permission};
+use crate::handler::{prepare, write_one};
 
 /// Body cap of `POST /care-plans:csv` (the zip).
 pub const CSV_LIMIT: usize = 8 << 20;
@@ -111,20 +111,6 @@ pub fn import<S: RegistrationStore + ?Sized>(
                 .and_then(|e| prepare(principal, e))
                 .map_err(|problem| Reply::problem(&problem))
         },
-        |s, item| {
-            if let Err(problem) = registration_permission(s, principal, &item.person, now)? {
-                return Ok(Err(Reply::problem(&problem)));
-            }
-            let written = s
-                .write_versions(std::slice::from_ref(&item), now)?
-                .pop()
-                .ok_or_else(|| StoreError::Corrupt("write_versions returned nothing".into()))?;
-            let answer = answer(&item, &written);
-            Ok(Ok(IdempotentAnswer {
-                status: answer.status,
-                location: answer.location,
-                body: answer.body,
-            }))
-        },
+        |s, item| write_one(s, principal, item, now),
     )
 }

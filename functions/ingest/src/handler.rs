@@ -205,22 +205,31 @@ pub fn single<S: RegistrationStore + ?Sized>(
                 .and_then(|e| prepare(principal, e))
                 .map_err(|problem| Reply::problem(&problem))
         },
-        |s, item| {
-            // Only this person's writers wait for this one.
-            s.lock(&[LockKey::Person(item.person.clone())])?;
-            if let Err(problem) = registration_permission(s, principal, &item.person, now)? {
-                return Ok(Err(Reply::problem(&problem)));
-            }
-            let written = s
-                .write_versions(std::slice::from_ref(&item), now)?
-                .pop()
-                .ok_or_else(|| StoreError::Corrupt("write_versions returned nothing".into()))?;
-            let answer = answer(&item, &written);
-            Ok(Ok(IdempotentAnswer {
-                status: answer.status,
-                location: answer.location,
-                body: answer.body,
-            }))
-        },
+        |s, item| write_one(s, principal, item, now),
     )
+}
+
+/// Stores one checked document inside `write_once`'s transaction: locks its
+/// person (only this person's writers wait), checks an office's
+/// registration, writes the next version and gives the answer to keep.
+pub(crate) fn write_one<S: RegistrationStore + ?Sized>(
+    s: &S,
+    principal: &Principal,
+    item: NewVersion,
+    now: &str,
+) -> Result<Result<IdempotentAnswer, Reply>, StoreError> {
+    s.lock(&[LockKey::Person(item.person.clone())])?;
+    if let Err(problem) = registration_permission(s, principal, &item.person, now)? {
+        return Ok(Err(Reply::problem(&problem)));
+    }
+    let written = s
+        .write_versions(std::slice::from_ref(&item), now)?
+        .pop()
+        .ok_or_else(|| StoreError::Corrupt("write_versions returned nothing".into()))?;
+    let answer = answer(&item, &written);
+    Ok(Ok(IdempotentAnswer {
+        status: answer.status,
+        location: answer.location,
+        body: answer.body,
+    }))
 }

@@ -1118,7 +1118,7 @@ mod care_plan_csv {
             start: START.into(),
             end: None,
         };
-        in_transaction(s, |s| s.add_registration(&registration, NOW)).unwrap();
+        in_transaction(s, &[], |s| s.add_registration(&registration, NOW)).unwrap();
     }
 
     fn post(s: &SqlStore<NativeDb>, body: &[u8]) -> Reply {
