@@ -3,10 +3,11 @@
 //! signed checkpoints lands, point [`status`] at its checkpoint/proof API;
 //! nothing else in this component looks at the log's hashes.
 //!
-//! Today it checks what the current single chain allows for the entries
-//! shown: each listed entry's stored hash is recomputed over its stored
-//! text and the hash of the row before it (`carehub_domain::chain_hash`),
-//! so an altered or reordered entry of this person is detected. A cut-off
+//! Today it checks what the person's own shard of the log allows for the
+//! entries shown: each listed entry's stored hash is recomputed over its
+//! stored text and the hash of the entry before it in the person's shard
+//! (`carehub_domain::chain_hash`), so an altered or reordered entry of this
+//! person is detected. A cut-off
 //! tail is not detectable without signed checkpoints, and the words say so.
 //! Read-only: it never writes the log.
 
@@ -52,8 +53,8 @@ pub fn status<D: Db>(
 ) -> Result<LogStatus, StoreError> {
     let rows = store.db().execute(
         "SELECT a.seq, a.entry, a.hash, \
-         (SELECT p.hash FROM access_log p WHERE p.seq < a.seq ORDER BY p.seq DESC LIMIT 1) \
-         FROM access_log a WHERE a.insurer_number = ?1 AND a.insured_number = ?2 \
+         (SELECT p.hash FROM log_entries p WHERE p.shard = a.shard AND p.shard_seq = a.shard_seq - 1) \
+         FROM log_entries a WHERE a.insurer_number = ?1 AND a.insured_number = ?2 \
          ORDER BY a.seq DESC LIMIT ?3",
         vec![
             person.insurer_number.as_str().into(),
@@ -66,7 +67,7 @@ pub fn status<D: Db>(
         let (Some(Value::Integer(seq)), Some(Value::Text(entry)), Some(Value::Text(hash))) =
             (row.first(), row.get(1), row.get(2))
         else {
-            return Err(StoreError::Corrupt("access_log: unexpected columns".into()));
+            return Err(StoreError::Corrupt("log_entries: unexpected columns".into()));
         };
         let prev = match row.get(3) {
             Some(Value::Text(p)) => p.as_str(),
@@ -122,7 +123,7 @@ mod tests {
             status(&s, &a, 100).unwrap(),
             LogStatus::Intact { checked: 0 }
         );
-        // Interleaved: a's entries are not neighbours in the one chain.
+        // Interleaved: each person's entries chain in the person's own shard.
         for i in 0..3 {
             log_access(&s, &[read_of(&a, i)]).unwrap();
             log_access(&s, &[read_of(&b, i)]).unwrap();
@@ -136,10 +137,10 @@ mod tests {
 
         // Someone with write access to the database alters a's second entry.
         let conn = &s.db().0;
-        conn.execute_batch("DROP TRIGGER access_log_is_append_only_update")
+        conn.execute_batch("DROP TRIGGER log_entries_are_append_only_update")
             .unwrap();
         conn.execute(
-            "UPDATE access_log SET entry = replace(entry, 'allowed', 'denied') WHERE seq = 3",
+            "UPDATE log_entries SET entry = replace(entry, 'allowed', 'denied') WHERE seq = 3",
             [],
         )
         .unwrap();
