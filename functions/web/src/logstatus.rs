@@ -67,7 +67,9 @@ pub fn status<D: Db>(
         let (Some(Value::Integer(seq)), Some(Value::Text(entry)), Some(Value::Text(hash))) =
             (row.first(), row.get(1), row.get(2))
         else {
-            return Err(StoreError::Corrupt("log_entries: unexpected columns".into()));
+            return Err(StoreError::Corrupt(
+                "log_entries: unexpected columns".into(),
+            ));
         };
         let prev = match row.get(3) {
             Some(Value::Text(p)) => p.as_str(),
