@@ -225,7 +225,7 @@ fn the_ca_bundle_from_database_ca_serves_the_components() {
         ],
         ..Options::default()
     });
-    let before = first.db().query_i64("SELECT COUNT(*) FROM access_log");
+    let before = first.db().query_i64("SELECT COUNT(*) FROM log_entries");
     let resp = app
         .client("municipality")
         .get(app.url("/api/read/persons/131016/0000012345/documents"))
@@ -233,6 +233,6 @@ fn the_ca_bundle_from_database_ca_serves_the_components() {
         .unwrap();
     assert_eq!(resp.status(), 200);
     // The read was logged: the component reached the database.
-    let after = first.db().query_i64("SELECT COUNT(*) FROM access_log");
+    let after = first.db().query_i64("SELECT COUNT(*) FROM log_entries");
     assert!(after > before, "{before} -> {after}");
 }
