@@ -1,5 +1,8 @@
 //! `carehub`: run the hub locally (`up`), build its components (`build`),
-//! verify the access log (`verify-log`), and development helpers (`dev`).
+//! verify the access log (`verify-log`), send documents to a hub in bulk
+//! (`import`), and development helpers (`dev`).
+
+mod import;
 
 use anyhow::{Context, Result};
 use carehub::devpki;
@@ -46,6 +49,9 @@ enum Command {
         #[arg(long, conflicts_with = "database")]
         database_url: Option<String>,
     },
+    /// Send NDJSON, JSON or standard care-plan CSV files to a hub over mTLS
+    /// in bulk requests, with progress, a per-line report and --resume.
+    Import(import::ImportArgs),
 }
 
 #[derive(clap::Args)]
@@ -192,6 +198,7 @@ fn main() -> Result<()> {
                 .build()?
                 .block_on(carehub::up(opts))?)
         }
+        Command::Import(args) => std::process::exit(import::run(&args)?),
         Command::Build { manifest } => {
             let manifest = carehub::manifest::Manifest::load(&manifest)?;
             Ok(carehub::build(&manifest)?)
