@@ -1,6 +1,9 @@
 //! `carehub`: run the hub locally (`up`), build its components (`build`),
 //! verify the access log (`verify-log`), back up and restore its SQLite
-//! databases (`backup`, `restore`), and development helpers (`dev`).
+//! databases (`backup`, `restore`), send documents to a hub in bulk
+//! (`import`), and development helpers (`dev`).
+
+mod import;
 
 use anyhow::{Context, Result};
 use carehub::devpki;
@@ -70,6 +73,9 @@ enum Command {
         #[arg(long, conflicts_with = "database")]
         database_url: Option<String>,
     },
+    /// Send NDJSON, JSON or standard care-plan CSV files to a hub over mTLS
+    /// in bulk requests, with progress, a per-line report and --resume.
+    Import(import::ImportArgs),
 }
 
 #[derive(clap::Args)]
@@ -282,6 +288,7 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
+        Command::Import(args) => std::process::exit(import::run(&args)?),
         Command::Build { manifest } => {
             let manifest = carehub::manifest::Manifest::load(&manifest)?;
             Ok(carehub::build(&manifest)?)
