@@ -220,11 +220,11 @@ impl Authority {
                 .collect(),
             key_identifier_method: KeyIdMethod::Sha256,
         };
-        Ok(params
+        params
             .signed_by(&self.issuer)
             .doing(doing)?
             .pem()
-            .doing(doing)?)
+            .doing(doing)
     }
 }
 
