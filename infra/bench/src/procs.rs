@@ -108,8 +108,13 @@ pub struct Server {
     pub command_line: String,
 }
 
-/// Parses `… on http[s]://ADDR (ready in N ms)`.
+/// Parses `… serving … on http[s]://ADDR (ready in N ms)` (only a
+/// `serving` line: another address, e.g. a metrics listener, is not the
+/// server's).
 fn parse_ready(line: &str) -> Option<(SocketAddr, Option<u64>)> {
+    if !line.contains("serving") {
+        return None;
+    }
     let i = line.find(" on http")?;
     let url = line[i + 4..].split_whitespace().next()?;
     let addr = url.split_once("://")?.1.trim_end_matches('/');
@@ -249,5 +254,6 @@ mod tests {
         assert_eq!(a.port(), 80);
         assert_eq!(r, None);
         assert!(parse_ready("carehub:   /api/read/... -> read").is_none());
+        assert!(parse_ready("carehub: metrics on http://127.0.0.1:9464").is_none());
     }
 }
