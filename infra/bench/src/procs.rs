@@ -106,6 +106,9 @@ pub struct Server {
     pub ready_after: Duration,
     /// The command line.
     pub command_line: String,
+    /// Lines it printed on stdout after the ready line (the request log,
+    /// when the gateway writes one there).
+    pub stdout_lines: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Parses `… serving … on http[s]://ADDR (ready in N ms)` (only a
@@ -160,7 +163,13 @@ pub fn start(launch: &Launch, log: &Path) -> Result<Server> {
             Ok(line) => {
                 if let Some((addr, ready_ms)) = parse_ready(&line) {
                     let ready_after = started.elapsed();
-                    std::thread::spawn(move || while rx.recv().is_ok() {});
+                    let stdout_lines = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+                    let counter = stdout_lines.clone();
+                    std::thread::spawn(move || {
+                        while rx.recv().is_ok() {
+                            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    });
                     return Ok(Server {
                         pid: child.id(),
                         child,
@@ -168,6 +177,7 @@ pub fn start(launch: &Launch, log: &Path) -> Result<Server> {
                         ready_ms,
                         ready_after,
                         command_line: launch.command_line(),
+                        stdout_lines,
                     });
                 }
                 seen.push(line);
