@@ -3,15 +3,19 @@
 mod care;
 mod helpers;
 
+mod backup;
 mod concurrency;
 mod consent;
 mod csv;
 mod database_tls;
 mod documents;
 mod edge;
+mod nfc;
 mod progress;
 mod proxy;
 mod relay;
+mod retention;
+mod revocation;
 mod runtime;
 mod scenario;
 mod webhooks;

@@ -11,6 +11,9 @@
 //! * `GET /persons/{insurer_number}/{insured_number}/accesses?limit=&cursor=`
 //!   — who read (or tried to read) what about the person, when: for the
 //!   person (portal) and their municipality.
+//! * `GET /documents/{document_id}/standard-csv[?version=N]` — a care plan
+//!   as the ministry's standard CSV files (MS932, the spec's file names) in
+//!   a zip; decided, refused and logged exactly as reading the document.
 //!
 //! Every decision is the domain's (`carehub_domain::policy::matrix::decide`
 //! via `policy::read::read_context`), fed with the person's consent and the
@@ -65,6 +68,20 @@ mod component {
                 let store = wasm::open_store()?;
                 match Reader::of(&caller) {
                     Some(reader) => handler::one(&store, &reader, &id, version, &now),
+                    None => handler::refuse_unreadable(
+                        &store,
+                        &caller.principal,
+                        Target::Document(&id),
+                        &now,
+                    ),
+                }
+            }
+            Endpoint::ExportCsv => {
+                let id = handler::document_id_from_path(matched.params[0])?;
+                let version = handler::version_param(head)?;
+                let store = wasm::open_store()?;
+                match Reader::of(&caller) {
+                    Some(reader) => handler::export_csv(&store, &reader, &id, version, &now),
                     None => handler::refuse_unreadable(
                         &store,
                         &caller.principal,

@@ -25,6 +25,10 @@ pub fn part() -> Part {
         paths: vec![
             path(format!("{PREFIX}{PERSON}/documents"), [list()]),
             path(format!("{PREFIX}/documents/{{document_id}}"), [one()]),
+            path(
+                format!("{PREFIX}/documents/{{document_id}}/standard-csv"),
+                [export_csv()],
+            ),
             path(format!("{PREFIX}{PERSON}/accesses"), [accesses()]),
         ],
         schemas: schemas(),
@@ -76,6 +80,27 @@ fn one() -> Op {
             ),
         )
         .problems(READ)
+}
+
+fn export_csv() -> Op {
+    Op::get(
+        "exportCarePlanCsv",
+        TAG,
+        "Export a care plan as the standard CSV files (ケアプラン標準仕様)",
+    )
+    .about("Exporting is reading: the same decision, the same 403 `forbidden` body for a document that does not exist or may not be read, and the same access-log entry as `GET /api/read/documents/{document_id}`. The zip holds one MS932 file per table the plan holds, every item quoted, CRLF after every row (docs/care-plan-csv.md): a plan imported through `POST /api/ingest/care-plans:csv` comes back under the file names it was sent with, byte for byte; a plan stored as JSON gets names `UP1KYO_<office>_<office>_<YYYYMMDDHHMMSS>.CSV` etc. from its author and the version's storage time (Japan time). 404 `not-found` for a readable document of another kind (or a `version` it does not have); 422 `invalid-standard-csv` (with `csv_violations`: file, row, column) when the plan holds a character MS932 lacks or none of the standard tables.")
+    .who(who())
+    .person_token()
+    .params([param("DocumentIdPath"), param("Version")])
+    .answers(
+        200,
+        Response::of(
+            "application/zip",
+            "The plan's standard files (`UP1KYO_…`, `UP2KYO_…`, `UP3KYO_…`, `UPPLAN_<YYYYMM>_…`, `UPBEPPYO_<YYYYMM>_…`), deflated, each dated by its name's timestamp.",
+            json!({"type": "string", "format": "binary"}),
+        ),
+    )
+    .problems(&[400, 422])
 }
 
 fn accesses() -> Op {
