@@ -10,6 +10,7 @@ mod csv;
 mod database_tls;
 mod documents;
 mod edge;
+mod import;
 mod nfc;
 mod progress;
 mod proxy;
