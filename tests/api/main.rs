@@ -3,6 +3,7 @@
 mod care;
 mod helpers;
 
+mod accesslog;
 mod concurrency;
 mod consent;
 mod csv;

@@ -41,6 +41,30 @@ pub enum Endpoint {
     One,
     /// `GET /persons/{insurer_number}/{insured_number}/accesses`.
     Accesses,
+    /// `GET /persons/{insurer_number}/{insured_number}/accesses/{seq}/proof`.
+    AccessProof,
+    /// `POST /checkpoints` (the checkpoint job).
+    MakeCheckpoint,
+    /// `GET /checkpoints/latest`.
+    LatestCheckpoint,
+    /// `GET /checkpoints/{number}`.
+    Checkpoint,
+    /// `GET /checkpoints/{number}/consistency`.
+    Consistency,
+}
+
+impl Endpoint {
+    /// Whether the endpoint is about the log's checkpoints, which any
+    /// authenticated principal may fetch (no person token needed).
+    pub fn is_checkpoint(self) -> bool {
+        matches!(
+            self,
+            Endpoint::MakeCheckpoint
+                | Endpoint::LatestCheckpoint
+                | Endpoint::Checkpoint
+                | Endpoint::Consistency
+        )
+    }
 }
 
 /// The component's routes (after the `/api/read` prefix).
@@ -59,6 +83,31 @@ pub const ROUTES: &[Route<Endpoint>] = &[
         method: "GET",
         pattern: "/persons/{insurer_number}/{insured_number}/accesses",
         endpoint: Endpoint::Accesses,
+    },
+    Route {
+        method: "GET",
+        pattern: "/persons/{insurer_number}/{insured_number}/accesses/{seq}/proof",
+        endpoint: Endpoint::AccessProof,
+    },
+    Route {
+        method: "POST",
+        pattern: "/checkpoints",
+        endpoint: Endpoint::MakeCheckpoint,
+    },
+    Route {
+        method: "GET",
+        pattern: "/checkpoints/latest",
+        endpoint: Endpoint::LatestCheckpoint,
+    },
+    Route {
+        method: "GET",
+        pattern: "/checkpoints/{number}",
+        endpoint: Endpoint::Checkpoint,
+    },
+    Route {
+        method: "GET",
+        pattern: "/checkpoints/{number}/consistency",
+        endpoint: Endpoint::Consistency,
     },
 ];
 
@@ -549,6 +598,10 @@ fn try_one<S: ReadStore + ?Sized>(
 /// allowed or not. The refusal's reason stays in the log (it is internal).
 #[derive(Serialize)]
 struct AccessView<'a> {
+    /// The entry's number: what its inclusion proof is asked by.
+    seq: i64,
+    /// Its chained hash: the Merkle leaf's data.
+    hash: &'a str,
     at: &'a str,
     principal: &'a Principal,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -598,6 +651,8 @@ pub fn accesses<S: ReadStore + ?Sized>(
     let accesses = rows
         .iter()
         .map(|r| AccessView {
+            seq: r.seq,
+            hash: &r.hash,
             at: &r.entry.at,
             principal: &r.entry.principal,
             actor: r.entry.actor,
