@@ -178,6 +178,26 @@ pub enum Error {
     /// A PEM file holds no private key.
     #[error("no private key in {}", .0.display())]
     NoPrivateKey(PathBuf),
+    /// A `--tls-crl` file holds no certificate revocation list.
+    #[error("no certificate revocation list in {}", .0.display())]
+    NoCrl(PathBuf),
+    /// A `--tls-crl` file does not parse as a CRL.
+    #[error("{} is not a certificate revocation list: {reason}", .path.display())]
+    BadCrl {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// `carehub dev revoke` / `issue` named a client the development PKI
+    /// does not have.
+    #[error("no development client {name:?} (one of: {known})")]
+    NoDevClient {
+        /// The name given.
+        name: String,
+        /// The names there are.
+        known: String,
+    },
     /// The manifest declares no `assertion_key` variable.
     #[error("the manifest declares no assertion_key variable")]
     NoAssertionKey,
@@ -275,6 +295,40 @@ pub enum Error {
         /// sqlx's error.
         #[source]
         source: sqlx::Error,
+    },
+
+    /// The `webhook_secret_key` variable is not 64 hex digits (needed to
+    /// seal webhook secrets when migrating).
+    #[error(
+        "webhook_secret_key must be 64 hex digits (32 bytes), e.g. from `openssl rand -hex 32`"
+    )]
+    WebhookSecretKey,
+
+    // `carehub backup` and `carehub restore`.
+    /// A directory to back up or restore from holds no `*.db` file.
+    #[error("no SQLite database (*.db) in {}", .0.display())]
+    NothingToBackUp(PathBuf),
+    /// The backup directory already holds databases.
+    #[error("{} already holds a backup; choose a new directory", .0.display())]
+    BackupExists(PathBuf),
+    /// A gateway is serving the data directory a restore would replace.
+    #[error("a running gateway serves {}; stop it before restoring", .0.display())]
+    HubRunning(PathBuf),
+    /// A restore would replace databases and was not forced.
+    #[error("restoring would replace {files} in {}; pass --force to replace them", .dir.display())]
+    RestoreWouldReplace {
+        /// The data directory.
+        dir: PathBuf,
+        /// The databases that exist there.
+        files: String,
+    },
+    /// A database failed `PRAGMA integrity_check`.
+    #[error("{} is damaged: {verdict}", .path.display())]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// `PRAGMA integrity_check`'s answer.
+        verdict: String,
     },
 
     // Options of `carehub up`.

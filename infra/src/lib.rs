@@ -5,6 +5,7 @@
 //! bird's-eye view. Every fallible function here returns [`Error`].
 
 pub mod accesslog;
+pub mod backup;
 pub mod devpki;
 pub mod edge;
 pub mod error;
@@ -15,7 +16,9 @@ pub mod proxy;
 pub mod routes;
 pub mod runtime;
 pub mod scheduler;
+pub mod sealing;
 pub mod server;
+pub mod tls;
 pub mod variables;
 
 pub use error::{Error, Result};
@@ -98,7 +101,7 @@ pub async fn up(opts: UpOptions) -> Result<()> {
         .await;
     }
 
-    let databases = open_sqlite(&manifest, &state_dir)?;
+    let databases = open_sqlite(&manifest, &state_dir, &app_vars)?;
     host::pg::prepare_store(&app_vars).await?;
     let cache = if opts.cache {
         runtime::Cache::Dir(
@@ -140,6 +143,20 @@ pub async fn up(opts: UpOptions) -> Result<()> {
             scheduler::DISPATCH_PATH
         );
     }
+    if let Some(interval) = opts.purge_interval
+        && scheduler::spawn_job(
+            gateway.clone(),
+            scheduler::PURGE_PATH,
+            interval,
+            "retention",
+        )
+        .is_none()
+    {
+        eprintln!(
+            "carehub: retention job not scheduled (no {} route, or no edge to assert the scheduler)",
+            scheduler::PURGE_PATH
+        );
+    }
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
         .doing(|| format!("binding {}", opts.listen))?;
@@ -165,6 +182,12 @@ fn provided_variables(
             read_trimmed(&dev.assertion_key())?,
         );
     }
+    if env("SPIN_VARIABLE_WEBHOOK_SECRET_KEY").is_none() {
+        provided.insert(
+            "webhook_secret_key".to_owned(),
+            read_trimmed(&dev.webhook_secret_key())?,
+        );
+    }
     if env("SPIN_VARIABLE_PERSON_TOKEN_PUBLIC_KEY").is_none() {
         let path = dev.idp_public_key();
         provided.insert(
@@ -187,6 +210,7 @@ fn read_trimmed(path: &Path) -> Result<String> {
 fn open_sqlite(
     manifest: &manifest::Manifest,
     state_dir: &Path,
+    app_vars: &variables::Values,
 ) -> Result<Arc<host::sqlite::Databases>> {
     let labels: BTreeSet<String> = manifest
         .components
@@ -195,8 +219,11 @@ fn open_sqlite(
         .collect();
     let data_dir = state_dir.join("data");
     let databases = Arc::new(host::sqlite::Databases::open(&data_dir, labels)?);
+    // `carehub restore` refuses while this is held.
+    backup::hold_running_lock(&data_dir)?;
     if let Some(pool) = databases.get("default") {
-        let applied = host::sqlite::migrate(pool.path(), migrations::SQLITE)?;
+        let key = sealing::key_of(app_vars)?;
+        let applied = host::sqlite::migrate(pool.path(), migrations::SQLITE, Some(&key))?;
         for name in applied {
             eprintln!("carehub: applied migration {name}");
         }
@@ -214,16 +241,10 @@ fn edge(
     if opts.no_edge {
         return Ok((None, None));
     }
-    let (ca, cert, key) = match (&opts.tls_ca, &opts.tls_cert, &opts.tls_key) {
-        (Some(ca), Some(cert), Some(key)) => (ca.clone(), cert.clone(), key.clone()),
-        _ => (dev.ca_cert(), dev.server_cert(), dev.server_key()),
-    };
-    let config = edge::server_config(&ca, &cert, &key)?;
+    let tls = tls::Reloadable::load(tls::TlsFiles::of(opts, dev))?;
+    tls.watch(opts.tls_reload_interval);
     let asserter = edge::Asserter::from_variables(app_vars)?;
-    Ok((
-        Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))),
-        Some(asserter),
-    ))
+    Ok((Some(tls.acceptor()), Some(asserter)))
 }
 
 /// What the gateway serves and where, on standard output; with `try_it`,

@@ -380,6 +380,11 @@ impl TestApp {
         }
     }
 
+    /// The gateway's process id (to send it a signal).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The database this gateway writes (SQLite or PostgreSQL).
     pub fn db(&self) -> &TestDb {
         &self.db

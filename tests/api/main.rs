@@ -3,6 +3,7 @@
 mod care;
 mod helpers;
 
+mod backup;
 mod concurrency;
 mod consent;
 mod csv;
@@ -10,9 +11,12 @@ mod database_tls;
 mod documents;
 mod edge;
 mod import;
+mod nfc;
 mod progress;
 mod proxy;
 mod relay;
+mod retention;
+mod revocation;
 mod runtime;
 mod scenario;
 mod webhooks;

@@ -261,7 +261,11 @@ fn to_error(e: rusqlite::Error) -> Error {
 
 /// Applies migration files in order, once each, recording them in
 /// `carehub_migrations`. Each file runs in its own transaction.
-pub fn migrate(path: &Path, migrations: &[(&str, &str)]) -> Result<Vec<String>> {
+pub fn migrate(
+    path: &Path,
+    migrations: &[(&str, &str)],
+    webhook_secret_key: Option<&carehub_domain::sealed::SealingKey>,
+) -> Result<Vec<String>> {
     let mut conn = Pool::connect(path).doing(|| format!("opening {}", path.display()))?;
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS carehub_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL) STRICT",
@@ -282,6 +286,10 @@ pub fn migrate(path: &Path, migrations: &[(&str, &str)]) -> Result<Vec<String>> 
         let applying = || format!("applying migration {name}");
         let tx = conn.transaction().doing(applying)?;
         tx.execute_batch(sql).doing(applying)?;
+        if *name == crate::sealing::MIGRATION {
+            let key = webhook_secret_key.ok_or(crate::Error::WebhookSecretKey)?;
+            crate::sealing::seal_sqlite(&tx, key)?;
+        }
         tx.execute(
             "INSERT INTO carehub_migrations (name, applied_at) VALUES (?1, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))",
             [name],

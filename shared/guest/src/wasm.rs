@@ -14,6 +14,7 @@ use spin_sdk::sqlite;
 use crate::body;
 use crate::clock;
 use crate::http::{Reply, RequestHead};
+use crate::idempotency;
 use crate::person_token::{self, PersonToken, Verifier};
 use crate::problem;
 use carehub_store::postgres::{PgClient, PostgresDb};
@@ -372,5 +373,19 @@ pub fn open_store() -> Result<SqlStore<SpinDb>, Reply> {
             ));
         }
     };
-    Ok(SqlStore::new(db))
+    let retention = variable(idempotency::RETENTION_VARIABLE)
+        .and_then(|v| {
+            idempotency::retention_secs(
+                idempotency::RETENTION_VARIABLE,
+                v.as_deref(),
+                idempotency::DEFAULT_RETENTION_SECS,
+            )
+        })
+        .map_err(|e| problem::internal("opening the store", &e))?;
+    Ok(
+        SqlStore::new(db).with_idempotency_valid_from(idempotency::valid_from(
+            std::time::SystemTime::now(),
+            retention,
+        )),
+    )
 }

@@ -43,6 +43,7 @@ pub mod outbox;
 pub mod postgres;
 pub mod progress;
 pub mod relay;
+pub mod retention;
 pub mod sql;
 
 pub use lock::{LockKey, lock_order};
@@ -297,15 +298,16 @@ pub trait DocumentStore {
     /// Rolls the transaction back.
     fn rollback(&self) -> Result<(), StoreError>;
 
-    /// The stored answers for `keys` of `principal` (any order, missing keys
-    /// omitted).
+    /// The stored answers for `keys` of `principal` (any order, missing and
+    /// expired keys omitted).
     fn find_idempotency(
         &self,
         principal: &Principal,
         keys: &[&str],
     ) -> Result<Vec<IdempotencyRecord>, StoreError>;
 
-    /// Stores answers for new keys of `principal`. The keys must not exist.
+    /// Stores answers for new keys of `principal`. The keys must not exist,
+    /// or only as expired records (which this replaces).
     fn put_idempotency(
         &self,
         principal: &Principal,

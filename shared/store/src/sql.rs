@@ -35,13 +35,28 @@ const LOOKUP_CHUNK: usize = 500;
 /// The store over a SQLite connection.
 pub struct SqlStore<D: Db> {
     db: D,
+    idempotency_valid_from: Option<String>,
 }
 
 impl<D: Db> SqlStore<D> {
     /// Wraps a connection to a database migrated with
     /// `shared/migrations/sqlite`.
     pub fn new(db: D) -> Self {
-        SqlStore { db }
+        SqlStore {
+            db,
+            idempotency_valid_from: None,
+        }
+    }
+
+    /// Idempotency records created before `from` (RFC 3339 UTC, the stored
+    /// format) have expired: [`DocumentStore::find_idempotency`] no longer
+    /// finds them, so the key answers as new, and
+    /// [`DocumentStore::put_idempotency`] replaces them. Without it records
+    /// never expire. The purge job deletes them later
+    /// ([`crate::retention`]).
+    pub fn with_idempotency_valid_from(mut self, from: String) -> Self {
+        self.idempotency_valid_from = Some(from);
+        self
     }
 
     /// The underlying connection.
@@ -316,9 +331,13 @@ impl<D: Db> DocumentStore for SqlStore<D> {
             );
             push_placeholders(&mut sql, chunk.len(), 2);
             sql.push(')');
-            let mut params = Vec::with_capacity(chunk.len() + 1);
+            let mut params = Vec::with_capacity(chunk.len() + 2);
             params.push(Value::from(urn.as_str()));
             params.extend(chunk.iter().map(|k| Value::from(*k)));
+            if let Some(from) = &self.idempotency_valid_from {
+                let _ = write!(sql, " AND created_at >= ?{}", chunk.len() + 2);
+                params.push(Value::from(from.as_str()));
+            }
             let mut rows = self.exec(&sql, params)?;
             for row in &mut rows.rows {
                 let body = take_text(row, 4, "idempotency_records")?;
@@ -344,6 +363,22 @@ impl<D: Db> DocumentStore for SqlStore<D> {
         created_at: &str,
     ) -> Result<(), StoreError> {
         let urn = principal.to_urn();
+        if let Some(from) = &self.idempotency_valid_from {
+            // An expired record of the same key gives way to the new one.
+            for chunk in records.chunks(LOOKUP_CHUNK) {
+                let mut sql = String::from(
+                    "DELETE FROM idempotency_records WHERE principal = ?1 AND created_at < ?2 \
+                     AND idempotency_key IN (",
+                );
+                push_placeholders(&mut sql, chunk.len(), 3);
+                sql.push(')');
+                let mut params = Vec::with_capacity(chunk.len() + 2);
+                params.push(Value::from(urn.as_str()));
+                params.push(Value::from(from.as_str()));
+                params.extend(chunk.iter().map(|r| Value::from(r.key.as_str())));
+                self.exec(&sql, params)?;
+            }
+        }
         for chunk in records.chunks(WRITE_CHUNK) {
             let mut sql = String::from(
                 "INSERT INTO idempotency_records (idempotency_key, fingerprint, status, location, \
