@@ -60,6 +60,20 @@ pub(crate) fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>
     Ok(certs)
 }
 
+/// The edge's TLS configuration of these files, without CRLs, as
+/// [`crate::tls::Reloadable::load`] makes it (for tools that serve TLS the
+/// gateway's way, e.g. the benchmarks; the gateway itself keeps the
+/// `Reloadable` to reload it).
+pub fn server_config(ca_bundle: &Path, cert: &Path, key: &Path) -> Result<rustls::ServerConfig> {
+    let tls = crate::tls::Reloadable::load(crate::tls::TlsFiles {
+        ca: ca_bundle.to_owned(),
+        cert: cert.to_owned(),
+        key: key.to_owned(),
+        crls: Vec::new(),
+    })?;
+    Ok(tls.config().as_ref().clone())
+}
+
 /// What the edge knows about the caller of one connection.
 #[derive(Debug, Clone)]
 pub enum PeerIdentity {

@@ -148,6 +148,11 @@ impl Reloadable {
         }))
     }
 
+    /// The configuration; it sees every reload.
+    pub fn config(&self) -> Arc<rustls::ServerConfig> {
+        self.config.clone()
+    }
+
     /// The acceptor for the accept loop; it sees every reload.
     pub fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
         tokio_rustls::TlsAcceptor::from(self.config.clone())

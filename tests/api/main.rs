@@ -3,6 +3,7 @@
 mod care;
 mod helpers;
 
+mod accesslog;
 mod backup;
 mod concurrency;
 mod consent;

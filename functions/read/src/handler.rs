@@ -45,6 +45,30 @@ pub enum Endpoint {
     /// `GET /documents/{document_id}/standard-csv`: a care plan as the
     /// standard CSV files, zipped.
     ExportCsv,
+    /// `GET /persons/{insurer_number}/{insured_number}/accesses/{seq}/proof`.
+    AccessProof,
+    /// `POST /checkpoints` (the checkpoint job).
+    MakeCheckpoint,
+    /// `GET /checkpoints/latest`.
+    LatestCheckpoint,
+    /// `GET /checkpoints/{number}`.
+    Checkpoint,
+    /// `GET /checkpoints/{number}/consistency`.
+    Consistency,
+}
+
+impl Endpoint {
+    /// Whether the endpoint is about the log's checkpoints, which any
+    /// authenticated principal may fetch (no person token needed).
+    pub fn is_checkpoint(self) -> bool {
+        matches!(
+            self,
+            Endpoint::MakeCheckpoint
+                | Endpoint::LatestCheckpoint
+                | Endpoint::Checkpoint
+                | Endpoint::Consistency
+        )
+    }
 }
 
 /// The component's routes (after the `/api/read` prefix).
@@ -68,6 +92,31 @@ pub const ROUTES: &[Route<Endpoint>] = &[
         method: "GET",
         pattern: "/documents/{document_id}/standard-csv",
         endpoint: Endpoint::ExportCsv,
+    },
+    Route {
+        method: "GET",
+        pattern: "/persons/{insurer_number}/{insured_number}/accesses/{seq}/proof",
+        endpoint: Endpoint::AccessProof,
+    },
+    Route {
+        method: "POST",
+        pattern: "/checkpoints",
+        endpoint: Endpoint::MakeCheckpoint,
+    },
+    Route {
+        method: "GET",
+        pattern: "/checkpoints/latest",
+        endpoint: Endpoint::LatestCheckpoint,
+    },
+    Route {
+        method: "GET",
+        pattern: "/checkpoints/{number}",
+        endpoint: Endpoint::Checkpoint,
+    },
+    Route {
+        method: "GET",
+        pattern: "/checkpoints/{number}/consistency",
+        endpoint: Endpoint::Consistency,
     },
 ];
 
@@ -748,6 +797,10 @@ fn zip_date(stamp: &str) -> zip::DateTime {
 /// allowed or not. The refusal's reason stays in the log (it is internal).
 #[derive(Serialize)]
 struct AccessView<'a> {
+    /// The entry's number: what its inclusion proof is asked by.
+    seq: i64,
+    /// Its chained hash: the Merkle leaf's data.
+    hash: &'a str,
     at: &'a str,
     principal: &'a Principal,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -797,6 +850,8 @@ pub fn accesses<S: ReadStore + ?Sized>(
     let accesses = rows
         .iter()
         .map(|r| AccessView {
+            seq: r.seq,
+            hash: &r.hash,
             at: &r.entry.at,
             principal: &r.entry.principal,
             actor: r.entry.actor,

@@ -1,9 +1,10 @@
 //! Issue 13's A/B: the read cells on a gateway without the request log and
-//! the metrics endpoint (A: `CAREHUB_LOG=warn`, as every other cell runs)
-//! and on one with them (B: `--log-format json`, the request log enabled
-//! with `CAREHUB_LOG=info`, `--metrics-listen` scraped every second while
-//! it serves), alternated A, B, A, B in one run so that drift on the shared
-//! machine falls on both. The flags are passed when `carehub up --help`
+//! the metrics endpoint (A: `--log-format off`, `CAREHUB_LOG=warn` as every
+//! other cell runs) and on one with them (B: `--log-format json`, the
+//! request log enabled with `CAREHUB_LOG=info`, `--metrics-listen` scraped
+//! every second while it serves), alternated A, B, A, B in one run so that
+//! drift on the shared machine falls on both. Log lines are counted on the
+//! gateway's stdout and in its log file (stderr). The flags are passed when `carehub up --help`
 //! lists them; a gateway without them runs B as A again (an A/A run: the
 //! measurement's own spread), and the table says so.
 
@@ -64,10 +65,7 @@ const READS: [(&str, &str, Requests); 2] = [
     ),
 ];
 
-/// Rounds of A then B.
-const ROUNDS: usize = 2;
-
-/// Runs the A/B at the largest `--connections` count.
+/// Runs the A/B at the largest `--connections` count, `--ab-rounds` times.
 pub async fn run(bench: &mut Bench<'_>, fx: &Fixture) -> Result<()> {
     let cfg = bench.cfg;
     let flags = detect(&cfg.gateway)?;
@@ -96,7 +94,7 @@ pub async fn run(bench: &mut Bench<'_>, fx: &Fixture) -> Result<()> {
     );
     let mut log_lines: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
     let mut scrapes = (0u64, 0u64);
-    for round in 0..ROUNDS {
+    for round in 0..cfg.ab_rounds {
         for side in [Side::Off, Side::On] {
             // Without the flags B is A again: its rows are keyed apart, so
             // that no target is judged on an A/A run.
@@ -121,7 +119,7 @@ pub async fn run(bench: &mut Bench<'_>, fx: &Fixture) -> Result<()> {
                 let row_name = format!(
                     "{name}, {} (round {})",
                     match (side, real_b) {
-                        (Side::Off, _) => "A: no request log, no metrics",
+                        (Side::Off, _) => "A: request log off, no metrics endpoint",
                         (Side::On, true) => "B: request log + metrics",
                         (Side::On, false) => "A again (no ops flags in this gateway)",
                     },
@@ -147,10 +145,15 @@ pub async fn run(bench: &mut Bench<'_>, fx: &Fixture) -> Result<()> {
                 scrapes.0 += ok;
                 scrapes.1 += bytes;
             }
+            // The request log goes to stdout (or stderr, the log file).
+            let lines = up
+                .server
+                .stdout_lines
+                .load(std::sync::atomic::Ordering::Relaxed)
+                + std::fs::read_to_string(&log)
+                    .map(|t| t.lines().count() as u64)
+                    .unwrap_or(0);
             up.stop();
-            let lines = std::fs::read_to_string(&log)
-                .map(|t| t.lines().count() as u64)
-                .unwrap_or(0);
             let e = log_lines.entry(tag).or_default();
             e.0 += lines;
             e.1 += answered;
@@ -167,7 +170,8 @@ pub async fn run(bench: &mut Bench<'_>, fx: &Fixture) -> Result<()> {
         )
     };
     bench.out.remarks.push(format!(
-        "request log + metrics A/B ({conns} connections, {ROUNDS} rounds of A then B): {}; A: {}; B: {}{}",
+        "request log + metrics A/B ({conns} connections, {} rounds of A then B): {}; A: {}; B: {}{}",
+        cfg.ab_rounds,
         if real_b {
             format!(
                 "B ran with {}{}",
@@ -206,6 +210,10 @@ fn start(
 ) -> Result<Up> {
     let cfg = bench.cfg;
     let mut extra: Vec<String> = Vec::new();
+    // The request log is on by default where the flag exists: A turns it off.
+    if side == Side::Off && flags.log_format {
+        extra.extend(["--log-format".into(), "off".into()]);
+    }
     if side == Side::On {
         if flags.log_format {
             extra.extend(["--log-format".into(), "json".into()]);

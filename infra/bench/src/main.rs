@@ -75,6 +75,9 @@ struct RunArgs {
     /// one municipality while another bulk-loads).
     #[arg(long, value_delimiter = ',', default_value = "8,32")]
     contend_connections: Vec<usize>,
+    /// Rounds of A then B in the request-log A/B (group `ops`).
+    #[arg(long, default_value_t = 2)]
+    ab_rounds: usize,
     /// Persons of the PostgreSQL dataset (group `pg`).
     #[arg(long, default_value_t = 2_000)]
     pg_persons: u64,
@@ -151,6 +154,7 @@ struct Config {
     documents: u64,
     connections: Vec<usize>,
     contend_connections: Vec<usize>,
+    ab_rounds: usize,
     pg_persons: u64,
     pg_documents: u64,
     batch_lines: usize,
@@ -199,6 +203,7 @@ impl Config {
             documents,
             connections: a.connections.clone(),
             contend_connections: a.contend_connections.clone(),
+            ab_rounds: a.ab_rounds.max(1),
             pg_persons: a.pg_persons.max(1),
             pg_documents: a.pg_documents.max(1),
             batch_lines: a.batch_lines.max(1),

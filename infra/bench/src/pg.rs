@@ -80,17 +80,23 @@ fn pg_bin() -> Result<PathBuf> {
         .context("no initdb/pg_ctl found (or set CAREHUB_BENCH_DATABASE_URL)")
 }
 
+/// `host:port` of a `postgres://[user[:password]@]host:port/db?…` URL.
+fn host_of(url: &str) -> String {
+    let authority = url
+        .trim_start_matches("postgres://")
+        .split(['/', '?'])
+        .next()
+        .unwrap_or_default();
+    authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host)
+        .to_owned()
+}
+
 impl Postgres {
     fn start(cfg: &Config, run_id: u64) -> Result<Postgres> {
         if let Some(url) = std::env::var(URL_ENV).ok().filter(|u| !u.is_empty()) {
-            let host = url
-                .split_once('@')
-                .map_or(url.as_str(), |(_, rest)| rest)
-                .trim_start_matches("postgres://")
-                .split(['/', '?'])
-                .next()
-                .unwrap_or_default()
-                .to_owned();
+            let host = host_of(&url);
             return Ok(Postgres {
                 url,
                 host,
@@ -393,4 +399,28 @@ async fn sampled(fx: &Fixture, reader: &client::Target, persons: u64) -> Result<
         templates_other: fx.templates_other.clone(),
         csv: fx.csv.clone(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_of;
+
+    #[test]
+    fn the_host_of_a_database_url() {
+        assert_eq!(
+            host_of(
+                "postgres://postgres@127.0.0.1:5432/postgres?sslmode=verify-full&sslrootcert=/a/ca.pem"
+            ),
+            "127.0.0.1:5432"
+        );
+        assert_eq!(
+            host_of("postgres://u:p@db.internal:6432/hub"),
+            "db.internal:6432"
+        );
+        assert_eq!(host_of("postgres://db.internal:5432"), "db.internal:5432");
+        assert_eq!(
+            host_of("postgres://u@h:1/db?sslrootcert=/x@y/ca.pem"),
+            "h:1"
+        );
+    }
 }

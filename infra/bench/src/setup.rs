@@ -477,8 +477,8 @@ pub enum Place {
     Empty,
     /// A server.
     Server(Server, Up),
-    /// The database opened in this process.
-    Store(NativeStore),
+    /// The database opened in this process (boxed: it is large).
+    Store(Box<NativeStore>),
     /// The gateway's runtime in this process (boxed: it is large).
     Runtime(Box<inproc::InProcess>),
     /// This process, nothing set up.
@@ -540,10 +540,10 @@ impl Place {
                     "carehub-bench: in-process rows (this process, core {})",
                     cfg.client_core.map_or("any".into(), |c| c.to_string())
                 );
-                Place::Store(NativeStore {
+                Place::Store(Box::new(NativeStore {
                     store: inproc::native_store(&cfg.db())?,
                     reader: inproc::municipality_reader()?,
-                })
+                }))
             }
             Needs::Runtime => Place::Runtime(Box::new(inproc::InProcess::load(
                 &bench.bench_manifest,
