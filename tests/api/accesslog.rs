@@ -600,8 +600,8 @@ fn a_slow_writer_of_one_person_delays_no_one_else_on_two_gateways() {
     let m = a.client("municipality");
     let kind = DocumentKind::InsuranceCertificate;
     // Warm both gateways (first instances, pools).
-    for g in [&a, &b] {
-        ingest(g, &m, kind, Q, Some("warm"), content(kind, Q, json!({})));
+    for (g, key) in [(&a, "warm-a"), (&b, "warm-b")] {
+        ingest(g, &m, kind, Q, Some(key), content(kind, Q, json!({})));
     }
 
     // The slow writer: a transaction holding P's lock, from the test's own
@@ -653,7 +653,8 @@ fn a_slow_writer_of_one_person_delays_no_one_else_on_two_gateways() {
     // bound far below the time P's writer is held.
     const BOUND: Duration = Duration::from_secs(2);
     for (i, g) in [&a, &b, &a, &b].into_iter().enumerate() {
-        let c = g.client("municipality");
+        // a's clients: both gateways serve a's CA and server certificate.
+        let c = a.client("municipality");
         let started = Instant::now();
         ingest(
             g,
@@ -676,7 +677,7 @@ fn a_slow_writer_of_one_person_delays_no_one_else_on_two_gateways() {
     }
     // P's reads take only P's log shard, not P's lock: not delayed either.
     let started = Instant::now();
-    let resp = b
+    let resp = a
         .client("municipality")
         .get(b.url(&format!("/api/read/persons/{INSURER}/{P}/documents")))
         .send()
