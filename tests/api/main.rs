@@ -9,6 +9,7 @@ mod csv;
 mod database_tls;
 mod documents;
 mod edge;
+mod ops;
 mod progress;
 mod proxy;
 mod relay;

@@ -126,6 +126,10 @@ problem_types! {
     /// bytes outside MS932, forbidden characters, items that are missing
     /// or malformed; `csv_violations` names each file, row and column.
     InvalidStandardCsv => (422, "invalid-standard-csv", "Invalid standard CSV files"),
+    /// The caller sent more requests than its role's rate allows (the
+    /// gateway's per-principal token bucket); `Retry-After` says when to
+    /// try again.
+    RateLimited => (429, "rate-limited", "Too many requests"),
 }
 
 impl ProblemType {
@@ -320,6 +324,7 @@ mod tests {
         ("webhook-url-not-allowed", 422),
         ("cross-site-request", 403),
         ("invalid-standard-csv", 422),
+        ("rate-limited", 429),
     ];
 
     #[test]
