@@ -74,6 +74,11 @@ impl Pool {
         }
     }
 
+    /// Idle connections kept for reuse now.
+    pub fn idle_count(&self) -> usize {
+        self.idle.lock().expect("pool lock").len()
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
