@@ -63,6 +63,10 @@ impl DevPaths {
     pub fn assertion_key(&self) -> PathBuf {
         self.pki.join("assertion.key")
     }
+    /// The screens' CSRF form-token key (hex), the `web_csrf_key` variable.
+    pub fn web_csrf_key(&self) -> PathBuf {
+        self.pki.join("web-csrf.key")
+    }
     /// The development portal IdP's private key (PKCS#8 PEM, P-256).
     pub fn idp_key(&self) -> PathBuf {
         self.pki.join("person-idp.key")
@@ -207,6 +211,12 @@ pub fn ensure(paths: &DevPaths) -> Result<bool> {
         let mut bytes = [0u8; 32];
         getrandom::fill(&mut bytes).map_err(Error::Randomness)?;
         write_private(&paths.assertion_key(), &hex::encode(bytes))?;
+        generated = true;
+    }
+    if !paths.web_csrf_key().exists() {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).map_err(Error::Randomness)?;
+        write_private(&paths.web_csrf_key(), &hex::encode(bytes))?;
         generated = true;
     }
     if !paths.idp_key().exists() || !paths.idp_public_key().exists() {

@@ -152,8 +152,8 @@ pub async fn up(opts: UpOptions) -> Result<()> {
 }
 
 /// The variables the gateway provides from its development material when
-/// the environment does not: the edge's assertion key and the development
-/// IdP's public key.
+/// the environment does not: the edge's assertion key, the screens' CSRF
+/// key and the development IdP's public key.
 fn provided_variables(
     dev: &devpki::DevPaths,
     env: &dyn Fn(&str) -> Option<String>,
@@ -163,6 +163,12 @@ fn provided_variables(
         provided.insert(
             "assertion_key".to_owned(),
             read_trimmed(&dev.assertion_key())?,
+        );
+    }
+    if env("SPIN_VARIABLE_WEB_CSRF_KEY").is_none() {
+        provided.insert(
+            "web_csrf_key".to_owned(),
+            read_trimmed(&dev.web_csrf_key())?,
         );
     }
     if env("SPIN_VARIABLE_PERSON_TOKEN_PUBLIC_KEY").is_none() {

@@ -14,4 +14,5 @@ mod proxy;
 mod relay;
 mod runtime;
 mod scenario;
+mod web;
 mod webhooks;
