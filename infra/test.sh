@@ -39,6 +39,11 @@ if [ ! -x /usr/bin/chromium ]; then
     "${SUDO[@]}" apt-get update -qq
     DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq chromium
 fi
+# Japanese glyphs for the screenshots (the pages name no web font).
+if ! dpkg -s fonts-ipafont-gothic >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ]; then SUDO=(); else SUDO=(sudo); fi
+    DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq fonts-ipafont-gothic || true
+fi
 if ! command -v npm >/dev/null; then
     if [ "$(id -u)" = 0 ]; then SUDO=(); else SUDO=(sudo); fi
     DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq nodejs npm

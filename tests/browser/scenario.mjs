@@ -214,6 +214,11 @@ await cm.page.goto(BASE + personPath);
 check((await text(cm.page, "td.state")).includes("市町村が受理"), "acknowledged");
 check((await text(cm.page, "td.receipt")).includes("千代田-2026-0042"), "with the municipality's receipt number");
 await screenshot(cm.page, "cm-receipt");
+// On a tablet.
+await cm.page.setViewportSize({ width: 768, height: 1024 });
+await screenshot(cm.page, "cm-receipt-tablet");
+await accessible(cm.page, "cm-receipt-tablet");
+await cm.page.setViewportSize({ width: 1280, height: 800 });
 
 // 8. A medical institution never sees the burden-ratio certificate.
 const med = await as("MEDICAL");
@@ -232,6 +237,15 @@ check(!body.includes("負担割合証"), "medical does not see the burden-ratio 
 check(!body.includes("要介護認定の進捗") && !body.includes("居宅サービス計画作成依頼届出"), "progress and 届出 are the care manager's");
 await visit(med.page, `/web/office/documents/${BURDEN_ID}`, "med-burden-refused", 403);
 check(!(await text(med.page)).includes("負担割合"), "the refusal names nothing");
+// The medical institution ends its registration; then it reads nothing more.
+await med.page.goto(BASE + "/web/office/");
+check((await text(med.page, "table.list tbody")).includes("登録中"), "medical is registered");
+await med.page.getByRole("button", { name: "登録を終了する" }).click();
+await med.page.waitForURL("**/web/office/");
+check((await text(med.page, "table.list tbody")).includes("終了"), "its registration ended");
+check(await med.page.getByRole("button", { name: "登録を終了する" }).count() === 0, "nothing left to end");
+const ended = await med.page.goto(BASE + personPath);
+check(ended.status() === 403, "an ended registration reads nothing");
 
 // 9. The person withdraws consent (with a confirmation step).
 const person = await as("PORTAL");

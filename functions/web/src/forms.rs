@@ -25,11 +25,19 @@ pub fn document(doc: &Value) -> Markup {
                 " ・ 作成者 " (words::principal_urn(doc["author"].as_str().unwrap_or_default()))
             }
             @match content {
-                Value::Object(map) => (fields(kind, map)),
+                Value::Object(map) => (fields(kind, &without_person(map))),
                 other => p { (scalar(kind, "", other)) },
             }
         }
     }
+}
+
+/// The content without the person's numbers (the page names the person).
+fn without_person(map: &Map<String, Value>) -> Map<String, Value> {
+    map.iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "insurer_number" | "insured_number"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 /// The fields of `map` in the form's order: the kind's required and
@@ -136,7 +144,7 @@ fn survey(map: &Map<String, Value>) -> Markup {
                     tbody {
                         @for item in group.items {
                             tr {
-                                th scope="row" { (group.key) "-" (item.key) " " (item.japanese_name) }
+                                th scope="row" { (item.key) ". " (item.japanese_name) }
                                 td { (value(None, "", answers.get(item.key).unwrap_or(&Value::Null))) }
                             }
                         }
@@ -182,6 +190,10 @@ mod tests {
             assert!(html.contains(needle), "{needle} missing: {html}");
         }
         assert!(!html.contains("\"care_level\""), "no raw JSON");
+        assert!(
+            !html.contains("insured_number"),
+            "the page names the person"
+        );
     }
 
     #[test]
@@ -189,6 +201,23 @@ mod tests {
         let html = document(&doc(DocumentKind::CertificationSurvey, json!({}))).into_string();
         assert!(html.contains("第1群 身体機能・起居動作"));
         assert!(html.contains("寝返り"));
+    }
+
+    #[test]
+    fn the_care_plan_and_life_feedback_are_tables_with_their_terms() {
+        let html = document(&doc(DocumentKind::CarePlan, json!({}))).into_string();
+        for needle in [
+            "ケアプラン",
+            "生活全般の解決すべき課題（ニーズ）",
+            "サービス種別",
+            "通所介護",
+            "12450",
+        ] {
+            assert!(html.contains(needle), "{needle} missing: {html}");
+        }
+        let html = document(&doc(DocumentKind::LifeFeedback, json!({}))).into_string();
+        assert!(html.contains("LIFE利用者フィードバック票"));
+        assert!(html.contains("Barthel Index 合計"));
     }
 
     #[test]
