@@ -1,13 +1,16 @@
 //! Development PKI and keys, generated on first `carehub up` when none are
 //! configured: a CA, a server certificate for localhost, one client
 //! certificate per role (URI SAN `urn:carehub:<role>:<code>`), the edge's
-//! assertion key and a stand-in portal identity provider's signing key.
+//! assertion key, the access log's checkpoint signing key, a stand-in
+//! portal identity provider's signing key, and the CA's revocation list
+//! (`carehub dev revoke`, `carehub dev issue`).
 //! Never for production: the private keys sit in plain files.
 
 use crate::error::{Doing, Error, Result};
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, SanType, string::Ia5String,
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, DnType,
+    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, RevocationReason,
+    RevokedCertParams, SanType, SerialNumber, string::Ia5String,
 };
 use std::path::{Path, PathBuf};
 
@@ -43,6 +46,11 @@ impl DevPaths {
     pub fn ca_key(&self) -> PathBuf {
         self.pki.join("ca.key")
     }
+    /// The CA's certificate revocation list (PEM), which `carehub dev
+    /// revoke` adds to and the edge checks when it uses the development PKI.
+    pub fn crl(&self) -> PathBuf {
+        self.pki.join("ca.crl.pem")
+    }
     /// The server certificate.
     pub fn server_cert(&self) -> PathBuf {
         self.pki.join("server.pem")
@@ -66,6 +74,20 @@ impl DevPaths {
     /// The screens' CSRF form-token key (hex), the `web_csrf_key` variable.
     pub fn web_csrf_key(&self) -> PathBuf {
         self.pki.join("web-csrf.key")
+    }
+    /// The key webhook signing secrets are sealed with (hex).
+    pub fn webhook_secret_key(&self) -> PathBuf {
+        self.pki.join("webhook-secret.key")
+    }
+    /// The access log's checkpoint signing key (PKCS#8 PEM, Ed25519): the
+    /// Spin variable `log_signing_key`.
+    pub fn log_signing_key(&self) -> PathBuf {
+        self.pki.join("log-signing.key")
+    }
+    /// Its public key (SPKI PEM), what `carehub verify-log` checks
+    /// checkpoints against by default.
+    pub fn log_public_key(&self) -> PathBuf {
+        self.pki.join("log-signing.pub.pem")
     }
     /// The development portal IdP's private key (PKCS#8 PEM, P-256).
     pub fn idp_key(&self) -> PathBuf {
@@ -162,10 +184,25 @@ impl Authority {
 
     /// A client certificate naming `urn` as its URI SAN: (cert PEM, key PEM).
     pub fn client(&self, urn: &str) -> Result<(String, String)> {
+        self.client_valid(urn, None)
+    }
+
+    /// A client certificate naming `urn`, valid only from `validity.0` to
+    /// `validity.1` when given (rcgen's far-reaching default otherwise),
+    /// e.g. an expired one for a test.
+    pub fn client_valid(
+        &self,
+        urn: &str,
+        validity: Option<(time::OffsetDateTime, time::OffsetDateTime)>,
+    ) -> Result<(String, String)> {
         let doing = || format!("issuing a client certificate for {urn}");
         let key = KeyPair::generate().doing(doing)?;
         let mut params = CertificateParams::new(Vec::<String>::new()).doing(doing)?;
         params.distinguished_name.push(DnType::CommonName, urn);
+        if let Some((not_before, not_after)) = validity {
+            params.not_before = not_before;
+            params.not_after = not_after;
+        }
         params.subject_alt_names = vec![SanType::URI(Ia5String::try_from(urn).doing(doing)?)];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         let cert = params.signed_by(&key, &self.issuer).doing(doing)?;
@@ -176,6 +213,124 @@ impl Authority {
     pub fn key_pem(&self) -> String {
         self.issuer.key().serialize_pem()
     }
+
+    /// A CRL (PEM) revoking these serial numbers, each with its revocation
+    /// time, numbered `number`, valid for 30 days from now.
+    pub fn crl(&self, revoked: &[(Vec<u8>, time::OffsetDateTime)], number: u64) -> Result<String> {
+        let doing = || "signing the development CA's certificate revocation list".to_owned();
+        let now = time::OffsetDateTime::now_utc();
+        let params = CertificateRevocationListParams {
+            this_update: now,
+            next_update: now + time::Duration::days(30),
+            crl_number: SerialNumber::from(number.to_be_bytes().to_vec()),
+            issuing_distribution_point: None,
+            revoked_certs: revoked
+                .iter()
+                .map(|(serial, at)| RevokedCertParams {
+                    serial_number: SerialNumber::from(serial.clone()),
+                    revocation_time: *at,
+                    reason_code: Some(RevocationReason::Unspecified),
+                    invalidity_date: None,
+                })
+                .collect(),
+            key_identifier_method: KeyIdMethod::Sha256,
+        };
+        params
+            .signed_by(&self.issuer)
+            .doing(doing)?
+            .pem()
+            .doing(doing)
+    }
+}
+
+/// The serial number of the (first) certificate in a PEM file.
+fn serial_of(path: &Path) -> Result<Vec<u8>> {
+    let certs = crate::edge::read_pem_certs(path)?;
+    let (_, cert) = x509_parser::parse_x509_certificate(certs[0].as_ref())
+        .map_err(|e| Error::unexpected("parsing a development certificate", e))?;
+    Ok(cert.raw_serial().to_vec())
+}
+
+/// The serial numbers a PEM CRL revokes, with their revocation times.
+fn revoked_in(path: &Path) -> Result<Vec<(Vec<u8>, time::OffsetDateTime)>> {
+    let mut revoked = Vec::new();
+    for der in crate::tls::read_crls(path)? {
+        let (_, crl) = x509_parser::parse_x509_crl(der.as_ref()).map_err(|e| Error::BadCrl {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
+        for entry in crl.iter_revoked_certificates() {
+            revoked.push((
+                entry.raw_serial().to_vec(),
+                entry.revocation_date.to_datetime(),
+            ));
+        }
+    }
+    Ok(revoked)
+}
+
+fn dev_client(name: &str) -> Result<&'static str> {
+    DEV_CLIENTS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, urn)| *urn)
+        .ok_or_else(|| {
+            let names: Vec<&str> = DEV_CLIENTS.iter().map(|(n, _)| *n).collect();
+            Error::NoDevClient {
+                name: name.to_owned(),
+                known: names.join(", "),
+            }
+        })
+}
+
+fn crl_number() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// `carehub dev revoke <name>`: adds the current certificate of the
+/// development client `name` to the development CA's CRL, which a running
+/// gateway picks up at its next reload. Returns the CRL's path and the
+/// serial numbers it now revokes (hex).
+pub fn revoke(paths: &DevPaths, name: &str) -> Result<(PathBuf, Vec<String>)> {
+    dev_client(name)?;
+    let authority = Authority::load(&read(&paths.ca_cert())?, &read(&paths.ca_key())?)?;
+    let mut revoked = if paths.crl().exists() {
+        revoked_in(&paths.crl())?
+    } else {
+        Vec::new()
+    };
+    let serial = serial_of(&paths.client_cert(name))?;
+    if !revoked.iter().any(|(s, _)| *s == serial) {
+        revoked.push((serial, time::OffsetDateTime::now_utc()));
+    }
+    write_atomically(&paths.crl(), &authority.crl(&revoked, crl_number())?)?;
+    Ok((
+        paths.crl(),
+        revoked.iter().map(|(s, _)| hex::encode(s)).collect(),
+    ))
+}
+
+/// `carehub dev issue <name>`: a fresh certificate and key for the
+/// development client `name` (same principal, new serial number), e.g.
+/// after [`revoke`]. Returns the certificate's path.
+pub fn issue(paths: &DevPaths, name: &str) -> Result<PathBuf> {
+    let urn = dev_client(name)?;
+    let authority = Authority::load(&read(&paths.ca_cert())?, &read(&paths.ca_key())?)?;
+    let (cert, key) = authority.client(urn)?;
+    write_private(&paths.client_key(name), &key)?;
+    write(&paths.client_cert(name), &cert)?;
+    Ok(paths.client_cert(name))
+}
+
+/// Writes through a temporary file and a rename, so that a gateway
+/// reloading the file never reads half of it.
+fn write_atomically(path: &Path, contents: &str) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    write(&tmp, contents)?;
+    std::fs::rename(&tmp, path).doing(|| format!("replacing {}", path.display()))
 }
 
 /// Creates whatever development material is missing; returns true when it
@@ -207,6 +362,10 @@ pub fn ensure(paths: &DevPaths) -> Result<bool> {
             generated = true;
         }
     }
+    if !paths.crl().exists() {
+        write_atomically(&paths.crl(), &authority.crl(&[], crl_number())?)?;
+        generated = true;
+    }
     if !paths.assertion_key().exists() {
         let mut bytes = [0u8; 32];
         getrandom::fill(&mut bytes).map_err(Error::Randomness)?;
@@ -218,6 +377,24 @@ pub fn ensure(paths: &DevPaths) -> Result<bool> {
         getrandom::fill(&mut bytes).map_err(Error::Randomness)?;
         write_private(&paths.web_csrf_key(), &hex::encode(bytes))?;
         generated = true;
+    }
+    if !paths.webhook_secret_key().exists() {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).map_err(Error::Randomness)?;
+        write_private(&paths.webhook_secret_key(), &hex::encode(bytes))?;
+        generated = true;
+    }
+    if !paths.log_signing_key().exists() {
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).map_err(Error::Randomness)?;
+        let key = carehub_domain::CheckpointSigner::from_seed(&seed);
+        write_private(&paths.log_signing_key(), &key.to_pem())?;
+        write(&paths.log_public_key(), &key.verifier().to_pem())?;
+        generated = true;
+    } else if !paths.log_public_key().exists() {
+        let key = carehub_domain::CheckpointSigner::from_pem(&read(&paths.log_signing_key())?)
+            .map_err(|e| Error::unexpected("reading the log signing key", e))?;
+        write(&paths.log_public_key(), &key.verifier().to_pem())?;
     }
     if !paths.idp_key().exists() || !paths.idp_public_key().exists() {
         let key = KeyPair::generate().doing(|| "generating the development IdP key".into())?;

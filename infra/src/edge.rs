@@ -1,5 +1,5 @@
 //! The mTLS edge: TLS 1.3 only, client certificates verified against the
-//! configured CA bundle, the principal read from the certificate's URI SAN,
+//! configured CA bundle and CRLs (`crate::tls`), the principal read from the certificate's URI SAN,
 //! identity headers from the client dropped, and a short-lived signed
 //! assertion of the principal handed to the component instead.
 
@@ -7,13 +7,12 @@ use crate::error::{Doing, Error, Result};
 use carehub_domain::Principal;
 use carehub_guest::person_token::{self, EdgePersonToken};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::server::WebPkiClientVerifier;
+use rustls::pki_types::CertificateDer;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
 /// Header carrying the edge's assertion to the component.
 pub const ASSERTION_HEADER: &str = "carehub-assertion";
@@ -61,37 +60,18 @@ pub(crate) fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>
     Ok(certs)
 }
 
-fn read_pem_key(path: &Path) -> Result<PrivateKeyDer<'static>> {
-    let data = std::fs::read(path).doing(|| format!("reading {}", path.display()))?;
-    rustls_pemfile::private_key(&mut data.as_slice())
-        .doing(|| format!("parsing {}", path.display()))?
-        .ok_or_else(|| Error::NoPrivateKey(path.to_owned()))
-}
-
-/// The TLS server configuration: TLS 1.3 only; a client certificate is
-/// verified against `ca_bundle` when presented (a certificate from another
-/// CA fails the handshake); a connection without one is let through so that
-/// it gets a clear 401 problem instead of a bare handshake failure.
+/// The edge's TLS configuration of these files, without CRLs, as
+/// [`crate::tls::Reloadable::load`] makes it (for tools that serve TLS the
+/// gateway's way, e.g. the benchmarks; the gateway itself keeps the
+/// `Reloadable` to reload it).
 pub fn server_config(ca_bundle: &Path, cert: &Path, key: &Path) -> Result<rustls::ServerConfig> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = rustls::RootCertStore::empty();
-    for ca in read_pem_certs(ca_bundle)? {
-        roots
-            .add(ca)
-            .doing(|| format!("adding a CA from {}", ca_bundle.display()))?;
-    }
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-        .allow_unauthenticated()
-        .build()
-        .doing(|| "building the client-certificate verifier".into())?;
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .doing(|| "choosing TLS 1.3".into())?
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(read_pem_certs(cert)?, read_pem_key(key)?)
-        .doing(|| "loading the server certificate".into())?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(config)
+    let tls = crate::tls::Reloadable::load(crate::tls::TlsFiles {
+        ca: ca_bundle.to_owned(),
+        cert: cert.to_owned(),
+        key: key.to_owned(),
+        crls: Vec::new(),
+    })?;
+    Ok(tls.config().as_ref().clone())
 }
 
 /// What the edge knows about the caller of one connection.

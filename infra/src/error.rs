@@ -178,6 +178,26 @@ pub enum Error {
     /// A PEM file holds no private key.
     #[error("no private key in {}", .0.display())]
     NoPrivateKey(PathBuf),
+    /// A `--tls-crl` file holds no certificate revocation list.
+    #[error("no certificate revocation list in {}", .0.display())]
+    NoCrl(PathBuf),
+    /// A `--tls-crl` file does not parse as a CRL.
+    #[error("{} is not a certificate revocation list: {reason}", .path.display())]
+    BadCrl {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// `carehub dev revoke` / `issue` named a client the development PKI
+    /// does not have.
+    #[error("no development client {name:?} (one of: {known})")]
+    NoDevClient {
+        /// The name given.
+        name: String,
+        /// The names there are.
+        known: String,
+    },
     /// The manifest declares no `assertion_key` variable.
     #[error("the manifest declares no assertion_key variable")]
     NoAssertionKey,
@@ -246,6 +266,26 @@ pub enum Error {
         "the PostgreSQL connection string has sslmode=verify-full but no CA bundle: name the file with sslrootcert=<file> in it, or set the database_ca variable (SPIN_VARIABLE_DATABASE_CA, PEM)"
     )]
     PgNoCa,
+    /// default.db and accesslog.db both hold access-log rows, and not the
+    /// same ones: the gateway will not guess which is the log.
+    #[error(
+        "{default} and {accesslog} both hold access-log entries, and {default} more of them: move or remove one by hand (carehub verify-log checks each)"
+    )]
+    AccessLogInTwoFiles {
+        /// The documents' file.
+        default: String,
+        /// The log's file.
+        accesslog: String,
+    },
+    /// `carehub verify-log` found checkpoints but has no public key to check
+    /// their signatures with.
+    #[error(
+        "the log has checkpoints but no public key was given: pass --public-key <SPKI PEM file> (default: <state dir>/pki/log-signing.pub.pem)"
+    )]
+    NoLogPublicKey,
+    /// The access log's public key file is not an SPKI PEM Ed25519 key.
+    #[error("{0} is not an SPKI PEM Ed25519 public key")]
+    LogPublicKey(String),
     /// The `database_ca` variable is not a PEM CA bundle.
     #[error("database_ca (SPIN_VARIABLE_DATABASE_CA) is not a PEM CA bundle: {0}")]
     DatabaseCa(String),
@@ -275,6 +315,40 @@ pub enum Error {
         /// sqlx's error.
         #[source]
         source: sqlx::Error,
+    },
+
+    /// The `webhook_secret_key` variable is not 64 hex digits (needed to
+    /// seal webhook secrets when migrating).
+    #[error(
+        "webhook_secret_key must be 64 hex digits (32 bytes), e.g. from `openssl rand -hex 32`"
+    )]
+    WebhookSecretKey,
+
+    // `carehub backup` and `carehub restore`.
+    /// A directory to back up or restore from holds no `*.db` file.
+    #[error("no SQLite database (*.db) in {}", .0.display())]
+    NothingToBackUp(PathBuf),
+    /// The backup directory already holds databases.
+    #[error("{} already holds a backup; choose a new directory", .0.display())]
+    BackupExists(PathBuf),
+    /// A gateway is serving the data directory a restore would replace.
+    #[error("a running gateway serves {}; stop it before restoring", .0.display())]
+    HubRunning(PathBuf),
+    /// A restore would replace databases and was not forced.
+    #[error("restoring would replace {files} in {}; pass --force to replace them", .dir.display())]
+    RestoreWouldReplace {
+        /// The data directory.
+        dir: PathBuf,
+        /// The databases that exist there.
+        files: String,
+    },
+    /// A database failed `PRAGMA integrity_check`.
+    #[error("{} is damaged: {verdict}", .path.display())]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// `PRAGMA integrity_check`'s answer.
+        verdict: String,
     },
 
     // Options of `carehub up`.
@@ -330,7 +404,8 @@ pub enum Error {
     },
 
     // The webhook schedule.
-    /// No route serves the webhook dispatcher.
+    /// No route serves a scheduled job (the webhook dispatcher, the
+    /// checkpoint job).
     #[error("no route serves {0}")]
     NoDispatchRoute(&'static str),
     /// The gateway runs without the edge, so nothing signs the scheduler's

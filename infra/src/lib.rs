@@ -5,6 +5,7 @@
 //! bird's-eye view. Every fallible function here returns [`Error`].
 
 pub mod accesslog;
+pub mod backup;
 pub mod devpki;
 pub mod edge;
 pub mod error;
@@ -15,7 +16,9 @@ pub mod proxy;
 pub mod routes;
 pub mod runtime;
 pub mod scheduler;
+pub mod sealing;
 pub mod server;
+pub mod tls;
 pub mod variables;
 
 pub use error::{Error, Result};
@@ -98,7 +101,7 @@ pub async fn up(opts: UpOptions) -> Result<()> {
         .await;
     }
 
-    let databases = open_sqlite(&manifest, &state_dir)?;
+    let databases = open_sqlite(&manifest, &state_dir, &app_vars)?;
     host::pg::prepare_store(&app_vars).await?;
     let cache = if opts.cache {
         runtime::Cache::Dir(
@@ -140,6 +143,34 @@ pub async fn up(opts: UpOptions) -> Result<()> {
             scheduler::DISPATCH_PATH
         );
     }
+    if let Some(interval) = opts.purge_interval
+        && scheduler::spawn_job(
+            gateway.clone(),
+            scheduler::PURGE_PATH,
+            interval,
+            "retention",
+        )
+        .is_none()
+    {
+        eprintln!(
+            "carehub: retention job not scheduled (no {} route, or no edge to assert the scheduler)",
+            scheduler::PURGE_PATH
+        );
+    }
+    if let Some(interval) = opts.checkpoint_interval
+        && scheduler::spawn_job(
+            gateway.clone(),
+            scheduler::CHECKPOINT_PATH,
+            interval,
+            "checkpoint",
+        )
+        .is_none()
+    {
+        eprintln!(
+            "carehub: log checkpoints not scheduled (no {} route, or no edge to assert the scheduler)",
+            scheduler::CHECKPOINT_PATH
+        );
+    }
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
         .doing(|| format!("binding {}", opts.listen))?;
@@ -153,7 +184,8 @@ pub async fn up(opts: UpOptions) -> Result<()> {
 
 /// The variables the gateway provides from its development material when
 /// the environment does not: the edge's assertion key, the screens' CSRF
-/// key and the development IdP's public key.
+/// key, the webhook secret key, the checkpoint signing key and the
+/// development IdP's public key.
 fn provided_variables(
     dev: &devpki::DevPaths,
     env: &dyn Fn(&str) -> Option<String>,
@@ -169,6 +201,19 @@ fn provided_variables(
         provided.insert(
             "web_csrf_key".to_owned(),
             read_trimmed(&dev.web_csrf_key())?,
+        );
+    }
+    if env("SPIN_VARIABLE_WEBHOOK_SECRET_KEY").is_none() {
+        provided.insert(
+            "webhook_secret_key".to_owned(),
+            read_trimmed(&dev.webhook_secret_key())?,
+        );
+    }
+    if env("SPIN_VARIABLE_LOG_SIGNING_KEY").is_none() {
+        let path = dev.log_signing_key();
+        provided.insert(
+            "log_signing_key".to_owned(),
+            std::fs::read_to_string(&path).doing(|| format!("reading {}", path.display()))?,
         );
     }
     if env("SPIN_VARIABLE_PERSON_TOKEN_PUBLIC_KEY").is_none() {
@@ -188,11 +233,15 @@ fn read_trimmed(path: &Path) -> Result<String> {
         .to_owned())
 }
 
+/// The SQLite label of the access log's own database.
+pub const ACCESSLOG_LABEL: &str = "accesslog";
+
 /// Opens every SQLite database a component may use, one file per label
-/// under `<state dir>/data`, and migrates `default`.
+/// under `<state dir>/data`, and migrates `default` and `accesslog`.
 fn open_sqlite(
     manifest: &manifest::Manifest,
     state_dir: &Path,
+    app_vars: &variables::Values,
 ) -> Result<Arc<host::sqlite::Databases>> {
     let labels: BTreeSet<String> = manifest
         .components
@@ -201,10 +250,30 @@ fn open_sqlite(
         .collect();
     let data_dir = state_dir.join("data");
     let databases = Arc::new(host::sqlite::Databases::open(&data_dir, labels)?);
+    // `carehub restore` refuses while this is held.
+    backup::hold_running_lock(&data_dir)?;
     if let Some(pool) = databases.get("default") {
-        let applied = host::sqlite::migrate(pool.path(), migrations::SQLITE)?;
+        let key = sealing::key_of(app_vars)?;
+        let applied = host::sqlite::migrate(pool.path(), migrations::SQLITE, Some(&key))?;
         for name in applied {
             eprintln!("carehub: applied migration {name}");
+        }
+    }
+    // The access log in a file of its own (label `accesslog`): its schema,
+    // and the log moved out of a default.db that held it.
+    if let Some(log) = databases.get(ACCESSLOG_LABEL) {
+        let applied = host::sqlite::migrate(log.path(), migrations::SQLITE_ACCESSLOG, None)?;
+        for name in applied {
+            eprintln!("carehub: applied access-log migration {name}");
+        }
+        if let Some(pool) = databases.get("default") {
+            let moved = host::sqlite::move_access_log(pool.path(), log.path())?;
+            if moved > 0 {
+                eprintln!(
+                    "carehub: moved {moved} access-log entries into {}",
+                    log.path().display()
+                );
+            }
         }
     }
     Ok(databases)
@@ -220,16 +289,10 @@ fn edge(
     if opts.no_edge {
         return Ok((None, None));
     }
-    let (ca, cert, key) = match (&opts.tls_ca, &opts.tls_cert, &opts.tls_key) {
-        (Some(ca), Some(cert), Some(key)) => (ca.clone(), cert.clone(), key.clone()),
-        _ => (dev.ca_cert(), dev.server_cert(), dev.server_key()),
-    };
-    let config = edge::server_config(&ca, &cert, &key)?;
+    let tls = tls::Reloadable::load(tls::TlsFiles::of(opts, dev))?;
+    tls.watch(opts.tls_reload_interval);
     let asserter = edge::Asserter::from_variables(app_vars)?;
-    Ok((
-        Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))),
-        Some(asserter),
-    ))
+    Ok((Some(tls.acceptor()), Some(asserter)))
 }
 
 /// What the gateway serves and where, on standard output; with `try_it`,

@@ -1,5 +1,9 @@
 //! `carehub`: run the hub locally (`up`), build its components (`build`),
-//! verify the access log (`verify-log`), and development helpers (`dev`).
+//! verify the access log (`verify-log`), back up and restore its SQLite
+//! databases (`backup`, `restore`), send documents to a hub in bulk
+//! (`import`), and development helpers (`dev`).
+
+mod import;
 
 use anyhow::{Context, Result};
 use carehub::devpki;
@@ -32,20 +36,52 @@ enum Command {
     /// Development helpers.
     #[command(subcommand)]
     Dev(DevCommand),
-    /// Verify the access log's hash chain; exit non-zero naming the first
-    /// broken row.
-    VerifyLog {
-        /// State directory whose data/default.db holds the log.
+    /// Copy every SQLite database of the state directory (data/*.db) into a
+    /// new directory, consistently, while the hub serves. For PostgreSQL use
+    /// pg_dump (infra/DEPLOY.md).
+    Backup {
+        /// Directory to write the copies into (created; must hold no *.db).
+        out: PathBuf,
+        /// State directory whose data/*.db are copied.
         #[arg(long, env = "CAREHUB_STATE_DIR", default_value = ".carehub")]
         state_dir: PathBuf,
-        /// The SQLite file itself [default: <state dir>/data/default.db].
+    },
+    /// Put the databases of a backup directory back into the state
+    /// directory. Refused while a gateway serves it; replacing existing
+    /// databases needs --force. Then run `carehub verify-log`.
+    Restore {
+        /// A directory written by `carehub backup`.
+        from: PathBuf,
+        /// State directory whose data/ receives the databases.
+        #[arg(long, env = "CAREHUB_STATE_DIR", default_value = ".carehub")]
+        state_dir: PathBuf,
+        /// Replace databases that exist (they are lost).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Verify the access log: every shard's hash chain, every checkpoint's
+    /// signature, root and consistency; exit non-zero naming what is broken.
+    VerifyLog {
+        /// State directory whose data/accesslog.db (or, before the log had
+        /// its own file, data/default.db) holds the log.
+        #[arg(long, env = "CAREHUB_STATE_DIR", default_value = ".carehub")]
+        state_dir: PathBuf,
+        /// The SQLite file itself (a default.db whose log moved out: the
+        /// accesslog.db beside it) [default: <state dir>/data/accesslog.db].
         #[arg(long)]
         database: Option<PathBuf>,
         /// Verify a PostgreSQL database instead (`postgres://…`, as in
         /// SPIN_VARIABLE_DATABASE_URL).
         #[arg(long, conflicts_with = "database")]
         database_url: Option<String>,
+        /// The hub's checkpoint public key (SPKI PEM) [default: <state
+        /// dir>/pki/log-signing.pub.pem, the development key].
+        #[arg(long)]
+        public_key: Option<PathBuf>,
     },
+    /// Send NDJSON, JSON or standard care-plan CSV files to a hub over mTLS
+    /// in bulk requests, with progress, a per-line report and --resume.
+    Import(import::ImportArgs),
 }
 
 #[derive(clap::Args)]
@@ -71,6 +107,16 @@ struct UpArgs {
     /// Server private key (PEM).
     #[arg(long, env = "CAREHUB_TLS_KEY")]
     tls_key: Option<PathBuf>,
+    /// Certificate revocation list (PEM or DER) client certificates are
+    /// checked against; repeatable. With the dev PKI, its CRL
+    /// (.carehub/pki/ca.crl.pem, `carehub dev revoke`) is checked too.
+    #[arg(long = "tls-crl", env = "CAREHUB_TLS_CRL", value_delimiter = ',')]
+    tls_crl: Vec<PathBuf>,
+    /// Check the CA bundle, server certificate, key and CRLs for changes
+    /// this often, in milliseconds, and reload them without a restart
+    /// (SIGHUP reloads at once); 0: only on SIGHUP.
+    #[arg(long, default_value_t = 5_000, env = "CAREHUB_TLS_RELOAD_INTERVAL_MS")]
+    tls_reload_interval_ms: u64,
     /// Serve plain HTTP with no edge, as `spin up` would: components then see
     /// no assertion and refuse every call. For running behind another edge.
     #[arg(long)]
@@ -100,6 +146,16 @@ struct UpArgs {
     /// it (when a platform cron calls POST /api/webhooks/dispatch instead).
     #[arg(long, default_value_t = 5_000, env = "CAREHUB_DISPATCH_INTERVAL_MS")]
     dispatch_interval_ms: u64,
+    /// Run the retention job (expired idempotency records, delivered
+    /// webhook messages past retention) every this many milliseconds; 0
+    /// disables it (when a platform cron calls POST /api/webhooks/purge).
+    #[arg(long, default_value_t = 3_600_000, env = "CAREHUB_PURGE_INTERVAL_MS")]
+    purge_interval_ms: u64,
+    /// Make an access-log checkpoint every this many milliseconds (when the
+    /// log has new entries); 0 disables it (when a platform cron calls
+    /// POST /api/read/checkpoints instead).
+    #[arg(long, default_value_t = 60_000, env = "CAREHUB_CHECKPOINT_INTERVAL_MS")]
+    checkpoint_interval_ms: u64,
     /// Proxy mode: be the mTLS edge only and forward each spin.toml route to
     /// the upstream URL this TOML file gives its component (see infra/DEPLOY.md).
     #[arg(long, env = "CAREHUB_PROXY")]
@@ -141,6 +197,27 @@ enum DevCommand {
         /// Directory of the CA and the certificate.
         #[arg(long, default_value = ".carehub/pki/servers")]
         dir: PathBuf,
+    },
+    /// Revoke a development client's current certificate: add it to the
+    /// dev CA's CRL (.carehub/pki/ca.crl.pem), which a running gateway
+    /// reloads (within --tls-reload-interval-ms, or at once on SIGHUP).
+    Revoke {
+        /// The client (municipality, care-manager, care-service, medical,
+        /// portal, operator).
+        name: String,
+        /// State directory holding the dev PKI.
+        #[arg(long, env = "CAREHUB_STATE_DIR", default_value = ".carehub")]
+        state_dir: PathBuf,
+    },
+    /// Issue a fresh certificate and key for a development client (same
+    /// principal, new serial), e.g. after `carehub dev revoke`.
+    Issue {
+        /// The client (municipality, care-manager, care-service, medical,
+        /// portal, operator).
+        name: String,
+        /// State directory holding the dev PKI.
+        #[arg(long, env = "CAREHUB_STATE_DIR", default_value = ".carehub")]
+        state_dir: PathBuf,
     },
     /// Write a development client certificate, its key and the dev CA as
     /// a PKCS#12 file (AES-256, HMAC-SHA256) to import into a browser, to
@@ -230,6 +307,9 @@ fn main() -> Result<()> {
                 tls_ca: a.tls_ca,
                 tls_cert: a.tls_cert,
                 tls_key: a.tls_key,
+                tls_crl: a.tls_crl,
+                tls_reload_interval: (a.tls_reload_interval_ms > 0)
+                    .then(|| Duration::from_millis(a.tls_reload_interval_ms)),
                 no_edge: a.no_edge,
                 deadline: Duration::from_millis(a.deadline_ms),
                 max_concurrent: a.max_concurrent.max(1),
@@ -241,6 +321,10 @@ fn main() -> Result<()> {
                 floor_route: a.floor_route,
                 dispatch_interval: (a.dispatch_interval_ms > 0)
                     .then(|| Duration::from_millis(a.dispatch_interval_ms)),
+                purge_interval: (a.purge_interval_ms > 0)
+                    .then(|| Duration::from_millis(a.purge_interval_ms)),
+                checkpoint_interval: (a.checkpoint_interval_ms > 0)
+                    .then(|| Duration::from_millis(a.checkpoint_interval_ms)),
                 proxy: a.proxy,
             };
             Ok(tokio::runtime::Builder::new_multi_thread()
@@ -248,6 +332,32 @@ fn main() -> Result<()> {
                 .build()?
                 .block_on(carehub::up(opts))?)
         }
+        Command::Backup { out, state_dir } => {
+            for c in carehub::backup::backup(&state_dir.join("data"), &out)? {
+                println!(
+                    "backed up {} ({} bytes)",
+                    out.join(&c.name).display(),
+                    c.bytes
+                );
+            }
+            Ok(())
+        }
+        Command::Restore {
+            from,
+            state_dir,
+            force,
+        } => {
+            let data = state_dir.join("data");
+            for c in carehub::backup::restore(&from, &data, force)? {
+                println!(
+                    "restored {} ({} bytes)",
+                    data.join(&c.name).display(),
+                    c.bytes
+                );
+            }
+            Ok(())
+        }
+        Command::Import(args) => std::process::exit(import::run(&args)?),
         Command::Build { manifest } => {
             let manifest = carehub::manifest::Manifest::load(&manifest)?;
             Ok(carehub::build(&manifest)?)
@@ -256,35 +366,20 @@ fn main() -> Result<()> {
             state_dir,
             database,
             database_url,
+            public_key,
         } => {
-            let verdict = match database_url {
-                Some(url) => carehub::accesslog::verify_postgres(&url)?,
-                None => {
-                    let path =
-                        database.unwrap_or_else(|| state_dir.join("data").join("default.db"));
-                    if !path.exists() {
-                        anyhow::bail!("no database at {}", path.display());
-                    }
-                    carehub::accesslog::verify(&path)?
-                }
-            };
-            match verdict {
-                carehub::accesslog::Verdict::Intact { entries, shards } => {
-                    println!("access log intact: {entries} entries in {shards} shards");
-                    Ok(())
-                }
-                carehub::accesslog::Verdict::Broken {
-                    shard,
-                    seq,
-                    shard_seq,
-                    problem,
-                } => {
-                    eprintln!(
-                        "access log BROKEN in shard {shard} at seq {seq} (entry {shard_seq} of the shard): {problem}"
-                    );
-                    std::process::exit(1);
-                }
+            let report = carehub::accesslog::run_verify_log(
+                &state_dir,
+                database,
+                database_url.as_deref(),
+                public_key,
+            )?;
+            print!("{}", report.text);
+            eprint!("{}", report.errors);
+            if !report.intact {
+                std::process::exit(1);
             }
+            Ok(())
         }
         Command::Dev(DevCommand::PersonToken {
             insurer,
@@ -318,6 +413,22 @@ fn main() -> Result<()> {
                 },
             )?;
             println!("{token}");
+            Ok(())
+        }
+        Command::Dev(DevCommand::Revoke { name, state_dir }) => {
+            let paths = devpki::DevPaths::new(&state_dir);
+            let (crl, serials) = devpki::revoke(&paths, &name)?;
+            println!("crl: {}", crl.display());
+            for serial in serials {
+                println!("revoked: {serial}");
+            }
+            Ok(())
+        }
+        Command::Dev(DevCommand::Issue { name, state_dir }) => {
+            let paths = devpki::DevPaths::new(&state_dir);
+            let cert = devpki::issue(&paths, &name)?;
+            println!("certificate: {}", cert.display());
+            println!("key: {}", paths.client_key(&name).display());
             Ok(())
         }
         Command::Dev(DevCommand::P12 {

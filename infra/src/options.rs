@@ -23,6 +23,13 @@ pub struct UpOptions {
     pub tls_cert: Option<PathBuf>,
     /// Server private key.
     pub tls_key: Option<PathBuf>,
+    /// Certificate revocation lists (PEM or DER) client certificates are
+    /// checked against (`crate::tls`); with the development PKI its own CRL
+    /// is checked too.
+    pub tls_crl: Vec<PathBuf>,
+    /// How often the TLS files are checked for changes (and reloaded);
+    /// `None`: only on SIGHUP.
+    pub tls_reload_interval: Option<Duration>,
     /// Serve plain HTTP without the mTLS edge (as `spin up` does).
     pub no_edge: bool,
     /// Per-request deadline inside a component.
@@ -44,6 +51,12 @@ pub struct UpOptions {
     /// Run the webhook dispatcher (`POST /api/webhooks/dispatch`) this
     /// often, in process (`scheduler`); `None` leaves it to an outside cron.
     pub dispatch_interval: Option<Duration>,
+    /// Run the retention job (`POST /api/webhooks/purge`) this often, in
+    /// process (`scheduler`); `None` leaves it to an outside cron.
+    pub purge_interval: Option<Duration>,
+    /// Run the access log's checkpoint job (`POST /api/read/checkpoints`)
+    /// this often, in process; `None` leaves it to an outside cron.
+    pub checkpoint_interval: Option<Duration>,
     /// Proxy mode: forward each route to the upstream this file names for
     /// its component instead of running the components here.
     pub proxy: Option<PathBuf>,

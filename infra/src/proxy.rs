@@ -460,18 +460,13 @@ pub async fn up(
     if opts.no_edge {
         return Err(Error::ProxyWithoutEdge);
     }
-    let (ca, cert, tls_key) = match (&opts.tls_ca, &opts.tls_cert, &opts.tls_key) {
-        (Some(ca), Some(cert), Some(tls_key)) => {
-            // With real certificates this is a deployment: the components
-            // upstream verify the assertion with their own `assertion_key`,
-            // which a key generated here could never match.
-            if std::env::var_os("SPIN_VARIABLE_ASSERTION_KEY").is_none() {
-                return Err(Error::ProxyAssertionKey);
-            }
-            (ca.clone(), cert.clone(), tls_key.clone())
-        }
-        _ => (dev.ca_cert(), dev.server_cert(), dev.server_key()),
-    };
+    let files = crate::tls::TlsFiles::of(opts, dev);
+    if opts.tls_ca.is_some() && std::env::var_os("SPIN_VARIABLE_ASSERTION_KEY").is_none() {
+        // With real certificates this is a deployment: the components
+        // upstream verify the assertion with their own `assertion_key`,
+        // which a key generated here could never match.
+        return Err(Error::ProxyAssertionKey);
+    }
     let config = ProxyConfig::load(file)?;
     // With PostgreSQL the schema is migrated here, at the edge's start, as
     // the in-process gateway does: the components never create tables.
@@ -485,7 +480,8 @@ pub async fn up(
         Bytes::from_static(include_bytes!("../openapi.json")),
     )
     .map_err(in_proxy_file(file))?;
-    let tls = crate::edge::server_config(&ca, &cert, &tls_key)?;
+    let tls = crate::tls::Reloadable::load(files)?;
+    tls.watch(opts.tls_reload_interval);
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
         .doing(|| format!("binding {}", opts.listen))?;
@@ -510,7 +506,7 @@ pub async fn up(
     crate::server::run(
         Arc::new(proxy),
         listener,
-        Some(tokio_rustls::TlsAcceptor::from(Arc::new(tls))),
+        Some(tls.acceptor()),
         shutdown,
         opts.drain,
     )

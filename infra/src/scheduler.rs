@@ -1,6 +1,8 @@
-//! The webhook dispatcher's schedule: `carehub up` calls
-//! `POST /api/webhooks/dispatch` itself every `--dispatch-interval`, in
-//! process, as the internal operator principal
+//! The scheduled jobs: `carehub up` calls the webhook dispatcher
+//! (`POST /api/webhooks/dispatch`) every `--dispatch-interval-ms`, the
+//! retention job (`POST /api/webhooks/purge`) every `--purge-interval-ms`
+//! and the access log's checkpoint job (`POST /api/read/checkpoints`) every
+//! `--checkpoint-interval-ms` itself, in process, as the internal operator principal
 //! `urn:carehub:operator:scheduler` — with an identity assertion the edge
 //! signs, exactly as for a client presenting that principal's certificate.
 //! The component refuses every other caller (403).
@@ -26,8 +28,12 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The route a run calls.
+/// The route a dispatcher run calls.
 pub const DISPATCH_PATH: &str = "/api/webhooks/dispatch";
+/// The route a retention run calls.
+pub const PURGE_PATH: &str = "/api/webhooks/purge";
+/// The route a checkpoint run calls.
+pub const CHECKPOINT_PATH: &str = "/api/read/checkpoints";
 /// The principal a run asserts: the one the policy lets dispatch.
 pub const SCHEDULER_URN: &str = carehub_domain::policy::webhooks::SCHEDULER;
 
@@ -35,19 +41,33 @@ pub const SCHEDULER_URN: &str = carehub_domain::policy::webhooks::SCHEDULER;
 /// ends. `None` when there is nothing to schedule: no route serves
 /// [`DISPATCH_PATH`], or no edge signs assertions (`--no-edge`).
 pub fn spawn(gateway: Arc<Gateway>, interval: Duration) -> Option<tokio::task::JoinHandle<()>> {
-    gateway.router.route(DISPATCH_PATH)?;
+    spawn_job(gateway, DISPATCH_PATH, interval, "webhook dispatch")
+}
+
+/// Starts the job calling `path` every `interval`, the first call at once,
+/// as [`spawn`] does; `None` when no route serves `path` or there is no edge.
+pub fn spawn_job(
+    gateway: Arc<Gateway>,
+    path: &'static str,
+    interval: Duration,
+    what: &'static str,
+) -> Option<tokio::task::JoinHandle<()>> {
+    gateway.router.route(path)?;
     gateway.asserter.as_ref()?;
     Some(tokio::spawn(async move {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
-            match run_once(&gateway).await {
+            match run(&gateway, path).await {
+                Ok((200, body)) if path == PURGE_PATH => {
+                    tracing::info!(body = %String::from_utf8_lossy(&body), "{what} run")
+                }
                 Ok((200, _)) => {}
                 Ok((status, body)) => {
-                    tracing::warn!(status, body = %String::from_utf8_lossy(&body), "webhook dispatch run failed")
+                    tracing::warn!(status, body = %String::from_utf8_lossy(&body), "{what} run failed")
                 }
-                Err(e) => tracing::warn!("webhook dispatch run failed: {}", report(&e)),
+                Err(e) => tracing::warn!("{what} run failed: {}", report(&e)),
             }
         }
     }))
@@ -55,10 +75,15 @@ pub fn spawn(gateway: Arc<Gateway>, interval: Duration) -> Option<tokio::task::J
 
 /// One dispatcher run: the status and body the component answered.
 pub async fn run_once(gateway: &Gateway) -> Result<(u16, Bytes)> {
+    run(gateway, DISPATCH_PATH).await
+}
+
+/// One run of the job at `path`: the status and body the component answered.
+pub async fn run(gateway: &Gateway, path: &'static str) -> Result<(u16, Bytes)> {
     let matched = gateway
         .router
-        .route(DISPATCH_PATH)
-        .ok_or(Error::NoDispatchRoute(DISPATCH_PATH))?;
+        .route(path)
+        .ok_or(Error::NoDispatchRoute(path))?;
     let index = *matched.target;
     let asserter = gateway.asserter.as_ref().ok_or(Error::NoEdge)?;
     let principal = Principal::parse_urn(SCHEDULER_URN)
@@ -68,12 +93,9 @@ pub async fn run_once(gateway: &Gateway) -> Result<(u16, Bytes)> {
     let raw_route = matched.raw_route.to_owned();
     let mut req = Request::builder()
         .method(Method::POST)
-        .uri(format!("http://carehub.internal{DISPATCH_PATH}"))
+        .uri(format!("http://carehub.internal{path}"))
         .header(ASSERTION_HEADER, assertion)
-        .header(
-            "spin-full-url",
-            format!("http://carehub.internal{DISPATCH_PATH}"),
-        )
+        .header("spin-full-url", format!("http://carehub.internal{path}"))
         .header("spin-path-info", matched.path_info)
         .header("spin-matched-route", raw_route.as_str())
         .header("spin-component-route", matched.component_route)
@@ -84,7 +106,7 @@ pub async fn run_once(gateway: &Gateway) -> Result<(u16, Bytes)> {
             Full::new(Bytes::new())
                 .map_err(|never: Infallible| -> wasmtime_wasi_http::Error { match never {} }),
         )
-        .map_err(|e| Error::unexpected("building the dispatch request", e))?;
+        .map_err(|e| Error::unexpected("building the scheduled request", e))?;
     req.headers_mut()
         .insert(http::header::CONTENT_LENGTH, HeaderValue::from_static("0"));
     let _permit = gateway

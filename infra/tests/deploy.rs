@@ -449,6 +449,16 @@ fn findings(manifest: &Manifest, docs: &[Doc]) -> Vec<String> {
             found.push("spin.toml routes /api/webhooks/dispatch but no CronJob calls it".into());
         }
     }
+    // So does the retention job.
+    if plan.router.route("/api/webhooks/purge").is_some() {
+        let scheduled = docs
+            .iter()
+            .filter(|d| d.kind() == "CronJob")
+            .any(|d| d.value.to_string().contains("/api/webhooks/purge"));
+        if !scheduled {
+            found.push("spin.toml routes /api/webhooks/purge but no CronJob calls it".into());
+        }
+    }
     found
 }
 

@@ -3,15 +3,21 @@
 mod care;
 mod helpers;
 
+mod accesslog;
+mod backup;
 mod concurrency;
 mod consent;
 mod csv;
 mod database_tls;
 mod documents;
 mod edge;
+mod import;
+mod nfc;
 mod progress;
 mod proxy;
 mod relay;
+mod retention;
+mod revocation;
 mod runtime;
 mod scenario;
 mod web;

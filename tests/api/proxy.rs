@@ -98,6 +98,9 @@ impl Hub for Split {
     fn stop(&mut self) {
         self.back.terminate();
     }
+    fn log_public_key(&self) -> std::path::PathBuf {
+        self.back.pki.log_public_key()
+    }
 }
 
 #[test]
@@ -342,4 +345,18 @@ fn a_proxy_file_that_does_not_fit_spin_toml_is_refused_at_start() {
     );
     let err = refused_at_start(&all("", "").replace("http://127.0.0.1:9", "ftp://x"));
     assert!(err.contains("must start with http:// or https://"), "{err}");
+}
+
+#[test]
+fn a_revoked_certificate_is_refused_at_the_proxy_edge_without_a_restart() {
+    use crate::revocation::{attempt, dev, eventually};
+    let split = Split::start("", &[], &["--tls-reload-interval-ms", "200"]);
+    let url = split.url(&format!("/api/read/persons/{INSURER}/{PERSON}/documents"));
+    assert_eq!(attempt(&split.client("municipality"), &url), Ok(200));
+    dev(split.front.state.path(), &["revoke", "municipality"]);
+    eventually("the proxy refuses the revoked certificate", || {
+        attempt(&split.client("municipality"), &url).is_err()
+    });
+    dev(split.front.state.path(), &["issue", "municipality"]);
+    assert_eq!(attempt(&split.client("municipality"), &url), Ok(200));
 }

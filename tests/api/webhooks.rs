@@ -727,3 +727,171 @@ fn a_lost_create_or_rotate_answer_is_replayed_with_its_secret() {
         "invalid-idempotency-key",
     );
 }
+
+#[test]
+fn the_retention_job_deletes_delivered_messages_and_expired_keys_and_keeps_history() {
+    let hook = Hook::start(Mode::Ok);
+    let mut opts = options(&hook, 30_000);
+    opts.args.extend(["--purge-interval-ms".into(), "0".into()]);
+    opts.env.extend([
+        ("SPIN_VARIABLE_WEBHOOK_RETENTION_SECS".into(), "1".into()),
+        (
+            "SPIN_VARIABLE_IDEMPOTENCY_RETENTION_SECS".into(),
+            "1".into(),
+        ),
+    ]);
+    let app = TestApp::spawn_with(opts);
+    let municipality = app.client("municipality");
+    // Subscribed with an Idempotency-Key: a stored answer to expire.
+    let resp = municipality
+        .post(app.url("/api/webhooks/subscriptions"))
+        .header("idempotency-key", "retained-sub")
+        .json(&json!({ "url": hook.url("/own") }))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let id = resp.json::<Value>().unwrap()["subscription_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    ingest(
+        &app,
+        &municipality,
+        DocumentKind::InsuranceCertificate,
+        "0000077101",
+    );
+    wait_until("the delivery", Duration::from_secs(30), || {
+        messages(&app, &municipality, &id)
+            .iter()
+            .any(|m| m["state"] == "delivered")
+    });
+    // A read, so the access log has an entry to keep.
+    get(
+        &app,
+        &municipality,
+        &format!("/api/read/persons/{}/0000077101/documents", care::INSURER),
+    );
+    let db = app.db();
+    let count = |table: &str| db.query_i64(&format!("SELECT COUNT(*) FROM {table}"));
+    let history = |count: &dyn Fn(&str) -> i64| {
+        [
+            "documents",
+            "document_versions",
+            "webhook_events",
+            "webhook_subscriptions",
+            "log_entries",
+        ]
+        .map(count)
+    };
+    let before = history(&count);
+    assert!(before.iter().all(|n| *n > 0), "{before:?}");
+    assert_eq!(count("idempotency_records"), 1);
+    assert_eq!(count("webhook_messages"), 1);
+    assert!(count("webhook_attempts") >= 1);
+
+    let purge = app.url("/api/webhooks/purge");
+    // Only the scheduler may run it.
+    for urn in [
+        "urn:carehub:municipality:131016",
+        "urn:carehub:operator:ops-dev",
+    ] {
+        let resp = client_for(&app, urn).post(&purge).send().unwrap();
+        problem(resp, 403, "forbidden");
+    }
+    let scheduler = client_for(&app, "urn:carehub:operator:scheduler");
+    std::thread::sleep(Duration::from_millis(1_500));
+    let resp = scheduler.post(&purge).send().unwrap();
+    assert_eq!(resp.status(), 200);
+    let run: Value = resp.json().unwrap();
+    assert_eq!(run["idempotency_records"], 1, "{run}");
+    assert_eq!(run["webhook_messages"], 1, "{run}");
+    assert_eq!(run["more"], false, "{run}");
+    assert_eq!(count("idempotency_records"), 0);
+    assert_eq!(count("webhook_messages"), 0);
+    assert_eq!(count("webhook_attempts"), 0);
+    assert_eq!(history(&count), before);
+    // Nothing is left to purge; the subscription still works.
+    let again: Value = scheduler.post(&purge).send().unwrap().json().unwrap();
+    assert_eq!(again["webhook_messages"], 0);
+    ingest(
+        &app,
+        &municipality,
+        DocumentKind::BurdenRatioCertificate,
+        "0000077101",
+    );
+    wait_until("the next delivery", Duration::from_secs(30), || {
+        hook.got("/own").len() >= 2
+    });
+}
+
+#[test]
+fn secrets_are_sealed_at_rest_and_plain_ones_left_from_before_are_sealed_at_start() {
+    let hook = Hook::start(Mode::Ok);
+    let opts = options(&hook, 30_000);
+    let app = TestApp::spawn_with(opts.clone());
+    let municipality = app.client("municipality");
+    let create = |app: &TestApp| {
+        municipality
+            .post(app.url("/api/webhooks/subscriptions"))
+            .header("idempotency-key", "sealed-1")
+            .json(&json!({ "url": hook.url("/sealed") }))
+            .send()
+            .unwrap()
+    };
+    let first = create(&app);
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().unwrap();
+    let secret = first["secret"].as_str().unwrap().to_owned();
+    let plain = |db: &crate::helpers::TestDb| {
+        db.query_i64(
+            "SELECT (SELECT COUNT(*) FROM webhook_subscriptions \
+               WHERE secret NOT LIKE 'sealed:v1:%' OR previous_secret NOT LIKE 'sealed:v1:%') \
+             + (SELECT COUNT(*) FROM idempotency_records WHERE body LIKE '%whsec%')",
+        )
+    };
+    assert_eq!(plain(app.db()), 0);
+
+    // A database from before sealing: the secret and the stored answer in
+    // plain form, migration 0007 not yet applied.
+    let db = app.db().clone();
+    let state = app.kill();
+    let undo = match db {
+        crate::helpers::TestDb::Sqlite(_) => {
+            "DROP TRIGGER webhook_secrets_are_sealed_insert; \
+             DROP TRIGGER webhook_secrets_are_sealed_update;"
+        }
+        crate::helpers::TestDb::Postgres(_) => {
+            "DROP TRIGGER webhook_secrets_are_sealed ON webhook_subscriptions; \
+             DROP FUNCTION carehub_refuse_plain_secret();"
+        }
+    };
+    let statements = format!(
+        "{undo} UPDATE webhook_subscriptions SET secret = '{secret}'; \
+         UPDATE idempotency_records SET body = '{first}'; \
+         DELETE FROM carehub_migrations WHERE name = '0007_sealed_webhook_secrets.sql';"
+    );
+    for statement in statements
+        .split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        db.execute(statement).unwrap();
+    }
+    assert_eq!(plain(&db), 2);
+    let app = TestApp::spawn_in(state, opts);
+    assert_eq!(plain(app.db()), 0);
+    // The replay still shows the secret, and deliveries are signed with it.
+    let again = create(&app);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.json::<Value>().unwrap()["secret"], secret);
+    ingest(
+        &app,
+        &municipality,
+        DocumentKind::InsuranceCertificate,
+        "0000077201",
+    );
+    wait_until("the delivery", Duration::from_secs(30), || {
+        !hook.got("/sealed").is_empty()
+    });
+    assert_eq!(verify(&secret, &hook.got("/sealed")), [true]);
+}

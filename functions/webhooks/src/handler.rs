@@ -6,6 +6,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use carehub_domain::policy::webhooks::{
     authorize_subscriber, may_dispatch, may_manage_subscription,
 };
+use carehub_domain::sealed::{SealingKey, is_sealed};
 use carehub_domain::webhook::{
     OriginPattern, ROTATION_OVERLAP_MS, Receiver, Secret, SubscriptionId,
 };
@@ -14,7 +15,7 @@ use carehub_guest::body::parse_json;
 use carehub_guest::clock::rfc3339;
 use carehub_guest::fields::Object;
 use carehub_guest::http::{Reply, RequestHead};
-use carehub_guest::idempotency::{Answer, WriteRequest, write_once};
+use carehub_guest::idempotency::{Answer, AnswerSeal, WriteRequest, write_once, write_once_sealed};
 use carehub_guest::problem::{forbidden, internal, invalid_request};
 use carehub_guest::routing::{self, Route, paginate};
 use carehub_store::{
@@ -60,6 +61,8 @@ pub enum Endpoint {
     Redeliver,
     /// `POST /dispatch` (the scheduler only).
     Dispatch,
+    /// `POST /purge` (the scheduler only): the retention job.
+    Purge,
 }
 
 /// The component's routes (after the `/api/webhooks` prefix).
@@ -109,7 +112,29 @@ pub const ROUTES: &[Route<Endpoint>] = &[
         pattern: "/dispatch",
         endpoint: Endpoint::Dispatch,
     },
+    Route {
+        method: "POST",
+        pattern: "/purge",
+        endpoint: Endpoint::Purge,
+    },
 ];
+
+/// How long a delivered webhook message (and its attempts) is kept, by
+/// default: 30 days. The `webhook_retention_secs` variable overrides it.
+pub const DEFAULT_MESSAGE_RETENTION_SECS: u64 = 30 * 24 * 60 * 60;
+
+/// Batches (transactions) of each kind one purge run deletes at most
+/// ([`carehub_store::retention`]); the next run goes on.
+pub const PURGE_BATCHES: u32 = 20;
+
+/// The retention job's settings (Spin variables).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// `idempotency_retention_secs`: how long an idempotency record answers.
+    pub idempotency_secs: u64,
+    /// `webhook_retention_secs`: how long a delivered message is kept.
+    pub delivered_secs: u64,
+}
 
 /// The component's settings (Spin variables).
 #[derive(Debug, Clone)]
@@ -123,6 +148,34 @@ pub struct Config {
     /// `webhook_lease_ms`: how long a dispatcher run holds the messages it
     /// claimed before another run may take them (longer than a delivery).
     pub lease_ms: u64,
+    /// `webhook_secret_key`: what signing secrets are sealed with at rest
+    /// ([`seal`]), in the subscriptions and in the stored answers that carry
+    /// one.
+    pub secret_key: SealingKey,
+}
+
+/// What a stored idempotent answer carrying a secret is sealed for.
+pub use carehub_domain::sealed::IDEMPOTENT_ANSWER as ANSWER_PURPOSE;
+/// What a subscription's stored secret is sealed for (associated data).
+pub use carehub_domain::sealed::WEBHOOK_SECRET as SECRET_PURPOSE;
+
+/// `plain` sealed under `key` for `purpose`, with a fresh random nonce.
+pub fn seal(key: &SealingKey, purpose: &str, plain: &str) -> Result<String, String> {
+    let mut nonce = [0u8; carehub_domain::sealed::NONCE_LEN];
+    getrandom::fill(&mut nonce).map_err(|e| format!("drawing a nonce: {e}"))?;
+    Ok(key.seal(nonce, purpose, plain))
+}
+
+/// A stored value opened: sealed ones with `key`; one stored before
+/// sealing (plain, until the gateway's migration sealed it) as it is.
+pub fn open(key: &SealingKey, purpose: &str, stored: &str) -> Result<String, String> {
+    if is_sealed(stored) {
+        key.open(purpose, stored).map_err(|e| {
+            format!("{purpose}: {e} (is webhook_secret_key the one it was sealed with?)")
+        })
+    } else {
+        Ok(stored.to_owned())
+    }
 }
 
 /// `ms` since the epoch as RFC 3339.
@@ -271,10 +324,16 @@ pub fn create<S: OutboxStore + ?Sized>(
     id: SubscriptionId,
     now: &str,
 ) -> Reply {
-    write_once(
+    let seal_answer = |b: &str| seal(&config.secret_key, ANSWER_PURPOSE, b);
+    let open_answer = |b: &str| open(&config.secret_key, ANSWER_PURPOSE, b);
+    write_once_sealed(
         store,
         &WriteRequest::new(principal, head, key, body, now),
         "registering a subscription",
+        Some(&AnswerSeal {
+            seal: &seal_answer,
+            open: &open_answer,
+        }),
         || {
             let receiver = receiver(principal)?;
             let value = parse_json(body)?;
@@ -288,13 +347,14 @@ pub fn create<S: OutboxStore + ?Sized>(
                 owner: principal.clone(),
                 url,
                 event_types,
-                secret: secret.expose(),
+                secret: seal(&config.secret_key, SECRET_PURPOSE, &secret.expose())
+                    .map_err(|e| internal("sealing a secret", &e))?,
             })
         },
         |s, new| {
             let record = s.add_subscription(&new, now)?;
             let mut body = subscription_json(&record);
-            body["secret"] = json!(record.subscription.secret);
+            body["secret"] = json!(secret.expose());
             Ok(Ok(Answer::json(
                 201,
                 Some(format!(
@@ -378,16 +438,28 @@ pub fn rotate<S: OutboxStore + ?Sized>(
     head: &RequestHead,
     key: Option<&IdempotencyKey>,
     id: &str,
+    config: &Config,
     secret: &Secret,
     now_ms: i64,
     now: &str,
 ) -> Reply {
-    write_once(
+    let seal_answer = |b: &str| seal(&config.secret_key, ANSWER_PURPOSE, b);
+    let open_answer = |b: &str| open(&config.secret_key, ANSWER_PURPOSE, b);
+    write_once_sealed(
         store,
         &WriteRequest::new(principal, head, key, b"", now),
         "rotating a secret",
-        || target(principal, id),
-        |s, id| {
+        Some(&AnswerSeal {
+            seal: &seal_answer,
+            open: &open_answer,
+        }),
+        || {
+            let id = target(principal, id)?;
+            let sealed = seal(&config.secret_key, SECRET_PURPOSE, &secret.expose())
+                .map_err(|e| internal("sealing a secret", &e))?;
+            Ok((id, sealed))
+        },
+        |s, (id, sealed)| {
             s.lock(&[LockKey::Subscription(id.as_str().to_owned())])?;
             let record = match owned_in(s, principal, &id)? {
                 Ok(r) => r,
@@ -395,7 +467,8 @@ pub fn rotate<S: OutboxStore + ?Sized>(
             };
             let expires = now_ms.saturating_add(ROTATION_OVERLAP_MS as i64);
             let new = secret.expose();
-            s.rotate_secret(record.seq, &new, &record.subscription.secret, expires)?;
+            // The previous secret moves as it is stored (sealed).
+            s.rotate_secret(record.seq, &sealed, &record.subscription.secret, expires)?;
             Ok(Ok(Answer::json(
                 200,
                 None,
@@ -538,7 +611,43 @@ pub fn redeliver<S: OutboxStore + ?Sized>(
     )
 }
 
-/// The dispatcher may be run only by [`SCHEDULER`]: 403 for anyone else.
+/// One run of the retention job at `now`: deletes the idempotency records
+/// that have expired and the messages delivered longer ago than their
+/// retention, with their attempts; never the append-only history. Answers
+/// what it deleted (`more`: a backlog is left for the next run). Only the
+/// scheduler may run it ([`authorize_dispatch`]).
+pub fn purge<D: carehub_store::Db>(
+    store: &carehub_store::sql::SqlStore<D>,
+    retention: Retention,
+    now: std::time::SystemTime,
+) -> Reply {
+    let before = |secs: u64| {
+        rfc3339(
+            now.checked_sub(Duration::from_secs(secs))
+                .unwrap_or(UNIX_EPOCH),
+        )
+    };
+    match carehub_store::retention::purge(
+        store,
+        &before(retention.idempotency_secs),
+        &before(retention.delivered_secs),
+        PURGE_BATCHES,
+    ) {
+        Ok(p) => Reply::json(
+            200,
+            &json!({
+                "idempotency_records": p.idempotency_records,
+                "webhook_messages": p.webhook_messages,
+                "webhook_attempts": p.webhook_attempts,
+                "more": p.more,
+            }),
+        ),
+        Err(e) => internal("purging", &e),
+    }
+}
+
+/// The scheduler's routes (dispatch, purge) may be run only by
+/// [`SCHEDULER`]: 403 for anyone else.
 pub fn authorize_dispatch(principal: &Principal) -> Result<(), Reply> {
     if may_dispatch(principal) {
         Ok(())
@@ -557,8 +666,24 @@ pub fn prepare_dispatch<S: OutboxStore + ConsentStore + ?Sized>(
 ) -> Result<(usize, Vec<Delivery>), Reply> {
     let created = fan_out(store, now_ms, now).map_err(store_failed("fanning out"))?;
     let lease_until = now_ms.saturating_add(i64::try_from(config.lease_ms).unwrap_or(i64::MAX));
-    let claimed =
+    let mut claimed =
         claim_due(store, now_ms, lease_until, CLAIM_LIMIT).map_err(store_failed("claiming"))?;
+    // Opened only here, for signing: a secret that does not open (another
+    // key) is left out, and the receiver's refusal of the unsigned
+    // delivery is retried like any failure.
+    for delivery in &mut claimed {
+        delivery.secrets = delivery
+            .secrets
+            .iter()
+            .filter_map(|s| match open(&config.secret_key, SECRET_PURPOSE, s) {
+                Ok(plain) => Some(plain),
+                Err(e) => {
+                    eprintln!("carehub-webhooks: {e}");
+                    None
+                }
+            })
+            .collect();
+    }
     Ok((created, claimed))
 }
 

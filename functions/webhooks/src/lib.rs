@@ -16,7 +16,17 @@
 //! * `POST …/messages/{message_id}/redeliver` — deliver again (same id);
 //! * `POST /dispatch` — one dispatcher run, for the scheduler principal
 //!   only (`urn:carehub:operator:scheduler`): fan out, claim, deliver with
-//!   Standard Webhooks signatures, record.
+//!   Standard Webhooks signatures, record;
+//! * `POST /purge` — the hub's retention job, for the scheduler only:
+//!   deletes expired idempotency records (`idempotency_retention_secs`,
+//!   7 days) and messages delivered longer ago than
+//!   `webhook_retention_secs` (30 days) with their attempts; never the
+//!   append-only history.
+//!
+//! Signing secrets are sealed at rest (ChaCha20-Poly1305 under the secret
+//! variable `webhook_secret_key`, `carehub_domain::sealed`): in the
+//! subscriptions and in the stored answers of create and rotate; they are
+//! opened only to answer the caller and to sign a delivery.
 //!
 //! The writes (create, rotate, enable, redeliver) take an optional
 //! `Idempotency-Key` (`carehub_guest::idempotency::write_once`): the same
@@ -41,6 +51,7 @@ mod tests;
 mod component {
     use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+    use carehub_domain::sealed::SealingKey;
     use carehub_domain::webhook::{
         DEFAULT_BACKOFF_BASE_MS, OriginPattern, Secret, SubscriptionId, attempt_outcome,
         signature_header,
@@ -97,6 +108,33 @@ mod component {
                 .and_then(OriginPattern::parse),
             backoff_base_ms: number("webhook_backoff_base_ms", DEFAULT_BACKOFF_BASE_MS)?,
             lease_ms: number("webhook_lease_ms", 60_000)?,
+            secret_key: var("webhook_secret_key")?
+                .as_deref()
+                .and_then(SealingKey::from_hex)
+                .ok_or_else(|| {
+                    internal(
+                        "reading a variable",
+                        &"webhook_secret_key is not 64 hex digits",
+                    )
+                })?,
+        })
+    }
+
+    fn retention() -> Result<handler::Retention, Reply> {
+        let secs = |name: &str, default: u64| -> Result<u64, Reply> {
+            let value = wasm::variable(name).map_err(|e| internal("reading a variable", &e))?;
+            idempotency::retention_secs(name, value.as_deref(), default)
+                .map_err(|e| internal("reading a variable", &e))
+        };
+        Ok(handler::Retention {
+            idempotency_secs: secs(
+                idempotency::RETENTION_VARIABLE,
+                idempotency::DEFAULT_RETENTION_SECS,
+            )?,
+            delivered_secs: secs(
+                "webhook_retention_secs",
+                handler::DEFAULT_MESSAGE_RETENTION_SECS,
+            )?,
         })
     }
 
@@ -107,7 +145,7 @@ mod component {
 
     async fn serve(req: IncomingRequest, call: Call<'_, Endpoint>) -> Result<Reply, Reply> {
         let (head, principal, matched) = (call.head, call.principal, call.matched);
-        if matched.endpoint == Endpoint::Dispatch {
+        if matches!(matched.endpoint, Endpoint::Dispatch | Endpoint::Purge) {
             handler::authorize_dispatch(&principal)?;
         }
         let config = config()?;
@@ -136,6 +174,7 @@ mod component {
                     head,
                     key.as_ref(),
                     p[0],
+                    &config,
                     &secret,
                     ms,
                     &now,
@@ -152,6 +191,7 @@ mod component {
                 let key = key.as_ref();
                 handler::redeliver(&store, &principal, head, key, p[0], p[1], now_ms(), &now)
             }
+            Endpoint::Purge => handler::purge(&store, retention()?, SystemTime::now()),
             Endpoint::Dispatch => {
                 let (created, deliveries) =
                     handler::prepare_dispatch(&store, &config, now_ms(), &now)?;

@@ -48,7 +48,20 @@ fn config() -> Config {
         allowed_origin: OriginPattern::parse("http://127.0.0.1:9999"),
         backoff_base_ms: 1_000,
         lease_ms: 30_000,
+        secret_key: carehub_domain::sealed::SealingKey::from_hex(&"5e".repeat(32)).unwrap(),
     }
+}
+
+/// A record's signing secrets at `now_ms`, opened.
+fn opened(record: &carehub_store::SubscriptionRecord, now_ms: i64) -> Vec<String> {
+    record
+        .signing_secrets(now_ms)
+        .into_iter()
+        .map(|s| {
+            assert!(carehub_domain::sealed::is_sealed(s), "stored plain: {s}");
+            handler::open(&config().secret_key, handler::SECRET_PURPOSE, s).unwrap()
+        })
+        .collect()
 }
 
 /// A POST to `path` (after the prefix), with `key` as its Idempotency-Key.
@@ -487,7 +500,17 @@ fn idempotency_keys_replay_creates_and_rotations_with_their_secret() {
     let rotate = |who: &str, key: &str, seed: u8| {
         let (head, key) = post(&path, Some(key));
         let secret = Secret::from_bytes(&[seed; 32]).unwrap();
-        handler::rotate(&s, &p(who), &head, key.as_ref(), &id, &secret, T0, NOW)
+        handler::rotate(
+            &s,
+            &p(who),
+            &head,
+            key.as_ref(),
+            &id,
+            &config(),
+            &secret,
+            T0,
+            NOW,
+        )
     };
     let rotated = rotate(MUNICIPALITY, "rot-1", 10);
     assert_eq!(rotated.status, 200);
@@ -502,9 +525,22 @@ fn idempotency_keys_replay_creates_and_rotations_with_their_secret() {
         .unwrap()
         .unwrap();
     assert_eq!(
-        record.signing_secrets(T0 + 1),
+        opened(&record, T0 + 1),
         [new.as_str(), a["secret"].as_str().unwrap()]
     );
+    // At rest, neither the subscription nor the stored answers hold a
+    // secret in plain form.
+    for stored in s
+        .find_idempotency(&p(MUNICIPALITY), &["sub-1", "rot-1"])
+        .unwrap()
+    {
+        assert!(
+            carehub_domain::sealed::is_sealed(&stored.body),
+            "{}",
+            stored.body
+        );
+        assert!(!stored.body.contains("whsec_"));
+    }
     // Another principal's same key does not replay the owner's secret.
     let r = rotate(OTHER, "rot-1", 12);
     assert_eq!(
@@ -583,7 +619,7 @@ fn the_subscription_api_refuses_what_it_must() {
         let r = handler::show(&s, &p(who), sub);
         assert_eq!(r.status, 403, "{who} {sub}");
         let head = post(&format!("/subscriptions/{sub}/rotate"), None).0;
-        let r = handler::rotate(&s, &p(who), &head, None, sub, &secret, T0, NOW);
+        let r = handler::rotate(&s, &p(who), &head, None, sub, &config(), &secret, T0, NOW);
         assert_eq!(r.status, 403, "{who} {sub}");
     }
     assert_eq!(
@@ -607,7 +643,17 @@ fn rotation_keeps_the_old_secret_signing_for_the_overlap() {
     let old = Secret::from_bytes(&[5; 32]).unwrap().expose();
     let new = Secret::from_bytes(&[6; 32]).unwrap();
     let head = post(&format!("/subscriptions/{id}/rotate"), None).0;
-    let r = handler::rotate(&s, &p(MUNICIPALITY), &head, None, &id, &new, T0, NOW);
+    let r = handler::rotate(
+        &s,
+        &p(MUNICIPALITY),
+        &head,
+        None,
+        &id,
+        &config(),
+        &new,
+        T0,
+        NOW,
+    );
     assert_eq!(r.status, 200);
     assert_eq!(json_of(&r)["secret"], new.expose());
     let record = s
@@ -615,18 +661,141 @@ fn rotation_keeps_the_old_secret_signing_for_the_overlap() {
         .unwrap()
         .unwrap();
     let overlap = carehub_domain::webhook::ROTATION_OVERLAP_MS as i64;
-    assert_eq!(
-        record.signing_secrets(T0 + 1),
-        [new.expose().as_str(), old.as_str()]
-    );
-    assert_eq!(
-        record.signing_secrets(T0 + overlap),
-        [new.expose().as_str()]
-    );
+    assert_eq!(opened(&record, T0 + 1), [new.expose(), old.clone()]);
+    assert_eq!(opened(&record, T0 + overlap), [new.expose()]);
+    // A dispatcher run signs with the opened secrets.
+    in_transaction(&s, &[], |s| {
+        s.append_consent(&person("131016"), &given(), &p(MUNICIPALITY), NOW)
+    })
+    .unwrap();
+    let (_, claimed) = handler::prepare_dispatch(&s, &config(), T0 + 1, NOW).unwrap();
+    assert_eq!(claimed[0].secrets, [new.expose(), old.clone()]);
+    // Under another key the sealed secrets do not open: none signs.
+    let mut other = config();
+    other.secret_key = carehub_domain::sealed::SealingKey::from_hex(&"01".repeat(32)).unwrap();
+    let (_, reclaimed) = handler::prepare_dispatch(&s, &other, T0 + 100_000, NOW).unwrap();
+    assert!(reclaimed.iter().all(|d| d.secrets.is_empty()));
     // The secret is never shown again.
     assert!(
         json_of(&handler::show(&s, &p(MUNICIPALITY), &id))
             .get("secret")
             .is_none()
     );
+}
+
+fn count(s: &Store, table: &str) -> i64 {
+    use carehub_store::Db as _;
+    let rows = s
+        .db()
+        .execute(&format!("SELECT COUNT(*) FROM {table}"), Vec::new())
+        .unwrap();
+    match rows.rows[0][0] {
+        carehub_store::Value::Integer(n) => n,
+        ref other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn purge_deletes_expired_records_and_delivered_messages_and_keeps_history() {
+    use std::time::{Duration, UNIX_EPOCH};
+    let s = store();
+    subscribe(&s, MUNICIPALITY, 2);
+    in_transaction(&s, &[], |s| {
+        s.append_consent(&person("131016"), &given(), &p(MUNICIPALITY), NOW)?;
+        s.append_consent(&person("131016"), &given(), &p(MUNICIPALITY), NOW)
+    })
+    .unwrap();
+    let (_, claimed) = handler::prepare_dispatch(&s, &config(), T0, NOW).unwrap();
+    assert_eq!(claimed.len(), 2);
+    record_result(&s, &claimed[0], &attempt(Some(204)), T0, 1_000, 0.0).unwrap();
+    record_result(&s, &claimed[1], &attempt(Some(500)), T0, 1_000, 0.0).unwrap();
+    // An idempotency record, stored at NOW.
+    let (head, key) = post("/subscriptions", Some("purge-1"));
+    let created = handler::create(
+        &s,
+        &p(PORTAL),
+        &head,
+        key.as_ref(),
+        br#"{"url":"http://127.0.0.1:9999/other"}"#,
+        &config(),
+        &Secret::from_bytes(&[9; 32]).unwrap(),
+        SubscriptionId::from_random([9; 16]),
+        NOW,
+    );
+    assert_eq!(created.status, 201);
+    assert_eq!(count(&s, "idempotency_records"), 1);
+
+    let now = UNIX_EPOCH + Duration::from_millis(T0 as u64);
+    let day = handler::Retention {
+        idempotency_secs: 86_400,
+        delivered_secs: 86_400,
+    };
+    // Within the retention: nothing goes.
+    let kept = json_of(&handler::purge(&s, day, now + Duration::from_secs(3_600)));
+    assert_eq!(
+        kept,
+        json!({"idempotency_records": 0, "webhook_messages": 0, "webhook_attempts": 0, "more": false})
+    );
+    // Two days on: the record and the delivered message with its attempt.
+    let gone = json_of(&handler::purge(
+        &s,
+        day,
+        now + Duration::from_secs(2 * 86_400),
+    ));
+    assert_eq!(
+        gone,
+        json!({"idempotency_records": 1, "webhook_messages": 1, "webhook_attempts": 1, "more": false})
+    );
+    assert_eq!(count(&s, "idempotency_records"), 0);
+    // The retried message and its attempt stay, and all the history.
+    assert_eq!(count(&s, "webhook_messages"), 1);
+    assert_eq!(count(&s, "webhook_attempts"), 1);
+    assert_eq!(count(&s, "webhook_events"), 2);
+    assert_eq!(count(&s, "consent_events"), 2);
+    assert_eq!(count(&s, "webhook_subscriptions"), 2);
+    // And the attempt of a message not delivered cannot be deleted at all.
+    use carehub_store::Db as _;
+    let refused = s
+        .db()
+        .execute("DELETE FROM webhook_attempts", Vec::new())
+        .unwrap_err();
+    assert!(refused.to_string().contains("append-only"), "{refused}");
+}
+
+#[test]
+fn an_expired_idempotency_key_answers_as_new() {
+    let s = store().with_idempotency_valid_from("2025-11-26T00:00:00.000000Z".into());
+    let fresh = store();
+    let body = br#"{"url":"http://127.0.0.1:9999/hook"}"#;
+    let (head, key) = post("/subscriptions", Some("old-key"));
+    let create = |s: &Store, seed: u8, now: &str| {
+        handler::create(
+            s,
+            &p(PORTAL),
+            &head,
+            key.as_ref(),
+            body,
+            &config(),
+            &Secret::from_bytes(&[seed; 32]).unwrap(),
+            SubscriptionId::from_random([seed; 16]),
+            now,
+        )
+    };
+    // Without expiry a repeat replays.
+    let first = create(&fresh, 1, NOW);
+    let again = create(&fresh, 2, NOW);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.body, first.body);
+    // With NOW before the store's valid-from, the stored record is expired:
+    // a repeat is a new write, whose record replaces the old one.
+    let old = create(&s, 1, NOW);
+    assert_eq!(old.status, 201);
+    let renewed = create(&s, 2, "2025-11-27T00:00:00.000000Z");
+    assert_eq!(renewed.status, 201);
+    assert_eq!(renewed.header("idempotent-replayed"), None);
+    assert_ne!(renewed.body, old.body);
+    assert_eq!(count(&s, "idempotency_records"), 1);
+    let replayed = create(&s, 3, "2025-11-27T00:00:01.000000Z");
+    assert_eq!(replayed.header("idempotent-replayed"), Some("true"));
+    assert_eq!(replayed.body, renewed.body);
 }

@@ -11,7 +11,8 @@ use carehub_domain::{
 };
 use carehub_store::MessageState;
 use carehub_webhooks::handler::{
-    ANSWER_TIMEOUT_NS, BODY_LIMIT, CLAIM_LIMIT, CONNECT_TIMEOUT_NS, MAX_URL, PREFIX, SCHEDULER,
+    ANSWER_TIMEOUT_NS, BODY_LIMIT, CLAIM_LIMIT, CONNECT_TIMEOUT_NS, DEFAULT_MESSAGE_RETENTION_SECS,
+    MAX_URL, PREFIX, PURGE_BATCHES, SCHEDULER,
 };
 use serde_json::{Map, Value, json};
 
@@ -52,6 +53,7 @@ pub fn part() -> Part {
             path(message.clone(), [message_one()]),
             path(format!("{message}/redeliver"), [redeliver()]),
             path(format!("{PREFIX}/dispatch"), [dispatch()]),
+            path(format!("{PREFIX}/purge"), [purge()]),
         ],
         schemas: schemas(),
         parameters: parameters(),
@@ -250,6 +252,33 @@ fn dispatch() -> Op {
         ))
         .who(callers::line(Operation::Dispatch))
         .answers(200, Response::json("The run's summary.", summary))
+}
+
+fn purge() -> Op {
+    let count =
+        |description: &str| json!({ "type": "integer", "minimum": 0, "description": description });
+    let summary = object(
+        &[
+            "idempotency_records",
+            "webhook_messages",
+            "webhook_attempts",
+            "more",
+        ],
+        json!({
+            "idempotency_records": count("Idempotency records past their retention, deleted."),
+            "webhook_messages": count("Delivered messages past their retention, deleted."),
+            "webhook_attempts": count("The attempts of those messages, deleted."),
+            "more": { "type": "boolean", "description": "The run stopped at its batch limit: more remain for the next run." },
+        }),
+    );
+    let idempotency_days = carehub_guest::idempotency::DEFAULT_RETENTION_SECS / 86_400;
+    let message_days = DEFAULT_MESSAGE_RETENTION_SECS / 86_400;
+    Op::post("purgeExpired", TAG, "Run the retention job once")
+        .about(format!(
+            "For the scheduler principal `{SCHEDULER}` only (in process every hour under `carehub up`; a CronJob on the cluster); anyone else gets 403 `forbidden`. Deletes idempotency records older than the `idempotency_retention_secs` variable ({idempotency_days} days by default; such a key already answers as new) and webhook messages delivered longer ago than `webhook_retention_secs` ({message_days} days), with their attempts. Pending and failed messages, and all append-only history (documents and versions, consent events, registrations, steps, relay events, outbox events, the access log), are never deleted. At most {PURGE_BATCHES} short transactions of each kind per run. No body."
+        ))
+        .who(callers::line(Operation::Dispatch))
+        .answers(200, Response::json("What the run deleted.", summary))
 }
 
 fn parameters() -> Map<String, Value> {

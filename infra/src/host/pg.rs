@@ -480,7 +480,8 @@ pub async fn prepare_store(app_vars: &crate::variables::Values) -> Result<()> {
             tls::ALLOW_UNVERIFIED_ENV
         );
     }
-    for name in migrate(url, crate::migrations::POSTGRES).await? {
+    let key = crate::sealing::key_of(app_vars)?;
+    for name in migrate(url, crate::migrations::POSTGRES, Some(&key)).await? {
         eprintln!("carehub: applied migration {name} (PostgreSQL)");
     }
     eprintln!(
@@ -502,7 +503,11 @@ const MIGRATION_LOCK: i64 = 7_161_130_662_365_585_997;
 /// gateways starting at once against one database apply each file once
 /// (the second waits, then finds them recorded). The connection follows the
 /// installed TLS policy ([`tls::policy`]).
-pub async fn migrate(address: &str, migrations: &[(&str, &str)]) -> Result<Vec<String>> {
+pub async fn migrate(
+    address: &str,
+    migrations: &[(&str, &str)],
+    webhook_secret_key: Option<&carehub_domain::sealed::SealingKey>,
+) -> Result<Vec<String>> {
     use sqlx::Connection as _;
     let (options, trust) = tls::policy().options(address)?;
     let mut conn = sqlx::PgConnection::connect_with(&options).await.doing(|| {
@@ -517,7 +522,7 @@ pub async fn migrate(address: &str, migrations: &[(&str, &str)]) -> Result<Vec<S
         .execute(&mut conn)
         .await
         .doing(|| "taking the migration lock".into())?;
-    let result = apply(&mut conn, migrations).await;
+    let result = apply(&mut conn, migrations, webhook_secret_key).await;
     // Closing the session releases the lock in any case; unlock explicitly
     // so a pooled session would not keep it either.
     let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
@@ -530,7 +535,11 @@ pub async fn migrate(address: &str, migrations: &[(&str, &str)]) -> Result<Vec<S
     Ok(applied)
 }
 
-async fn apply(conn: &mut sqlx::PgConnection, migrations: &[(&str, &str)]) -> Result<Vec<String>> {
+async fn apply(
+    conn: &mut sqlx::PgConnection,
+    migrations: &[(&str, &str)],
+    webhook_secret_key: Option<&carehub_domain::sealed::SealingKey>,
+) -> Result<Vec<String>> {
     use sqlx::Connection as _;
     sqlx::raw_sql(
         "CREATE TABLE IF NOT EXISTS carehub_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)",
@@ -552,6 +561,10 @@ async fn apply(conn: &mut sqlx::PgConnection, migrations: &[(&str, &str)]) -> Re
         let applying = || format!("applying migration {name}");
         let mut tx = conn.begin().await.doing(applying)?;
         sqlx::raw_sql(sql).execute(&mut *tx).await.doing(applying)?;
+        if *name == crate::sealing::MIGRATION {
+            let key = webhook_secret_key.ok_or(CarehubError::WebhookSecretKey)?;
+            crate::sealing::seal_postgres(&mut tx, key).await?;
+        }
         sqlx::query(
             "INSERT INTO carehub_migrations (name, applied_at) \
              VALUES ($1, to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))",

@@ -48,6 +48,7 @@ pub mod problem;
 pub mod progress;
 pub mod registration;
 pub mod relay;
+pub mod sealed;
 pub mod webhook;
 
 pub use accesslog::{

@@ -49,13 +49,61 @@ pub fn parse_json(bytes: &[u8]) -> Result<Value, Reply> {
 
 /// [`parse_json`] returning only the detail text, for callers (bulk lines)
 /// that build their own problem.
+///
+/// Every string in the value — member names too — comes back in Unicode
+/// NFC ([`nfc`]): the API promises UTF-8 NFC, so text a client sent
+/// decomposed (カ followed by U+3099 for ガ) is stored, hashed, compared and
+/// read back composed. Every component parses its JSON bodies here.
 pub fn parse_json_value(bytes: &[u8]) -> Result<Value, String> {
-    serde_json::from_slice(bytes).map_err(|e| {
+    let mut value = serde_json::from_slice(bytes).map_err(|e| {
         // serde_json's syntax and EOF messages name the expectation and the
         // position, never the input; parsing into `Value` raises no data
         // errors (the kind that quote values).
         format!("The body is not valid JSON: {e}.")
-    })
+    })?;
+    nfc(&mut value);
+    Ok(value)
+}
+
+/// Normalises every string in `value` (member names included) to Unicode
+/// NFC, in place; strings already in NFC (all ASCII, most Japanese text)
+/// are left untouched without being copied. Two member names that differ
+/// only in normalisation become one, the later value winning, as a
+/// duplicate name does in `serde_json`.
+pub fn nfc(value: &mut Value) {
+    match value {
+        Value::String(s) => nfc_string(s),
+        Value::Array(items) => items.iter_mut().for_each(nfc),
+        Value::Object(map) => {
+            if map.keys().all(|k| is_nfc(k)) {
+                map.values_mut().for_each(nfc);
+            } else {
+                let members = std::mem::take(map);
+                for (mut k, mut v) in members {
+                    nfc_string(&mut k);
+                    nfc(&mut v);
+                    map.insert(k, v);
+                }
+            }
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
+fn is_nfc(s: &str) -> bool {
+    use unicode_normalization::{IsNormalized, is_nfc_quick};
+    match is_nfc_quick(s.chars()) {
+        IsNormalized::Yes => true,
+        IsNormalized::No => false,
+        IsNormalized::Maybe => unicode_normalization::is_nfc(s),
+    }
+}
+
+fn nfc_string(s: &mut String) {
+    use unicode_normalization::UnicodeNormalization;
+    if !is_nfc(s) {
+        *s = s.nfc().collect();
+    }
 }
 
 /// The canonical form of stored JSON: object keys sorted (serde_json's map
@@ -84,6 +132,24 @@ mod tests {
             h.push(("content-length".to_owned(), len.as_bytes().to_vec()));
         }
         RequestHead::new("POST", "/documents", "", h)
+    }
+
+    #[test]
+    fn strings_and_member_names_come_back_in_nfc() {
+        // カ + U+3099 (combining voiced mark) is ガ; e + U+0301 is é.
+        let body = "{\"name\": \"\u{30AB}\u{3099}\", \"ke\u{0301}y\": [\"e\u{0301}\", 1, null], \"ascii\": \"plain\"}";
+        let v = parse_json(body.as_bytes()).unwrap();
+        assert_eq!(v["name"], "\u{30AC}");
+        assert_eq!(v["k\u{00E9}y"][0], "\u{00E9}");
+        assert_eq!(v["ascii"], "plain");
+        assert!(v.get("ke\u{0301}y").is_none());
+        // Escaped in JSON, the same.
+        let v = parse_json(br#"{"a": "\u30ab\u3099"}"#).unwrap();
+        assert_eq!(v["a"], "\u{30AC}");
+        // Already NFC: unchanged, including compatibility characters NFC
+        // keeps (half-width katakana, the spacing voiced mark U+309B).
+        let v = parse_json("{\"a\": \"\u{FF76}\u{FF9E} \u{309B} 介護\"}".as_bytes()).unwrap();
+        assert_eq!(v["a"], "\u{FF76}\u{FF9E} \u{309B} 介護");
     }
 
     #[test]

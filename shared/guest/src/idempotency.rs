@@ -2,6 +2,12 @@
 //! the same method, path and body gets the stored answer again; the same key
 //! with another request is refused with 409 `idempotency-key-reused`. Only
 //! successful writes are recorded, in the transaction of the write itself.
+//!
+//! Records expire after the `idempotency_retention_secs` variable (default
+//! [`DEFAULT_RETENTION_SECS`], 7 days; Stripe keeps keys 24 hours): an
+//! expired key answers as new. The store applies it
+//! (`SqlStore::with_idempotency_valid_from`, set by `wasm::open_store`) and
+//! the purge job deletes expired records (`carehub_store::retention`).
 
 use carehub_domain::{IdempotencyKey, Principal, Problem, ProblemType, fingerprint};
 use serde::Serialize;
@@ -9,6 +15,32 @@ use serde::Serialize;
 use crate::http::{JSON, Reply, RequestHead};
 use crate::problem::internal;
 use carehub_store::{DocumentStore, IdempotencyRecord, LockKey, StoreError, in_transaction};
+
+/// How long an idempotency record answers, by default: 7 days.
+pub const DEFAULT_RETENTION_SECS: u64 = 7 * 24 * 60 * 60;
+
+/// The variable that overrides [`DEFAULT_RETENTION_SECS`] (whole seconds).
+pub const RETENTION_VARIABLE: &str = "idempotency_retention_secs";
+
+/// The oldest `created_at` (RFC 3339) of a record that still answers at
+/// `now`, given the retention in seconds.
+pub fn valid_from(now: std::time::SystemTime, retention_secs: u64) -> String {
+    let from = now
+        .checked_sub(std::time::Duration::from_secs(retention_secs))
+        .unwrap_or(std::time::UNIX_EPOCH);
+    crate::clock::rfc3339(from)
+}
+
+/// A retention variable's value in whole seconds: `default` when unset or
+/// empty, `Err` naming the variable when it is not a number.
+pub fn retention_secs(name: &str, value: Option<&str>, default: u64) -> Result<u64, String> {
+    match value.map(str::trim) {
+        None | Some("") => Ok(default),
+        Some(v) => v
+            .parse()
+            .map_err(|_| format!("{name} is not a whole number of seconds")),
+    }
+}
 
 /// The `Idempotency-Key` header, parsed; 400 `invalid-idempotency-key` when
 /// malformed or repeated. `None` when absent (the key is optional).
@@ -120,6 +152,17 @@ impl<'a> WriteRequest<'a> {
     }
 }
 
+/// How the stored answers of a write are kept at rest when they carry a
+/// secret (a webhook subscription's signing secret): `seal` turns an
+/// answer's body into what the record stores, `open` turns a stored body
+/// back. A stored body that `open` refuses is an internal error (500).
+pub struct AnswerSeal<'a> {
+    /// The body to store for an answer.
+    pub seal: &'a dyn Fn(&str) -> Result<String, String>,
+    /// The answer's body from a stored one.
+    pub open: &'a dyn Fn(&str) -> Result<String, String>,
+}
+
 /// Runs one idempotent write.
 ///
 /// 1. A key seen before is answered from its record (or refused when the
@@ -145,6 +188,22 @@ pub fn write_once<S, P>(
 where
     S: DocumentStore + ?Sized,
 {
+    write_once_sealed(store, req, context, None, prepare, write)
+}
+
+/// [`write_once`], the stored answer kept at rest as `seal` says (when
+/// given): sealed when stored, opened when replayed.
+pub fn write_once_sealed<S, P>(
+    store: &S,
+    req: &WriteRequest<'_>,
+    context: &str,
+    seal: Option<&AnswerSeal<'_>>,
+    prepare: impl FnOnce() -> Result<P, Reply>,
+    write: impl FnOnce(&S, P) -> Result<Result<Answer, Reply>, StoreError>,
+) -> Reply
+where
+    S: DocumentStore + ?Sized,
+{
     let WriteRequest {
         principal,
         head,
@@ -159,12 +218,17 @@ where
         };
         Ok(s.find_idempotency(principal, &[key.as_str()])?
             .pop()
-            .map(|rec| {
-                if rec.fingerprint == *fp {
-                    replay(&rec)
-                } else {
-                    Reply::problem(&key_reused())
+            .map(|mut rec| {
+                if rec.fingerprint != *fp {
+                    return Reply::problem(&key_reused());
                 }
+                if let Some(seal) = seal {
+                    match (seal.open)(&rec.body) {
+                        Ok(body) => rec.body = body,
+                        Err(e) => return internal(context, &e),
+                    }
+                }
+                replay(&rec)
             }))
     };
 
@@ -187,6 +251,12 @@ where
         }
         let answer = write(s, prepared)?.map_err(Failure::Reply)?;
         if let (Some(key), Some(fp)) = (key, &fp) {
+            let body = match seal {
+                Some(seal) => {
+                    (seal.seal)(&answer.body).map_err(|e| Failure::Reply(internal(context, &e)))?
+                }
+                None => answer.body.clone(),
+            };
             s.put_idempotency(
                 principal,
                 &[IdempotencyRecord {
@@ -194,7 +264,7 @@ where
                     fingerprint: fp.clone(),
                     status: answer.status,
                     location: answer.location.clone(),
-                    body: answer.body.clone(),
+                    body,
                 }],
                 now,
             )?;
@@ -217,6 +287,26 @@ mod tests {
             .map(|k| ("Idempotency-Key".to_owned(), k.to_vec()))
             .into_iter();
         RequestHead::new("POST", "/x", "", headers)
+    }
+
+    #[test]
+    fn retention() {
+        use std::time::{Duration, UNIX_EPOCH};
+        let now = UNIX_EPOCH + Duration::from_secs(1_764_000_000);
+        assert_eq!(
+            valid_from(now, DEFAULT_RETENTION_SECS),
+            crate::clock::rfc3339(UNIX_EPOCH + Duration::from_secs(1_764_000_000 - 604_800))
+        );
+        assert_eq!(valid_from(now, u64::MAX), crate::clock::rfc3339(UNIX_EPOCH));
+        let name = RETENTION_VARIABLE;
+        assert_eq!(retention_secs(name, None, 7), Ok(7));
+        assert_eq!(retention_secs(name, Some(" "), 7), Ok(7));
+        assert_eq!(retention_secs(name, Some("60"), 7), Ok(60));
+        assert!(
+            retention_secs(name, Some("1d"), 7)
+                .unwrap_err()
+                .contains(name)
+        );
     }
 
     #[test]
