@@ -18,12 +18,37 @@ cargo clippy --locked --workspace --all-targets -- -D warnings
 
 step "clippy (wasm32-wasip2)"
 cargo clippy --locked --target wasm32-wasip2 "${WASM_CRATES[@]}" -- -D warnings
+# carehub-web links the operations' handlers without their `component`
+# feature; cargo unifies features per invocation, so it gets its own.
+cargo clippy --locked --target wasm32-wasip2 -p carehub-web -- -D warnings
 
 step "docs: cargo doc without warnings"
 RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --workspace
 
 step "build the components"
+# carehub-web FIRST, in an invocation of its own: it links the operations'
+# handlers without their `component` feature, and cargo also links those
+# crates' cdylibs (e.g. carehub_consent.wasm) without it, over the real ones.
+# The build after it puts the real components back.
+cargo build --locked --target wasm32-wasip2 --release -p carehub-web
 cargo build --locked --target wasm32-wasip2 --release "${WASM_CRATES[@]:2}"
+
+step "browser tests: Debian's Chromium and the npm packages (tests/browser, for tests/api/web.rs)"
+if [ ! -x /usr/bin/chromium ]; then
+    if [ "$(id -u)" = 0 ]; then SUDO=(); else SUDO=(sudo); fi
+    "${SUDO[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq chromium
+fi
+# Japanese glyphs for the screenshots (the pages name no web font).
+if ! dpkg -s fonts-ipafont-gothic >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ]; then SUDO=(); else SUDO=(sudo); fi
+    DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq fonts-ipafont-gothic || true
+fi
+if ! command -v npm >/dev/null; then
+    if [ "$(id -u)" = 0 ]; then SUDO=(); else SUDO=(sudo); fi
+    DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq nodejs npm
+fi
+(cd tests/browser && npm ci --no-audit --no-fund)
 
 step "independent checkers (PyPI): standardwebhooks for tests/api/webhooks.rs, prometheus_client's OpenMetrics parser for tests/api/ops.rs"
 if [ ! -x target/webhooks-venv/bin/python ] || ! target/webhooks-venv/bin/python -c 'import standardwebhooks, prometheus_client' 2>/dev/null; then

@@ -71,6 +71,10 @@ impl DevPaths {
     pub fn assertion_key(&self) -> PathBuf {
         self.pki.join("assertion.key")
     }
+    /// The screens' CSRF form-token key (hex), the `web_csrf_key` variable.
+    pub fn web_csrf_key(&self) -> PathBuf {
+        self.pki.join("web-csrf.key")
+    }
     /// The key webhook signing secrets are sealed with (hex).
     pub fn webhook_secret_key(&self) -> PathBuf {
         self.pki.join("webhook-secret.key")
@@ -366,6 +370,12 @@ pub fn ensure(paths: &DevPaths) -> Result<bool> {
         let mut bytes = [0u8; 32];
         getrandom::fill(&mut bytes).map_err(Error::Randomness)?;
         write_private(&paths.assertion_key(), &hex::encode(bytes))?;
+        generated = true;
+    }
+    if !paths.web_csrf_key().exists() {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).map_err(Error::Randomness)?;
+        write_private(&paths.web_csrf_key(), &hex::encode(bytes))?;
         generated = true;
     }
     if !paths.webhook_secret_key().exists() {

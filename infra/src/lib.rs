@@ -259,8 +259,9 @@ async fn serving(opts: &UpOptions, store: metrics::Store) -> Result<server::Serv
 }
 
 /// The variables the gateway provides from its development material when
-/// the environment does not: the edge's assertion key, the checkpoint
-/// signing key and the development IdP's public key.
+/// the environment does not: the edge's assertion key, the screens' CSRF
+/// key, the webhook secret key, the checkpoint signing key and the
+/// development IdP's public key.
 fn provided_variables(
     dev: &devpki::DevPaths,
     env: &dyn Fn(&str) -> Option<String>,
@@ -270,6 +271,12 @@ fn provided_variables(
         provided.insert(
             "assertion_key".to_owned(),
             read_trimmed(&dev.assertion_key())?,
+        );
+    }
+    if env("SPIN_VARIABLE_WEB_CSRF_KEY").is_none() {
+        provided.insert(
+            "web_csrf_key".to_owned(),
+            read_trimmed(&dev.web_csrf_key())?,
         );
     }
     if env("SPIN_VARIABLE_WEBHOOK_SECRET_KEY").is_none() {

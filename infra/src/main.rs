@@ -254,6 +254,62 @@ enum DevCommand {
         #[arg(long, env = "CAREHUB_STATE_DIR", default_value = ".carehub")]
         state_dir: PathBuf,
     },
+    /// Write a development client certificate, its key and the dev CA as
+    /// a PKCS#12 file (AES-256, HMAC-SHA256) to import into a browser, to
+    /// open the screens at https://127.0.0.1:8443/web/ as that client.
+    P12 {
+        /// The dev client: municipality, care-manager, care-service,
+        /// medical, portal or operator.
+        role: String,
+        /// Where to write it (default: <state dir>/pki/clients/<role>.p12).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The file's password (the browser asks for it on import).
+        #[arg(long, default_value = "carehub")]
+        password: String,
+        /// State directory holding the dev PKI.
+        #[arg(long, default_value = ".carehub")]
+        state_dir: PathBuf,
+    },
+}
+
+/// The PKCS#12 of dev client `role` (its certificate, key and the dev CA).
+fn dev_p12(paths: &devpki::DevPaths, role: &str, password: &str) -> Result<Vec<u8>> {
+    use p12_keystore::{Certificate, KeyStore, KeyStoreEntry, PrivateKeyChain};
+    use sha2::Digest as _;
+    if !devpki::DEV_CLIENTS.iter().any(|(name, _)| *name == role) {
+        let names: Vec<&str> = devpki::DEV_CLIENTS.iter().map(|(n, _)| *n).collect();
+        anyhow::bail!("no dev client {role:?}; one of: {}", names.join(", "));
+    }
+    let read = |path: PathBuf| {
+        std::fs::read(&path).with_context(|| {
+            format!(
+                "reading {} (run `carehub up` once first to create the dev PKI)",
+                path.display()
+            )
+        })
+    };
+    let der = |path: PathBuf| -> Result<Vec<u8>> {
+        let pem = read(path.clone())?;
+        let cert = rustls_pemfile::certs(&mut pem.as_slice())
+            .next()
+            .with_context(|| format!("no certificate in {}", path.display()))??;
+        Ok(cert.to_vec())
+    };
+    let cert = der(paths.client_cert(role))?;
+    let ca = der(paths.ca_cert())?;
+    let key_pem = read(paths.client_key(role))?;
+    let key = rustls_pemfile::private_key(&mut key_pem.as_slice())?
+        .context("no private key in the dev client's key file")?;
+    let local_key_id = sha2::Sha256::digest(&cert)[..20].to_vec();
+    let chain = PrivateKeyChain::new(
+        key.secret_der(),
+        local_key_id,
+        vec![Certificate::from_der(&cert)?, Certificate::from_der(&ca)?],
+    );
+    let mut store = KeyStore::new();
+    store.add_entry(role, KeyStoreEntry::PrivateKeyChain(chain));
+    Ok(store.writer(password).write()?)
 }
 
 fn main() -> Result<()> {
@@ -419,6 +475,25 @@ fn main() -> Result<()> {
             let cert = devpki::issue(&paths, &name)?;
             println!("certificate: {}", cert.display());
             println!("key: {}", paths.client_key(&name).display());
+            Ok(())
+        }
+        Command::Dev(DevCommand::P12 {
+            role,
+            out,
+            password,
+            state_dir,
+        }) => {
+            let paths = devpki::DevPaths::new(&state_dir);
+            let bytes = dev_p12(&paths, &role, &password)?;
+            let out = out.unwrap_or_else(|| paths.pki.join("clients").join(format!("{role}.p12")));
+            std::fs::write(&out, bytes).with_context(|| format!("writing {}", out.display()))?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt as _;
+                std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o600))
+                    .with_context(|| format!("restricting {}", out.display()))?;
+            }
+            println!("{}", out.display());
             Ok(())
         }
         Command::Dev(DevCommand::ServerCert { name, names, dir }) => {

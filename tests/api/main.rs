@@ -21,4 +21,5 @@ mod retention;
 mod revocation;
 mod runtime;
 mod scenario;
+mod web;
 mod webhooks;

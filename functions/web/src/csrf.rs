@@ -102,11 +102,24 @@ pub fn check(
     now: u64,
 ) -> Result<(), Problem> {
     if !same_origin(head) {
+        eprintln!(
+            "carehub: web: cross-site form post refused: origin {:?}, sec-fetch-site {:?}, hub {:?}",
+            head.header("origin"),
+            head.header("sec-fetch-site"),
+            own_origin(head)
+        );
         return Err(refusal());
     }
     match token {
         Some(t) if verify(key, principal, t, now) => Ok(()),
-        _ => Err(refusal()),
+        Some(_) => {
+            eprintln!("carehub: web: form post refused: the form token does not verify");
+            Err(refusal())
+        }
+        None => {
+            eprintln!("carehub: web: form post refused: no form token");
+            Err(refusal())
+        }
     }
 }
 

@@ -51,7 +51,7 @@ pub fn status<D: Db>(
     person: &PersonRef,
     limit: u32,
 ) -> Result<LogStatus, StoreError> {
-    let rows = store.db().execute(
+    let rows = store.log_db().execute(
         "SELECT a.seq, a.entry, a.hash, \
          (SELECT p.hash FROM log_entries p WHERE p.shard = a.shard AND p.shard_seq = a.shard_seq - 1) \
          FROM log_entries a WHERE a.insurer_number = ?1 AND a.insured_number = ?2 \

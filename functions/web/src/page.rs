@@ -28,7 +28,9 @@ pub fn secured(reply: Reply) -> Reply {
         .with_header("content-security-policy", CSP)
         .with_header("x-frame-options", "DENY")
         .with_header("x-content-type-options", "nosniff")
-        .with_header("referrer-policy", "no-referrer")
+        // `same-origin`, not `no-referrer`: with `no-referrer` Chrome sends
+        // `Origin: null` on the hub's own form posts, which [`crate::csrf`] refuses.
+        .with_header("referrer-policy", "same-origin")
         .with_header("cross-origin-opener-policy", "same-origin");
     if cacheable {
         reply
@@ -152,6 +154,9 @@ pub fn problem_page(chrome: Option<&Chrome>, problem: &Value, status: u16) -> Re
                         li { code { (v["field"].as_str().unwrap_or_default()) } " — " (v["message"].as_str().unwrap_or_default()) }
                     }
                 }
+            }
+            @if matches!(type_, ProblemType::PersonTokenMissing | ProblemType::PersonTokenInvalid) {
+                p { a href="/web/person/login" { "本人確認をやり直す" } }
             }
             p { a href="/web/" { "トップへ戻る" } }
         }
