@@ -799,8 +799,12 @@ async fn serve_request(
         Some(PeerIdentity::Principal(p)) => Some(p),
         _ => None,
     };
+    let sender = match conn.identity {
+        None => crate::telemetry::Sender::BehindAnEdge,
+        Some(_) => crate::telemetry::Sender::Client(principal),
+    };
     let request_id =
-        crate::telemetry::request_id(req.headers(), principal, &serving.trusted_request_id);
+        crate::telemetry::request_id(req.headers(), sender, &serving.trusted_request_id);
     req.headers_mut().insert(REQUEST_ID, request_id.clone());
     let method = req.method().clone();
     let limited = match (&serving.rate, principal) {

@@ -12,7 +12,8 @@
 //! diagnostics go to standard error.
 //!
 //! The request id is the caller's `x-request-id` only when the caller is
-//! trusted for it (`--trust-request-id`) and the value is short and plain;
+//! trusted for it (`--trust-request-id`, or any caller under `--no-edge`,
+//! where the edge in front set it) and the value is short and plain;
 //! otherwise a fresh UUID v4. It is sent to the component as
 //! `x-request-id`, returned to the client in the same header, and logged.
 
@@ -147,15 +148,29 @@ fn plain_id(v: &HeaderValue) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || b"._:@/+=-".contains(c))
 }
 
+/// Who sent a request, as far as the request id is concerned.
+#[derive(Debug, Clone, Copy)]
+pub enum Sender<'a> {
+    /// Without the edge (`--no-edge`, behind another edge, e.g. carehub's
+    /// proxy mode): the edge in front set the id; it is kept.
+    BehindAnEdge,
+    /// With the edge: the certificate's principal, if any.
+    Client(Option<&'a Principal>),
+}
+
 /// The request's id: the caller's when trusted for it, else fresh.
 pub fn request_id(
     headers: &HeaderMap,
-    principal: Option<&Principal>,
+    sender: Sender<'_>,
     trusted: &TrustedForRequestId,
 ) -> HeaderValue {
-    if let (Some(v), Some(p)) = (headers.get(REQUEST_ID), principal)
+    if let Some(v) = headers.get(REQUEST_ID)
         && plain_id(v)
-        && trusted.trusts(p)
+        && match sender {
+            Sender::BehindAnEdge => true,
+            Sender::Client(Some(p)) => trusted.trusts(p),
+            Sender::Client(None) => false,
+        }
     {
         return v.clone();
     }
@@ -352,18 +367,26 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(REQUEST_ID, HeaderValue::from_static("support-call-42"));
         let trusted = TrustedForRequestId::new(vec!["operator".into()]);
-        assert_eq!(request_id(&h, Some(&op), &trusted), "support-call-42");
-        let fresh = request_id(&h, Some(&muni), &trusted);
+        let client = |p| Sender::Client(Some(p));
+        assert_eq!(request_id(&h, client(&op), &trusted), "support-call-42");
+        assert_eq!(
+            request_id(&h, Sender::BehindAnEdge, &TrustedForRequestId::default()),
+            "support-call-42"
+        );
+        let fresh = request_id(&h, client(&muni), &trusted);
         assert_ne!(fresh, "support-call-42");
         assert_eq!(fresh.len(), 36);
         let by_urn = TrustedForRequestId::new(vec!["urn:carehub:municipality:131016".into()]);
-        assert_eq!(request_id(&h, Some(&muni), &by_urn), "support-call-42");
-        assert_ne!(request_id(&h, None, &by_urn), "support-call-42");
-        h.insert(REQUEST_ID, HeaderValue::from_static("has space"));
-        assert_ne!(request_id(&h, Some(&op), &trusted), "has space");
+        assert_eq!(request_id(&h, client(&muni), &by_urn), "support-call-42");
         assert_ne!(
-            request_id(&HeaderMap::new(), Some(&op), &trusted),
-            request_id(&HeaderMap::new(), Some(&op), &trusted)
+            request_id(&h, Sender::Client(None), &by_urn),
+            "support-call-42"
+        );
+        h.insert(REQUEST_ID, HeaderValue::from_static("has space"));
+        assert_ne!(request_id(&h, client(&op), &trusted), "has space");
+        assert_ne!(
+            request_id(&HeaderMap::new(), client(&op), &trusted),
+            request_id(&HeaderMap::new(), client(&op), &trusted)
         );
     }
 }

@@ -360,3 +360,40 @@ fn a_revoked_certificate_is_refused_at_the_proxy_edge_without_a_restart() {
     dev(split.front.state.path(), &["issue", "municipality"]);
     assert_eq!(attempt(&split.client("municipality"), &url), Ok(200));
 }
+
+#[test]
+fn the_proxy_edge_applies_the_same_front_door() {
+    let split = Split::start(
+        "",
+        &[],
+        &[
+            "--rate-limit",
+            "municipality=1/2",
+            "--max-body-bytes",
+            "1024",
+        ],
+    );
+    let muni = split.client("municipality");
+    let url = split.url("/api/read/persons/131016/0000012345/documents");
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let resp = muni.get(&url).send().unwrap();
+        assert!(resp.status().is_success(), "{}", resp.status());
+        ids.push(resp.headers()["x-request-id"].to_str().unwrap().to_owned());
+    }
+    assert_ne!(ids[0], ids[1]);
+    // Over its rate: 429 from the edge, with Retry-After.
+    let resp = muni.get(&url).send().unwrap();
+    assert!(resp.headers().contains_key("retry-after"));
+    assert!(resp.headers().contains_key("x-request-id"));
+    crate::helpers::problem(resp, 429, "rate-limited");
+    // Another role is not limited; an over-limit body is a readable 413.
+    let office = split.client("care-manager");
+    let resp = office
+        .post(split.url("/api/ingest/documents"))
+        .header("content-type", "application/json")
+        .body(vec![b'x'; 4 * 1024 * 1024])
+        .send()
+        .unwrap();
+    crate::helpers::problem(resp, 413, "payload-too-large");
+}
