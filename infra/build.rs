@@ -36,6 +36,12 @@ fn main() {
     let mut out = String::new();
     embed(&mut out, "sqlite", "SQLITE", "SQLite");
     embed(&mut out, "postgres", "POSTGRES", "PostgreSQL");
+    embed(
+        &mut out,
+        "sqlite-accesslog",
+        "SQLITE_ACCESSLOG",
+        "SQLite access-log database (label `accesslog`)",
+    );
     let dest = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("migrations.rs");
     std::fs::write(dest, out).unwrap();
 }

@@ -1,8 +1,9 @@
 //! Development PKI and keys, generated on first `carehub up` when none are
 //! configured: a CA, a server certificate for localhost, one client
 //! certificate per role (URI SAN `urn:carehub:<role>:<code>`), the edge's
-//! assertion key, a stand-in portal identity provider's signing key, and
-//! the CA's revocation list (`carehub dev revoke`, `carehub dev issue`).
+//! assertion key, the access log's checkpoint signing key, a stand-in
+//! portal identity provider's signing key, and the CA's revocation list
+//! (`carehub dev revoke`, `carehub dev issue`).
 //! Never for production: the private keys sit in plain files.
 
 use crate::error::{Doing, Error, Result};
@@ -73,6 +74,16 @@ impl DevPaths {
     /// The key webhook signing secrets are sealed with (hex).
     pub fn webhook_secret_key(&self) -> PathBuf {
         self.pki.join("webhook-secret.key")
+    }
+    /// The access log's checkpoint signing key (PKCS#8 PEM, Ed25519): the
+    /// Spin variable `log_signing_key`.
+    pub fn log_signing_key(&self) -> PathBuf {
+        self.pki.join("log-signing.key")
+    }
+    /// Its public key (SPKI PEM), what `carehub verify-log` checks
+    /// checkpoints against by default.
+    pub fn log_public_key(&self) -> PathBuf {
+        self.pki.join("log-signing.pub.pem")
     }
     /// The development portal IdP's private key (PKCS#8 PEM, P-256).
     pub fn idp_key(&self) -> PathBuf {
@@ -362,6 +373,18 @@ pub fn ensure(paths: &DevPaths) -> Result<bool> {
         getrandom::fill(&mut bytes).map_err(Error::Randomness)?;
         write_private(&paths.webhook_secret_key(), &hex::encode(bytes))?;
         generated = true;
+    }
+    if !paths.log_signing_key().exists() {
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).map_err(Error::Randomness)?;
+        let key = carehub_domain::CheckpointSigner::from_seed(&seed);
+        write_private(&paths.log_signing_key(), &key.to_pem())?;
+        write(&paths.log_public_key(), &key.verifier().to_pem())?;
+        generated = true;
+    } else if !paths.log_public_key().exists() {
+        let key = carehub_domain::CheckpointSigner::from_pem(&read(&paths.log_signing_key())?)
+            .map_err(|e| Error::unexpected("reading the log signing key", e))?;
+        write(&paths.log_public_key(), &key.verifier().to_pem())?;
     }
     if !paths.idp_key().exists() || !paths.idp_public_key().exists() {
         let key = KeyPair::generate().doing(|| "generating the development IdP key".into())?;

@@ -266,6 +266,26 @@ pub enum Error {
         "the PostgreSQL connection string has sslmode=verify-full but no CA bundle: name the file with sslrootcert=<file> in it, or set the database_ca variable (SPIN_VARIABLE_DATABASE_CA, PEM)"
     )]
     PgNoCa,
+    /// default.db and accesslog.db both hold access-log rows, and not the
+    /// same ones: the gateway will not guess which is the log.
+    #[error(
+        "{default} and {accesslog} both hold access-log entries, and {default} more of them: move or remove one by hand (carehub verify-log checks each)"
+    )]
+    AccessLogInTwoFiles {
+        /// The documents' file.
+        default: String,
+        /// The log's file.
+        accesslog: String,
+    },
+    /// `carehub verify-log` found checkpoints but has no public key to check
+    /// their signatures with.
+    #[error(
+        "the log has checkpoints but no public key was given: pass --public-key <SPKI PEM file> (default: <state dir>/pki/log-signing.pub.pem)"
+    )]
+    NoLogPublicKey,
+    /// The access log's public key file is not an SPKI PEM Ed25519 key.
+    #[error("{0} is not an SPKI PEM Ed25519 public key")]
+    LogPublicKey(String),
     /// The `database_ca` variable is not a PEM CA bundle.
     #[error("database_ca (SPIN_VARIABLE_DATABASE_CA) is not a PEM CA bundle: {0}")]
     DatabaseCa(String),
@@ -384,7 +404,8 @@ pub enum Error {
     },
 
     // The webhook schedule.
-    /// No route serves the webhook dispatcher.
+    /// No route serves a scheduled job (the webhook dispatcher, the
+    /// checkpoint job).
     #[error("no route serves {0}")]
     NoDispatchRoute(&'static str),
     /// The gateway runs without the edge, so nothing signs the scheduler's

@@ -157,6 +157,20 @@ pub async fn up(opts: UpOptions) -> Result<()> {
             scheduler::PURGE_PATH
         );
     }
+    if let Some(interval) = opts.checkpoint_interval
+        && scheduler::spawn_job(
+            gateway.clone(),
+            scheduler::CHECKPOINT_PATH,
+            interval,
+            "checkpoint",
+        )
+        .is_none()
+    {
+        eprintln!(
+            "carehub: log checkpoints not scheduled (no {} route, or no edge to assert the scheduler)",
+            scheduler::CHECKPOINT_PATH
+        );
+    }
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
         .doing(|| format!("binding {}", opts.listen))?;
@@ -169,8 +183,8 @@ pub async fn up(opts: UpOptions) -> Result<()> {
 }
 
 /// The variables the gateway provides from its development material when
-/// the environment does not: the edge's assertion key and the development
-/// IdP's public key.
+/// the environment does not: the edge's assertion key, the checkpoint
+/// signing key and the development IdP's public key.
 fn provided_variables(
     dev: &devpki::DevPaths,
     env: &dyn Fn(&str) -> Option<String>,
@@ -186,6 +200,13 @@ fn provided_variables(
         provided.insert(
             "webhook_secret_key".to_owned(),
             read_trimmed(&dev.webhook_secret_key())?,
+        );
+    }
+    if env("SPIN_VARIABLE_LOG_SIGNING_KEY").is_none() {
+        let path = dev.log_signing_key();
+        provided.insert(
+            "log_signing_key".to_owned(),
+            std::fs::read_to_string(&path).doing(|| format!("reading {}", path.display()))?,
         );
     }
     if env("SPIN_VARIABLE_PERSON_TOKEN_PUBLIC_KEY").is_none() {
@@ -205,8 +226,11 @@ fn read_trimmed(path: &Path) -> Result<String> {
         .to_owned())
 }
 
+/// The SQLite label of the access log's own database.
+pub const ACCESSLOG_LABEL: &str = "accesslog";
+
 /// Opens every SQLite database a component may use, one file per label
-/// under `<state dir>/data`, and migrates `default`.
+/// under `<state dir>/data`, and migrates `default` and `accesslog`.
 fn open_sqlite(
     manifest: &manifest::Manifest,
     state_dir: &Path,
@@ -226,6 +250,23 @@ fn open_sqlite(
         let applied = host::sqlite::migrate(pool.path(), migrations::SQLITE, Some(&key))?;
         for name in applied {
             eprintln!("carehub: applied migration {name}");
+        }
+    }
+    // The access log in a file of its own (label `accesslog`): its schema,
+    // and the log moved out of a default.db that held it.
+    if let Some(log) = databases.get(ACCESSLOG_LABEL) {
+        let applied = host::sqlite::migrate(log.path(), migrations::SQLITE_ACCESSLOG, None)?;
+        for name in applied {
+            eprintln!("carehub: applied access-log migration {name}");
+        }
+        if let Some(pool) = databases.get("default") {
+            let moved = host::sqlite::move_access_log(pool.path(), log.path())?;
+            if moved > 0 {
+                eprintln!(
+                    "carehub: moved {moved} access-log entries into {}",
+                    log.path().display()
+                );
+            }
         }
     }
     Ok(databases)

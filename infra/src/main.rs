@@ -1,6 +1,9 @@
 //! `carehub`: run the hub locally (`up`), build its components (`build`),
 //! verify the access log (`verify-log`), back up and restore its SQLite
-//! databases (`backup`, `restore`), and development helpers (`dev`).
+//! databases (`backup`, `restore`), send documents to a hub in bulk
+//! (`import`), and development helpers (`dev`).
+
+mod import;
 
 use anyhow::{Context, Result};
 use carehub::devpki;
@@ -56,20 +59,29 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Verify the access log's hash chain; exit non-zero naming the first
-    /// broken row.
+    /// Verify the access log: every shard's hash chain, every checkpoint's
+    /// signature, root and consistency; exit non-zero naming what is broken.
     VerifyLog {
-        /// State directory whose data/default.db holds the log.
+        /// State directory whose data/accesslog.db (or, before the log had
+        /// its own file, data/default.db) holds the log.
         #[arg(long, env = "CAREHUB_STATE_DIR", default_value = ".carehub")]
         state_dir: PathBuf,
-        /// The SQLite file itself [default: <state dir>/data/default.db].
+        /// The SQLite file itself (a default.db whose log moved out: the
+        /// accesslog.db beside it) [default: <state dir>/data/accesslog.db].
         #[arg(long)]
         database: Option<PathBuf>,
         /// Verify a PostgreSQL database instead (`postgres://…`, as in
         /// SPIN_VARIABLE_DATABASE_URL).
         #[arg(long, conflicts_with = "database")]
         database_url: Option<String>,
+        /// The hub's checkpoint public key (SPKI PEM) [default: <state
+        /// dir>/pki/log-signing.pub.pem, the development key].
+        #[arg(long)]
+        public_key: Option<PathBuf>,
     },
+    /// Send NDJSON, JSON or standard care-plan CSV files to a hub over mTLS
+    /// in bulk requests, with progress, a per-line report and --resume.
+    Import(import::ImportArgs),
 }
 
 #[derive(clap::Args)]
@@ -139,6 +151,11 @@ struct UpArgs {
     /// disables it (when a platform cron calls POST /api/webhooks/purge).
     #[arg(long, default_value_t = 3_600_000, env = "CAREHUB_PURGE_INTERVAL_MS")]
     purge_interval_ms: u64,
+    /// Make an access-log checkpoint every this many milliseconds (when the
+    /// log has new entries); 0 disables it (when a platform cron calls
+    /// POST /api/read/checkpoints instead).
+    #[arg(long, default_value_t = 60_000, env = "CAREHUB_CHECKPOINT_INTERVAL_MS")]
+    checkpoint_interval_ms: u64,
     /// Proxy mode: be the mTLS edge only and forward each spin.toml route to
     /// the upstream URL this TOML file gives its component (see infra/DEPLOY.md).
     #[arg(long, env = "CAREHUB_PROXY")]
@@ -250,6 +267,8 @@ fn main() -> Result<()> {
                     .then(|| Duration::from_millis(a.dispatch_interval_ms)),
                 purge_interval: (a.purge_interval_ms > 0)
                     .then(|| Duration::from_millis(a.purge_interval_ms)),
+                checkpoint_interval: (a.checkpoint_interval_ms > 0)
+                    .then(|| Duration::from_millis(a.checkpoint_interval_ms)),
                 proxy: a.proxy,
             };
             Ok(tokio::runtime::Builder::new_multi_thread()
@@ -282,6 +301,7 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
+        Command::Import(args) => std::process::exit(import::run(&args)?),
         Command::Build { manifest } => {
             let manifest = carehub::manifest::Manifest::load(&manifest)?;
             Ok(carehub::build(&manifest)?)
@@ -290,35 +310,20 @@ fn main() -> Result<()> {
             state_dir,
             database,
             database_url,
+            public_key,
         } => {
-            let verdict = match database_url {
-                Some(url) => carehub::accesslog::verify_postgres(&url)?,
-                None => {
-                    let path =
-                        database.unwrap_or_else(|| state_dir.join("data").join("default.db"));
-                    if !path.exists() {
-                        anyhow::bail!("no database at {}", path.display());
-                    }
-                    carehub::accesslog::verify(&path)?
-                }
-            };
-            match verdict {
-                carehub::accesslog::Verdict::Intact { entries, shards } => {
-                    println!("access log intact: {entries} entries in {shards} shards");
-                    Ok(())
-                }
-                carehub::accesslog::Verdict::Broken {
-                    shard,
-                    seq,
-                    shard_seq,
-                    problem,
-                } => {
-                    eprintln!(
-                        "access log BROKEN in shard {shard} at seq {seq} (entry {shard_seq} of the shard): {problem}"
-                    );
-                    std::process::exit(1);
-                }
+            let report = carehub::accesslog::run_verify_log(
+                &state_dir,
+                database,
+                database_url.as_deref(),
+                public_key,
+            )?;
+            print!("{}", report.text);
+            eprint!("{}", report.errors);
+            if !report.intact {
+                std::process::exit(1);
             }
+            Ok(())
         }
         Command::Dev(DevCommand::PersonToken {
             insurer,

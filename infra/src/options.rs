@@ -54,6 +54,9 @@ pub struct UpOptions {
     /// Run the retention job (`POST /api/webhooks/purge`) this often, in
     /// process (`scheduler`); `None` leaves it to an outside cron.
     pub purge_interval: Option<Duration>,
+    /// Run the access log's checkpoint job (`POST /api/read/checkpoints`)
+    /// this often, in process; `None` leaves it to an outside cron.
+    pub checkpoint_interval: Option<Duration>,
     /// Proxy mode: forward each route to the upstream this file names for
     /// its component instead of running the components here.
     pub proxy: Option<PathBuf>,

@@ -1,7 +1,8 @@
 //! The scheduled jobs: `carehub up` calls the webhook dispatcher
-//! (`POST /api/webhooks/dispatch`) every `--dispatch-interval` and the
-//! retention job (`POST /api/webhooks/purge`) every `--purge-interval`
-//! itself, in process, as the internal operator principal
+//! (`POST /api/webhooks/dispatch`) every `--dispatch-interval-ms`, the
+//! retention job (`POST /api/webhooks/purge`) every `--purge-interval-ms`
+//! and the access log's checkpoint job (`POST /api/read/checkpoints`) every
+//! `--checkpoint-interval-ms` itself, in process, as the internal operator principal
 //! `urn:carehub:operator:scheduler` — with an identity assertion the edge
 //! signs, exactly as for a client presenting that principal's certificate.
 //! The component refuses every other caller (403).
@@ -31,6 +32,8 @@ use std::time::Duration;
 pub const DISPATCH_PATH: &str = "/api/webhooks/dispatch";
 /// The route a retention run calls.
 pub const PURGE_PATH: &str = "/api/webhooks/purge";
+/// The route a checkpoint run calls.
+pub const CHECKPOINT_PATH: &str = "/api/read/checkpoints";
 /// The principal a run asserts: the one the policy lets dispatch.
 pub const SCHEDULER_URN: &str = carehub_domain::policy::webhooks::SCHEDULER;
 

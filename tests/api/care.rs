@@ -21,6 +21,8 @@ pub trait Hub {
     fn db(&self) -> TestDb;
     /// Stops the process that holds the database (SIGTERM, waits).
     fn stop(&mut self);
+    /// The public key (SPKI PEM file) the hub's checkpoints verify with.
+    fn log_public_key(&self) -> std::path::PathBuf;
 }
 
 impl Hub for TestApp {
@@ -38,6 +40,9 @@ impl Hub for TestApp {
     }
     fn stop(&mut self) {
         self.terminate();
+    }
+    fn log_public_key(&self) -> std::path::PathBuf {
+        self.pki.log_public_key()
     }
 }
 
@@ -198,6 +203,8 @@ pub fn verify_log(app: &impl Hub) -> (bool, String, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_carehub"))
         .arg("verify-log")
         .args(app.db().verify_log_args())
+        .arg("--public-key")
+        .arg(app.log_public_key())
         .env_remove("CAREHUB_STATE_DIR")
         .output()
         .unwrap();

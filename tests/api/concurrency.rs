@@ -64,6 +64,7 @@ fn two_gateways_on_one_postgres_keep_versions_idempotency_and_the_access_log() {
         ],
         env: vec![
             ("SPIN_VARIABLE_ASSERTION_KEY".into(), a.assertion_key()),
+            ("SPIN_VARIABLE_LOG_SIGNING_KEY".into(), a.log_signing_key()),
             (
                 "SPIN_VARIABLE_PERSON_TOKEN_PUBLIC_KEY".into(),
                 std::fs::read_to_string(a.pki.idp_public_key()).unwrap(),
@@ -244,6 +245,8 @@ fn two_gateways_on_one_postgres_keep_versions_idempotency_and_the_access_log() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_carehub"))
         .arg("verify-log")
         .args(a.db().verify_log_args())
+        .arg("--public-key")
+        .arg(a.pki.log_public_key())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -92,8 +92,7 @@ impl TestDb {
     /// Plain SQL both dialects read the same way; no parameters.
     pub fn query_i64(&self, sql: &str) -> i64 {
         match self {
-            TestDb::Sqlite(path) => rusqlite::Connection::open(path)
-                .unwrap()
+            TestDb::Sqlite(path) => sqlite_with_log(path)
                 .query_row(sql, [], |r| r.get(0))
                 .unwrap_or_else(|e| panic!("{sql}: {e}")),
             TestDb::Postgres(url) => pg_block(url, |mut conn| async move {
@@ -106,8 +105,7 @@ impl TestDb {
     /// Runs statements (no parameters); the database's error text on failure.
     pub fn execute(&self, sql: &str) -> Result<u64, String> {
         match self {
-            TestDb::Sqlite(path) => rusqlite::Connection::open(path)
-                .unwrap()
+            TestDb::Sqlite(path) => sqlite_with_log(path)
                 .execute(sql, [])
                 .map(|n| n as u64)
                 .map_err(|e| e.to_string()),
@@ -128,6 +126,19 @@ impl TestDb {
             TestDb::Postgres(url) => vec!["--database-url".into(), url.into()],
         }
     }
+}
+
+/// A connection to the SQLite database at `path` with the access log's own
+/// file beside it (`accesslog.db`, when there is one) attached, so that
+/// statements naming the log's tables reach them wherever they live.
+fn sqlite_with_log(path: &Path) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let log = path.with_file_name("accesslog.db");
+    if log != path && log.exists() {
+        conn.execute("ATTACH DATABASE ?1 AS accesslog", [log.to_string_lossy()])
+            .unwrap();
+    }
+    conn
 }
 
 /// Runs `f` on a fresh connection to `url`, on a runtime of its own.
@@ -445,6 +456,12 @@ impl TestApp {
     pub fn person_token_with(&self, claims: PersonClaims) -> String {
         let key = std::fs::read_to_string(self.pki.idp_key()).unwrap();
         carehub::devpki::person_token(&key, &claims).unwrap()
+    }
+
+    /// The hub's checkpoint signing key (PKCS#8 PEM), for a second
+    /// gateway on the same database.
+    pub fn log_signing_key(&self) -> String {
+        std::fs::read_to_string(self.pki.log_signing_key()).unwrap()
     }
 
     /// The edge's assertion key.

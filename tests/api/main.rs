@@ -3,6 +3,7 @@
 mod care;
 mod helpers;
 
+mod accesslog;
 mod backup;
 mod concurrency;
 mod consent;
@@ -10,6 +11,7 @@ mod csv;
 mod database_tls;
 mod documents;
 mod edge;
+mod import;
 mod nfc;
 mod progress;
 mod proxy;

@@ -98,6 +98,9 @@ impl Hub for Split {
     fn stop(&mut self) {
         self.back.terminate();
     }
+    fn log_public_key(&self) -> std::path::PathBuf {
+        self.back.pki.log_public_key()
+    }
 }
 
 #[test]

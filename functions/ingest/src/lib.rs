@@ -9,7 +9,8 @@
 //! * `POST /documents:bulk` — up to 100,000 documents
 //!   (`application/x-ndjson`, ≤ 64 MiB), one result line per input line.
 //! * `POST /care-plans:csv` — one care plan as the ministry's standard CSV
-//!   files in a zip (`application/zip`, ≤ 8 MiB), see [`csv`].
+//!   files in a zip (`application/zip`) or one file part each
+//!   (`multipart/form-data`), ≤ 8 MiB, see [`csv`].
 //!
 //! [`envelope`] and [`handler`] are plain Rust, tested natively against the
 //! real schema; only `component` (wasm32) touches Spin.
@@ -34,7 +35,7 @@ mod component {
     use spin_sdk::http::IncomingRequest;
 
     use crate::bulk::{Bulk, LineSplitter};
-    use crate::csv::{self as care_plan_csv, CSV_LIMIT, ZIP};
+    use crate::csv::{self as care_plan_csv, CSV_LIMIT, MULTIPART, Packing, ZIP};
     use crate::handler::{self, BULK_LIMIT, Endpoint, ROUTES, SINGLE_LIMIT};
 
     carehub_guest::component!(ROUTES, serve);
@@ -67,10 +68,21 @@ mod component {
             }
             Endpoint::CarePlansCsv => {
                 let key = handler::idempotency_key(head)?;
-                let body = wasm::read_body(req, head, ZIP, CSV_LIMIT).await?;
+                let packing = care_plan_csv::packing(head.header("content-type"))
+                    .map_err(|p| Reply::problem(&p))?;
+                let files = match packing {
+                    Packing::Zip => {
+                        let body = wasm::read_body(req, head, ZIP, CSV_LIMIT).await?;
+                        care_plan_csv::unzip(&body)
+                    }
+                    Packing::Multipart(boundary) => {
+                        let body = wasm::read_body(req, head, MULTIPART, CSV_LIMIT).await?;
+                        care_plan_csv::multipart_files(body, &boundary).await
+                    }
+                };
                 let store = wasm::open_store()?;
                 let now = clock::now_rfc3339();
-                care_plan_csv::import(&store, &principal, head, key.as_ref(), &body, &now)
+                care_plan_csv::import(&store, &principal, head, key.as_ref(), files, &now)
             }
         })
     }

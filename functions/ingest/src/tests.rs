@@ -1128,7 +1128,146 @@ mod care_plan_csv {
             "",
             vec![("content-type".to_owned(), csv::ZIP.as_bytes().to_vec())],
         );
-        csv::import(s, &principal(OFFICE), &h, None, body, LATER)
+        csv::import(s, &principal(OFFICE), &h, None, csv::unzip(body), LATER)
+    }
+
+    fn fixture_files(dir: &str) -> Vec<(String, Vec<u8>)> {
+        let mut names: Vec<_> = std::fs::read_dir(format!("{FIXTURES}{dir}"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        names.sort();
+        names
+            .into_iter()
+            .map(|p| {
+                let name = p.file_name().unwrap().to_str().unwrap().to_owned();
+                (name, std::fs::read(&p).unwrap())
+            })
+            .collect()
+    }
+
+    fn form(boundary: &str, parts: &[(Option<&str>, &[u8])]) -> Vec<u8> {
+        let mut body = Vec::new();
+        for (i, (file, bytes)) in parts.iter().enumerate() {
+            body.extend(format!("--{boundary}\r\n").bytes());
+            match file {
+                Some(f) => body.extend(
+                    format!(
+                        "Content-Disposition: form-data; name=\"file{i}\"; filename=\"{f}\"\r\n\
+                         Content-Type: text/csv\r\n\r\n"
+                    )
+                    .bytes(),
+                ),
+                None => body.extend(
+                    format!("Content-Disposition: form-data; name=\"note{i}\"\r\n\r\n").bytes(),
+                ),
+            }
+            body.extend_from_slice(bytes);
+            body.extend(b"\r\n");
+        }
+        body.extend(format!("--{boundary}--\r\n").bytes());
+        body
+    }
+
+    fn parts(
+        body: Vec<u8>,
+        boundary: &str,
+    ) -> Result<Vec<(String, Vec<u8>)>, carehub_domain::Problem> {
+        futures_executor::block_on(csv::multipart_files(body, boundary))
+    }
+
+    #[test]
+    fn the_content_type_names_the_packing() {
+        assert!(matches!(
+            csv::packing(Some("application/zip")),
+            Ok(csv::Packing::Zip)
+        ));
+        assert!(matches!(
+            csv::packing(Some("Multipart/Form-Data; boundary=abc")),
+            Ok(csv::Packing::Multipart(b)) if b == "abc"
+        ));
+        assert_eq!(
+            csv::packing(Some("multipart/form-data"))
+                .unwrap_err()
+                .status(),
+            400
+        );
+        for other in [None, Some("text/csv"), Some("application/json")] {
+            assert_eq!(csv::packing(other).unwrap_err().status(), 415, "{other:?}");
+        }
+    }
+
+    #[test]
+    fn multipart_files_are_the_zip_s_files_and_the_same_request() {
+        let files = fixture_files("full");
+        let with_paths: Vec<(String, &[u8])> = files
+            .iter()
+            .map(|(n, b)| (format!("plans/2025-04/{n}"), b.as_slice()))
+            .collect();
+        let form_parts: Vec<(Option<&str>, &[u8])> = with_paths
+            .iter()
+            .map(|(n, b)| (Some(n.as_str()), *b))
+            .collect();
+        let got = parts(form("XyZ-1", &form_parts), "XyZ-1").unwrap();
+        assert_eq!(got, files, "names lose their folders, bytes are kept");
+        // Another boundary and the zip are the same request.
+        let again = parts(form("other", &form_parts), "other").unwrap();
+        assert_eq!(
+            csv::files_fingerprint_body(&again),
+            csv::files_fingerprint_body(&csv::unzip(&zipped("full")).unwrap())
+        );
+
+        let s = store();
+        register_office(&s);
+        let key = IdempotencyKey::parse("plan-1").unwrap();
+        let h = RequestHead::new("POST", "/care-plans:csv", "", Vec::new());
+        let first = csv::import(&s, &principal(OFFICE), &h, Some(&key), Ok(got), LATER);
+        assert_eq!(
+            first.status,
+            201,
+            "{}",
+            String::from_utf8_lossy(&first.body)
+        );
+        let zip = csv::import(
+            &s,
+            &principal(OFFICE),
+            &h,
+            Some(&key),
+            csv::unzip(&zipped("full")),
+            LATER,
+        );
+        assert_eq!(
+            (zip.status, zip.body.clone()),
+            (first.status, first.body.clone())
+        );
+        let mut changed = files.clone();
+        changed.pop();
+        let reused = csv::import(&s, &principal(OFFICE), &h, Some(&key), Ok(changed), LATER);
+        assert_eq!(reused.status, 409);
+        assert_eq!(count(&s, "document_versions"), 1);
+    }
+
+    #[test]
+    fn a_form_without_files_or_not_multipart_is_refused() {
+        let files = fixture_files("full");
+        let note: &[u8] = b"hello";
+        for body in [
+            form("b", &[(None, note)]),
+            form(
+                "b",
+                &[(Some(files[0].0.as_str()), &files[0].1), (None, note)],
+            ),
+            form("b", &[]),
+            b"--b\r\nnot a part".to_vec(),
+            b"no boundary here".to_vec(),
+        ] {
+            let p = parts(body, "b").unwrap_err();
+            assert_eq!(p.status(), 422);
+            assert_eq!(
+                p.to_json()["type"],
+                "urn:carehub:problem:invalid-standard-csv"
+            );
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! reads and the access listing against any store. Every read and every
 //! refused read is appended to the access log before the answer leaves.
 
+use carehub_domain::careplan_csv;
 use carehub_domain::policy::matrix::{decide, list_decision};
 use carehub_domain::policy::read::{
     DocumentFacts, PersonFacts, Reader, facts_needed, read_context, readable_kinds,
@@ -41,6 +42,33 @@ pub enum Endpoint {
     One,
     /// `GET /persons/{insurer_number}/{insured_number}/accesses`.
     Accesses,
+    /// `GET /documents/{document_id}/standard-csv`: a care plan as the
+    /// standard CSV files, zipped.
+    ExportCsv,
+    /// `GET /persons/{insurer_number}/{insured_number}/accesses/{seq}/proof`.
+    AccessProof,
+    /// `POST /checkpoints` (the checkpoint job).
+    MakeCheckpoint,
+    /// `GET /checkpoints/latest`.
+    LatestCheckpoint,
+    /// `GET /checkpoints/{number}`.
+    Checkpoint,
+    /// `GET /checkpoints/{number}/consistency`.
+    Consistency,
+}
+
+impl Endpoint {
+    /// Whether the endpoint is about the log's checkpoints, which any
+    /// authenticated principal may fetch (no person token needed).
+    pub fn is_checkpoint(self) -> bool {
+        matches!(
+            self,
+            Endpoint::MakeCheckpoint
+                | Endpoint::LatestCheckpoint
+                | Endpoint::Checkpoint
+                | Endpoint::Consistency
+        )
+    }
 }
 
 /// The component's routes (after the `/api/read` prefix).
@@ -59,6 +87,36 @@ pub const ROUTES: &[Route<Endpoint>] = &[
         method: "GET",
         pattern: "/persons/{insurer_number}/{insured_number}/accesses",
         endpoint: Endpoint::Accesses,
+    },
+    Route {
+        method: "GET",
+        pattern: "/documents/{document_id}/standard-csv",
+        endpoint: Endpoint::ExportCsv,
+    },
+    Route {
+        method: "GET",
+        pattern: "/persons/{insurer_number}/{insured_number}/accesses/{seq}/proof",
+        endpoint: Endpoint::AccessProof,
+    },
+    Route {
+        method: "POST",
+        pattern: "/checkpoints",
+        endpoint: Endpoint::MakeCheckpoint,
+    },
+    Route {
+        method: "GET",
+        pattern: "/checkpoints/latest",
+        endpoint: Endpoint::LatestCheckpoint,
+    },
+    Route {
+        method: "GET",
+        pattern: "/checkpoints/{number}",
+        endpoint: Endpoint::Checkpoint,
+    },
+    Route {
+        method: "GET",
+        pattern: "/checkpoints/{number}/consistency",
+        endpoint: Endpoint::Consistency,
     },
 ];
 
@@ -458,30 +516,57 @@ pub fn one<S: ReadStore + ?Sized>(
     }
 }
 
-fn try_one<S: ReadStore + ?Sized>(
+fn read_entry(
+    reader: &Reader,
+    id: &DocumentId,
+    record: Option<&DocumentRecord>,
+    decision: Decision,
+    now: &str,
+) -> AccessLogEntry {
+    access_entry(
+        &reader.principal,
+        reader.actor,
+        reader.subject.as_deref(),
+        record.map(|r| &r.person),
+        AccessAction::ReadDocument,
+        record.map(|r| r.kind),
+        Some(id),
+        Vec::new(),
+        decision,
+        now,
+    )
+}
+
+/// A document version the reader may read.
+struct Readable {
+    record: DocumentRecord,
+    /// The wanted version's content (JSON text).
+    content: String,
+    /// The wanted version's number.
+    version: i64,
+}
+
+/// The decision for reading one document (the current or the given
+/// version): `Ok(Err(reply))` is the answer already, a refusal logged like
+/// every refused read (a missing document and an unreadable one give the
+/// same 403), or 404 for a version that does not exist. On `Ok(Ok(_))` the
+/// caller answers and logs the read itself.
+fn readable<S: ReadStore + ?Sized>(
     store: &S,
     reader: &Reader,
     id: &DocumentId,
     version: Option<i64>,
     now: &str,
-) -> Result<Reply, StoreError> {
-    let entry = |record: Option<&DocumentRecord>, decision: Decision| {
-        access_entry(
-            &reader.principal,
-            reader.actor,
-            reader.subject.as_deref(),
-            record.map(|r| &r.person),
-            AccessAction::ReadDocument,
-            record.map(|r| r.kind),
-            Some(id),
-            Vec::new(),
-            decision,
-            now,
-        )
-    };
+) -> Result<Result<Readable, Reply>, StoreError> {
     let Some(record) = store.document(id)? else {
-        let missing = entry(None, Decision::Deny(DenyReason::NoSuchDocument));
-        return Ok(logged(store, missing, forbidden()));
+        let missing = read_entry(
+            reader,
+            id,
+            None,
+            Decision::Deny(DenyReason::NoSuchDocument),
+            now,
+        );
+        return Ok(Err(logged(store, missing, forbidden())));
     };
     let facts = person_facts(store, reader, &record.person, now)?;
     let current = store
@@ -499,25 +584,49 @@ fn try_one<S: ReadStore + ?Sized>(
     };
     let decision = decide_for(&current)?;
     if !decision.is_allowed() {
-        return Ok(logged(store, entry(Some(&record), decision), forbidden()));
+        let entry = read_entry(reader, id, Some(&record), decision, now);
+        return Ok(Err(logged(store, entry, forbidden())));
     }
     let wanted = version.unwrap_or(record.current_version);
     let content = if wanted == record.current_version {
         current
     } else {
         let Some(old) = store.version_content(record.seq, wanted)? else {
-            return Ok(Reply::problem_of(
+            return Ok(Err(Reply::problem_of(
                 ProblemType::NotFound,
                 format!("This document has no version {wanted}; see its versions list."),
-            ));
+            )));
         };
         // An older version is shown only if it, too, may be read (its own
         // physician's box, for an opinion).
         let decision = decide_for(&old)?;
         if !decision.is_allowed() {
-            return Ok(logged(store, entry(Some(&record), decision), forbidden()));
+            let entry = read_entry(reader, id, Some(&record), decision, now);
+            return Ok(Err(logged(store, entry, forbidden())));
         }
         old
+    };
+    Ok(Ok(Readable {
+        record,
+        content,
+        version: wanted,
+    }))
+}
+
+fn try_one<S: ReadStore + ?Sized>(
+    store: &S,
+    reader: &Reader,
+    id: &DocumentId,
+    version: Option<i64>,
+    now: &str,
+) -> Result<Reply, StoreError> {
+    let Readable {
+        record,
+        content,
+        version: wanted,
+    } = match readable(store, reader, id, version, now)? {
+        Ok(readable) => readable,
+        Err(reply) => return Ok(reply),
     };
     let versions = store.versions(record.seq)?;
     let meta = versions
@@ -542,13 +651,156 @@ fn try_one<S: ReadStore + ?Sized>(
         versions: versions.iter().map(VersionMetaView).collect(),
     };
     let reply = Reply::json(200, &view);
-    Ok(logged(store, entry(Some(&record), Decision::Allow), reply))
+    let entry = read_entry(reader, id, Some(&record), Decision::Allow, now);
+    Ok(logged(store, entry, reply))
+}
+
+/// `GET /documents/{document_id}/standard-csv[?version=N]`: a care plan as
+/// the ministry's standard CSV files (`carehub_domain::careplan_csv::export`,
+/// MS932, the spec's file names) in a zip. The same decision, the same
+/// refusals and the same access-log entry as [`one`]: exporting is reading.
+/// A readable document of another kind is 404 `not-found`; a plan holding a
+/// character MS932 lacks is 422 `invalid-standard-csv` with its file, row
+/// and column.
+pub fn export_csv<S: ReadStore + ?Sized>(
+    store: &S,
+    reader: &Reader,
+    id: &DocumentId,
+    version: Option<i64>,
+    now: &str,
+) -> Reply {
+    match try_export_csv(store, reader, id, version, now) {
+        Ok(reply) => reply,
+        Err(e) => internal("export care plan csv", &e),
+    }
+}
+
+fn try_export_csv<S: ReadStore + ?Sized>(
+    store: &S,
+    reader: &Reader,
+    id: &DocumentId,
+    version: Option<i64>,
+    now: &str,
+) -> Result<Reply, StoreError> {
+    let Readable {
+        record,
+        content,
+        version: wanted,
+    } = match readable(store, reader, id, version, now)? {
+        Ok(readable) => readable,
+        Err(reply) => return Ok(reply),
+    };
+    let reply = if record.kind == DocumentKind::CarePlan {
+        let stored_at = store
+            .versions(record.seq)?
+            .into_iter()
+            .find(|v| v.version == wanted)
+            .map(|v| v.stored_at)
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!("{} lacks version {wanted} metadata", id.as_str()))
+            })?;
+        let value: Value = serde_json::from_str(&content)
+            .map_err(|e| StoreError::Corrupt(format!("stored content is not JSON: {e}")))?;
+        let timestamp = csv_timestamp(&stored_at);
+        match careplan_csv::export(&value, &record.person, record.author.code(), &timestamp) {
+            Ok(files) if files.is_empty() => {
+                Reply::problem(&careplan_csv::problem(&[careplan_csv::CsvViolation {
+                    file: String::new(),
+                    row: 0,
+                    column: 0,
+                    item: None,
+                    message: "the plan holds none of the standard tables".into(),
+                }]))
+            }
+            Ok(files) => Reply::bytes(200, ZIP, zip_files(&files, &timestamp)).with_header(
+                "content-disposition",
+                format!(
+                    "attachment; filename=\"{}.zip\"",
+                    files
+                        .first()
+                        .map_or("care-plan", |f| f.name.trim_end_matches(".CSV"))
+                ),
+            ),
+            Err(violations) => Reply::problem(&careplan_csv::problem(&violations)),
+        }
+    } else {
+        Reply::problem_of(
+            ProblemType::NotFound,
+            "Only a care plan exports as the standard CSV files; this document is another kind.",
+        )
+    };
+    let entry = read_entry(reader, id, Some(&record), Decision::Allow, now);
+    Ok(logged(store, entry, reply))
+}
+
+/// The media type of the export.
+pub const ZIP: &str = "application/zip";
+
+/// `stored_at` (RFC 3339 UTC) as the file names' YYYYMMDDHHMMSS, in Japan
+/// time (UTC+9, no daylight saving), for a plan stored as JSON. Falls back
+/// to the digits as written should the text not parse.
+pub fn csv_timestamp(stored_at: &str) -> String {
+    use time::format_description::well_known::Rfc3339;
+    let jst = time::UtcOffset::from_hms(9, 0, 0).expect("+09:00 is a valid offset");
+    match time::OffsetDateTime::parse(stored_at, &Rfc3339) {
+        Ok(t) => {
+            let t = t.to_offset(jst);
+            format!(
+                "{:04}{:02}{:02}{:02}{:02}{:02}",
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second()
+            )
+        }
+        Err(_) => stored_at
+            .chars()
+            .filter(char::is_ascii_digit)
+            .chain(std::iter::repeat('0'))
+            .take(14)
+            .collect(),
+    }
+}
+
+/// The files in a zip (deflated), each dated by its name's timestamp
+/// (ファイル連番, YYYYMMDDHHMMSS), or by `timestamp` when the name has none.
+pub fn zip_files(files: &[careplan_csv::ExportedFile], timestamp: &str) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for file in files {
+        let stamp = careplan_csv::FileName::parse(&file.name)
+            .map(|n| n.timestamp)
+            .unwrap_or_else(|_| timestamp.to_owned());
+        let options = zip::write::SimpleFileOptions::default().last_modified_time(zip_date(&stamp));
+        w.start_file(file.name.as_str(), options)
+            .and_then(|()| w.write_all(&file.bytes).map_err(Into::into))
+            .expect("writing a zip to memory");
+    }
+    w.finish().expect("writing a zip to memory").into_inner()
+}
+
+/// YYYYMMDDHHMMSS as a zip entry's date (1980-01-01 when out of the zip's range).
+fn zip_date(stamp: &str) -> zip::DateTime {
+    let n = |from: usize, to: usize| stamp.get(from..to).and_then(|s| s.parse::<u16>().ok());
+    match (n(0, 4), n(4, 6), n(6, 8), n(8, 10), n(10, 12), n(12, 14)) {
+        (Some(y), Some(mo), Some(d), Some(h), Some(mi), Some(s)) => {
+            let b = |v: u16| u8::try_from(v).unwrap_or(u8::MAX);
+            zip::DateTime::from_date_and_time(y, b(mo), b(d), b(h), b(mi), b(s)).unwrap_or_default()
+        }
+        _ => zip::DateTime::default(),
+    }
 }
 
 /// One access as the person and the municipality see it: who, what, when,
 /// allowed or not. The refusal's reason stays in the log (it is internal).
 #[derive(Serialize)]
 struct AccessView<'a> {
+    /// The entry's number: what its inclusion proof is asked by.
+    seq: i64,
+    /// Its chained hash: the Merkle leaf's data.
+    hash: &'a str,
     at: &'a str,
     principal: &'a Principal,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -598,6 +850,8 @@ pub fn accesses<S: ReadStore + ?Sized>(
     let accesses = rows
         .iter()
         .map(|r| AccessView {
+            seq: r.seq,
+            hash: &r.hash,
             at: &r.entry.at,
             principal: &r.entry.principal,
             actor: r.entry.actor,

@@ -10,7 +10,14 @@
 //!   version history.
 //! * `GET /persons/{insurer_number}/{insured_number}/accesses?limit=&cursor=`
 //!   — who read (or tried to read) what about the person, when: for the
-//!   person (portal) and their municipality.
+//!   person (portal) and their municipality; `…/accesses/{seq}/proof` an
+//!   entry's inclusion proof in a signed checkpoint.
+//! * `GET /documents/{document_id}/standard-csv[?version=N]` — a care plan
+//!   as the ministry's standard CSV files (MS932, the spec's file names) in
+//!   a zip; decided, refused and logged exactly as reading the document.
+//! * `POST /checkpoints` (the scheduler), `GET /checkpoints/latest`,
+//!   `GET /checkpoints/{number}[/consistency?from=m]` — the access log's
+//!   signed tree heads and their consistency ([`checkpoints`]).
 //!
 //! Every decision is the domain's (`carehub_domain::policy::matrix::decide`
 //! via `policy::read::read_context`), fed with the person's consent and the
@@ -20,6 +27,7 @@
 //! touches Spin.
 #![deny(missing_docs)]
 
+pub mod checkpoints;
 pub mod handler;
 
 #[cfg(test)]
@@ -35,12 +43,47 @@ mod component {
     use carehub_guest::{Reply, clock, routing, wasm};
     use spin_sdk::http::IncomingRequest;
 
+    use carehub_domain::CheckpointSigner;
+    use carehub_guest::problem::internal;
+
+    use crate::checkpoints;
     use crate::handler::{self, Endpoint, ROUTES, Target};
 
     carehub_guest::component!(ROUTES, serve);
 
+    /// The hub's checkpoint key, from the secret variable `log_signing_key`.
+    fn signer() -> Result<CheckpointSigner, Reply> {
+        match wasm::variable("log_signing_key") {
+            Ok(Some(pem)) if !pem.trim().is_empty() => CheckpointSigner::from_pem(&pem)
+                .map_err(|e| internal("reading log_signing_key", &e)),
+            Ok(_) => Err(internal("checkpoints", &"log_signing_key is not set")),
+            Err(e) => Err(internal("checkpoints", &e)),
+        }
+    }
+
     async fn serve(_req: IncomingRequest, call: Call<'_, Endpoint>) -> Result<Reply, Reply> {
         let (head, principal, matched) = (call.head, call.principal, call.matched);
+        if matched.endpoint.is_checkpoint() {
+            let signer = signer()?;
+            let key = signer.verifier();
+            let store = wasm::open_store()?;
+            return Ok(match matched.endpoint {
+                Endpoint::MakeCheckpoint => {
+                    checkpoints::run(&store, &principal, &signer, &clock::now_rfc3339())
+                }
+                Endpoint::LatestCheckpoint => checkpoints::get(&store, &principal, None, &key),
+                Endpoint::Checkpoint => {
+                    checkpoints::get(&store, &principal, Some(matched.params[0]), &key)
+                }
+                _ => checkpoints::consistency(
+                    &store,
+                    &principal,
+                    matched.params[0],
+                    &head.query,
+                    &key,
+                ),
+            });
+        }
         // The portal reads only for the person its token names.
         let caller = wasm::caller(head, principal)?;
         let now = clock::now_rfc3339();
@@ -73,6 +116,20 @@ mod component {
                     ),
                 }
             }
+            Endpoint::ExportCsv => {
+                let id = handler::document_id_from_path(matched.params[0])?;
+                let version = handler::version_param(head)?;
+                let store = wasm::open_store()?;
+                match Reader::of(&caller) {
+                    Some(reader) => handler::export_csv(&store, &reader, &id, version, &now),
+                    None => handler::refuse_unreadable(
+                        &store,
+                        &caller.principal,
+                        Target::Document(&id),
+                        &now,
+                    ),
+                }
+            }
             Endpoint::Accesses => {
                 let person = handler::person_from_path(matched.params[0], matched.params[1])?;
                 let page = routing::page(&head.query)?;
@@ -85,6 +142,24 @@ mod component {
                     page,
                 )
             }
+            Endpoint::AccessProof => {
+                let person = handler::person_from_path(matched.params[0], matched.params[1])?;
+                let key = signer()?.verifier();
+                let store = wasm::open_store()?;
+                checkpoints::inclusion(
+                    &store,
+                    &caller.principal,
+                    caller.token_person(),
+                    &person,
+                    matched.params[2],
+                    &head.query,
+                    &key,
+                )
+            }
+            Endpoint::MakeCheckpoint
+            | Endpoint::LatestCheckpoint
+            | Endpoint::Checkpoint
+            | Endpoint::Consistency => unreachable!("answered above"),
         })
     }
 }

@@ -129,8 +129,9 @@ pub async fn once(target: &Target, req: Request<Body>) -> Result<Response<Bytes>
 
 /// A load cell: what to send, how, for how long.
 pub struct Load {
-    /// Where.
-    pub target: Target,
+    /// Where: connection `c` goes to `targets[c % targets.len()]` (two
+    /// gateways on one database share the connections so).
+    pub targets: Vec<Target>,
     /// Keep-alive connections, one task each.
     pub connections: usize,
     /// Not measured.
@@ -143,8 +144,12 @@ pub struct Load {
     pub expect: u16,
     /// For bulk answers: count this marker in each body (stored documents).
     pub count_marker: Option<&'static str>,
-    /// A process whose CPU time is sampled over the measured window.
-    pub server_pid: Option<u32>,
+    /// Processes whose CPU time is sampled over the measured window (the
+    /// gateways).
+    pub server_pids: Vec<u32>,
+    /// Processes whose children's CPU time counts too (PostgreSQL's
+    /// postmaster, when the run started it).
+    pub server_parents: Vec<u32>,
     /// The core the server is pinned to (its busy time is sampled too).
     pub server_core: Option<usize>,
 }
@@ -217,10 +222,14 @@ fn count(hay: &[u8], needle: &[u8]) -> u64 {
 /// together, warm up, and count what completes inside the window; none
 /// starts a request after it.
 pub async fn run(load: Load, ticks: u64) -> Result<Measured> {
+    if load.targets.is_empty() {
+        anyhow::bail!("a load cell needs a target");
+    }
     let mut senders = Vec::with_capacity(load.connections);
-    for _ in 0..load.connections {
+    for c in 0..load.connections {
+        let target = &load.targets[c % load.targets.len()];
         senders.push(
-            connect(&load.target)
+            connect(target)
                 .await
                 .context("opening a benchmark connection")?,
         );
@@ -234,7 +243,7 @@ pub async fn run(load: Load, ticks: u64) -> Result<Measured> {
     let mut tasks = tokio::task::JoinSet::new();
     for (c, mut sender) in senders.into_iter().enumerate() {
         let make = load.make.clone();
-        let target = load.target.clone();
+        let target = load.targets[c % load.targets.len()].clone();
         let marker = load.count_marker;
         let expect = load.expect;
         tasks.spawn(async move {
@@ -297,23 +306,19 @@ pub async fn run(load: Load, ticks: u64) -> Result<Measured> {
         });
     }
     // CPU samples at the window's edges.
-    let pid = load.server_pid.map(|p| p.to_string());
+    let sample = || crate::sys::server_cpu(&load.server_pids, &load.server_parents, ticks);
     tokio::time::sleep_until(measure_from.into()).await;
-    let s0 = pid
-        .as_deref()
-        .and_then(|p| crate::sys::cpu_seconds(p, ticks));
+    let s0 = sample();
     let c0 = crate::sys::cpu_seconds("self", ticks);
     let k0 = load.server_core.and_then(crate::sys::core_jiffies);
     tokio::time::sleep_until(until.into()).await;
-    let s1 = pid
-        .as_deref()
-        .and_then(|p| crate::sys::cpu_seconds(p, ticks));
+    let s1 = sample();
     let c1 = crate::sys::cpu_seconds("self", ticks);
     let k1 = load.server_core.and_then(crate::sys::core_jiffies);
 
     let mut m = Measured {
         window: load.duration,
-        server_cpu: s0.zip(s1).map(|(a, b)| b - a),
+        server_cpu: crate::sys::cpu_between(&s0, &s1),
         client_cpu: c0.zip(c1).map(|(a, b)| b - a),
         server_core_busy: k0
             .zip(k1)

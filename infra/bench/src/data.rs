@@ -76,10 +76,15 @@ pub fn insured(p: u64) -> String {
     format!("{:010}", p + 1)
 }
 
-/// A person by insured number.
+/// A person of the dev municipality by insured number.
 pub fn person(insured: &str) -> PersonRef {
+    person_of(INSURER, insured)
+}
+
+/// A person of `insurer` by insured number.
+pub fn person_of(insurer: &str, insured: &str) -> PersonRef {
     PersonRef::new(
-        InsurerNumber::parse(INSURER).expect("valid insurer"),
+        InsurerNumber::parse(insurer).expect("valid insurer"),
         InsuredNumber::parse(insured).expect("valid insured number"),
     )
 }
@@ -90,13 +95,18 @@ pub struct Templates {
 }
 
 impl Templates {
-    /// Serializes one envelope per kind.
+    /// Serializes one envelope per kind, for persons of the dev municipality.
     pub fn new() -> Templates {
-        let p = person(PLACEHOLDER_INSURED);
+        Templates::for_insurer(INSURER)
+    }
+
+    /// Serializes one envelope per kind, for persons of `insurer`.
+    pub fn for_insurer(insurer: &str) -> Templates {
+        let p = person_of(insurer, PLACEHOLDER_INSURED);
         let mut by_kind = BTreeMap::new();
         for kind in DocumentKind::ALL {
             let mut env = serde_json::json!({
-                "person": { "insurer_number": INSURER, "insured_number": PLACEHOLDER_INSURED },
+                "person": { "insurer_number": insurer, "insured_number": PLACEHOLDER_INSURED },
                 "kind": kind.as_str(),
                 "content": example_content(kind, &p),
             });

@@ -9,11 +9,14 @@
 //! `BENCHMARKS.md` at the repository root says how to run it and what each
 //! row means.
 
+mod ab;
 mod client;
+mod csvplan;
 mod data;
 mod inproc;
 mod measure;
 mod peer;
+mod pg;
 mod procs;
 mod report;
 mod scenario;
@@ -68,6 +71,19 @@ struct RunArgs {
     /// Connection counts of the load cells.
     #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
     connections: Vec<usize>,
+    /// Connection counts of the reads in the contention cells (reads of
+    /// one municipality while another bulk-loads).
+    #[arg(long, value_delimiter = ',', default_value = "8,32")]
+    contend_connections: Vec<usize>,
+    /// Rounds of A then B in the request-log A/B (group `ops`).
+    #[arg(long, default_value_t = 2)]
+    ab_rounds: usize,
+    /// Persons of the PostgreSQL dataset (group `pg`).
+    #[arg(long, default_value_t = 2_000)]
+    pg_persons: u64,
+    /// Documents of the PostgreSQL dataset (group `pg`).
+    #[arg(long, default_value_t = 20_000)]
+    pg_documents: u64,
     /// Lines per bulk request while loading the dataset.
     #[arg(long, default_value_t = 5000)]
     batch_lines: usize,
@@ -83,7 +99,8 @@ struct RunArgs {
     /// Cold starts with --no-cache [default: 2; --quick: 1].
     #[arg(long)]
     cold_runs_no_cache: Option<usize>,
-    /// Only these groups: floors, read, ingest, plain, inproc, cold (default: all).
+    /// Only these groups: floors, read, contend, ingest, csv, plain, inproc,
+    /// ops, pg, cold (default: all).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Record `perf` profiles of the server during these cells (`key@conns`,
@@ -136,6 +153,10 @@ struct Config {
     persons: u64,
     documents: u64,
     connections: Vec<usize>,
+    contend_connections: Vec<usize>,
+    ab_rounds: usize,
+    pg_persons: u64,
+    pg_documents: u64,
     batch_lines: usize,
     load_in_flight: usize,
     bulk_lines: usize,
@@ -181,6 +202,10 @@ impl Config {
             persons,
             documents,
             connections: a.connections.clone(),
+            contend_connections: a.contend_connections.clone(),
+            ab_rounds: a.ab_rounds.max(1),
+            pg_persons: a.pg_persons.max(1),
+            pg_documents: a.pg_documents.max(1),
             batch_lines: a.batch_lines.max(1),
             load_in_flight: a.load_in_flight.max(1),
             bulk_lines: a.bulk_lines.unwrap_or(if q { 200 } else { 1000 }).max(1),
@@ -289,6 +314,8 @@ struct Results {
     cold_start: Vec<ColdStart>,
     targets: Vec<report::Target>,
     perf_reports: Vec<String>,
+    remarks: Vec<String>,
+    failed: Vec<String>,
 }
 
 fn main() -> Result<()> {
@@ -440,7 +467,8 @@ fn finish(
     let out = bench.out;
     let mut rows = out.rows;
     report::add_ratios(&mut rows);
-    let targets = report::targets(&rows, &out.cold, Some(dataset.load_rate));
+    let mut targets = report::targets(&rows, &out.cold, Some(dataset.load_rate));
+    targets.extend(report::later_targets(&rows));
     let pinning = Pinning {
         server_core: cfg.server_core,
         client_core: cfg.client_core,
@@ -449,6 +477,19 @@ fn finish(
     };
     let mut md = preamble(cfg, machine, &pinning, &dataset, load_before);
     md.push_str(&tables(&rows, &out.micro, &out.cold, &targets));
+    md.push_str(&report::comparisons(
+        &rows,
+        fixture.csv.as_ref().map(|c| c.rows),
+    ));
+    if !out.remarks.is_empty() || !out.failed.is_empty() {
+        md.push('\n');
+        for r in &out.remarks {
+            md.push_str(&format!("- {r}\n"));
+        }
+        for f in &out.failed {
+            md.push_str(&format!("- FAILED: {f}\n"));
+        }
+    }
     println!("\n{md}");
     let results = Results {
         harness: "carehub-bench",
@@ -470,6 +511,8 @@ fn finish(
         cold_start: out.cold,
         targets,
         perf_reports: out.perf_reports,
+        remarks: out.remarks,
+        failed: out.failed,
     };
     let path = cfg.out.clone();
     if let Some(dir) = path.parent() {

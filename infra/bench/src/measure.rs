@@ -21,16 +21,18 @@ pub struct Cell<'a> {
     pub server: &'a str,
     /// The row's identity.
     pub identity: &'a str,
-    /// Where requests go.
-    pub target: Target,
+    /// Where requests go (connection `c` to `targets[c % len]`).
+    pub targets: Vec<Target>,
     /// What they are.
     pub make: MakeRequest,
     /// The status that counts.
     pub expect: u16,
     /// What counts as a document in an answer (bulk).
     pub count: Option<&'static str>,
-    /// The server's pid (its CPU time, `perf`).
-    pub pid: u32,
+    /// The server processes' pids (their CPU time; `perf` records the first).
+    pub pids: Vec<u32>,
+    /// Processes whose children count as the server too (PostgreSQL).
+    pub parents: Vec<u32>,
 }
 
 impl Cell<'_> {
@@ -84,19 +86,20 @@ async fn quietest(
     let mut best: Option<Measured> = None;
     for attempt in 0..=cfg.retries {
         let perf = if attempt == 0 && cfg.perf.iter().any(|p| p == label) {
-            Some(start_perf(cfg, cell.pid, label)?)
+            Some(start_perf(cfg, cell.pids[0], label)?)
         } else {
             None
         };
         let load = Load {
-            target: cell.target.clone(),
+            targets: cell.targets.clone(),
             connections: conns,
             warmup,
             duration,
             make: cell.make.clone(),
             expect: cell.expect,
             count_marker: cell.count,
-            server_pid: Some(cell.pid),
+            server_pids: cell.pids.clone(),
+            server_parents: cell.parents.clone(),
             server_core: cfg.server_core,
         };
         let measured = client::run(load, bench.ticks)
@@ -334,4 +337,118 @@ fn ready_line(log: &Path) -> Option<u64> {
             l.split_once("(ready in ")
                 .and_then(|(_, r)| r.split_whitespace().next()?.parse().ok())
         })
+}
+
+/// Reads by one municipality while another bulk-loads, on one gateway.
+pub struct Contention<'a> {
+    /// The reads' row key (the bulk's row is `<key>_bulk`).
+    pub key: &'a str,
+    /// The reads' row name.
+    pub name: &'a str,
+    /// The rows' server.
+    pub server: &'a str,
+    /// The readers' identity.
+    pub identity: &'a str,
+    /// The reader's client.
+    pub reader: Target,
+    /// The reads.
+    pub reads: MakeRequest,
+    /// The loading municipality's client.
+    pub loader: Target,
+    /// Its bulk requests.
+    pub bulk: MakeRequest,
+    /// The gateway's pid.
+    pub pid: u32,
+}
+
+/// The reads at `conns` connections alone ("quiet"), then the same reads
+/// while the bulk load runs on `--load-in-flight` connections in the same
+/// window; three rows: quiet reads, reads under load, the load. Both
+/// windows are as long as a bulk cell's, so that many bulk requests
+/// complete inside it.
+pub async fn contended(bench: &mut Bench<'_>, c: &Contention<'_>, conns: usize) -> Result<()> {
+    let cfg = bench.cfg;
+    let (warmup, duration) = (cfg.warmup().max(cfg.duration()), cfg.duration() * 2);
+    let load = |targets: Target, make: &MakeRequest, connections: usize, marker| Load {
+        targets: vec![targets],
+        connections,
+        warmup,
+        duration,
+        make: make.clone(),
+        expect: 200,
+        count_marker: marker,
+        server_pids: vec![c.pid],
+        server_parents: Vec::new(),
+        server_core: cfg.server_core,
+    };
+    let quiet_key = format!("{}_quiet", c.key);
+    eprint!(
+        "  {:<34} {:<26} ",
+        format!("{} (alone)", c.name),
+        format!("{}, {conns} conn", c.server)
+    );
+    let quiet = client::run(load(c.reader.clone(), &c.reads, conns, None), bench.ticks)
+        .await
+        .with_context(|| format!("cell {quiet_key}@{conns}"))?;
+    let quiet_row = Row::new(
+        &quiet_key,
+        &format!("{}, alone", c.name),
+        c.server,
+        c.identity,
+        conns,
+        &quiet,
+    );
+    print_cell(&quiet_row);
+    bench.out.rows.push(quiet_row);
+
+    eprint!(
+        "  {:<34} {:<26} ",
+        format!("{} (A bulk-loads)", c.name),
+        format!("{}, {conns} conn", c.server)
+    );
+    let (reads, bulk) = tokio::join!(
+        client::run(load(c.reader.clone(), &c.reads, conns, None), bench.ticks),
+        client::run(
+            load(
+                c.loader.clone(),
+                &c.bulk,
+                cfg.load_in_flight,
+                Some("\"status\":201")
+            ),
+            bench.ticks
+        ),
+    );
+    let (reads, bulk) = (
+        reads.with_context(|| format!("cell {}@{conns}", c.key))?,
+        bulk.with_context(|| format!("cell {}_bulk@{conns}", c.key))?,
+    );
+    let row = Row::new(
+        c.key,
+        &format!("{}, while A bulk-loads", c.name),
+        c.server,
+        c.identity,
+        conns,
+        &reads,
+    );
+    print_cell(&row);
+    bench.out.rows.push(row);
+    eprint!(
+        "  {:<34} {:<26} ",
+        "  … A's bulk load meanwhile",
+        format!("{}, {} conn", c.server, cfg.load_in_flight)
+    );
+    let bulk_row = Row::new(
+        &format!("{}_bulk", c.key),
+        &format!(
+            "… municipality A's bulk load during {} (server CPU: both)",
+            c.name
+        ),
+        c.server,
+        "municipality A",
+        cfg.load_in_flight,
+        &bulk,
+    );
+    print_cell(&bulk_row);
+    bench.out.rows.push(bulk_row);
+    Ok(())
 }

@@ -193,14 +193,16 @@ pub fn serve(args: PeerArgs) -> Result<()> {
         });
     }
     let tls = match &args.tls_pki {
-        Some(pki) => Some(tokio_rustls::TlsAcceptor::from(Arc::new(
-            carehub::edge::server_config(
-                &pki.join("ca.pem"),
-                &pki.join("server.pem"),
-                &pki.join("server.key"),
-            )
-            .context("the gateway's TLS configuration")?,
-        ))),
+        Some(pki) => Some(
+            carehub::tls::Reloadable::load(carehub::tls::TlsFiles {
+                ca: pki.join("ca.pem"),
+                cert: pki.join("server.pem"),
+                key: pki.join("server.key"),
+                crls: Vec::new(),
+            })
+            .context("the gateway's TLS configuration")?
+            .acceptor(),
+        ),
         None => None,
     };
     let peer = Arc::new(Peer {

@@ -106,10 +106,18 @@ pub struct Server {
     pub ready_after: Duration,
     /// The command line.
     pub command_line: String,
+    /// Lines it printed on stdout after the ready line (the request log,
+    /// when the gateway writes one there).
+    pub stdout_lines: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
-/// Parses `… on http[s]://ADDR (ready in N ms)`.
+/// Parses `… serving … on http[s]://ADDR (ready in N ms)` (only a
+/// `serving` line: another address, e.g. a metrics listener, is not the
+/// server's).
 fn parse_ready(line: &str) -> Option<(SocketAddr, Option<u64>)> {
+    if !line.contains("serving") {
+        return None;
+    }
     let i = line.find(" on http")?;
     let url = line[i + 4..].split_whitespace().next()?;
     let addr = url.split_once("://")?.1.trim_end_matches('/');
@@ -155,7 +163,13 @@ pub fn start(launch: &Launch, log: &Path) -> Result<Server> {
             Ok(line) => {
                 if let Some((addr, ready_ms)) = parse_ready(&line) {
                     let ready_after = started.elapsed();
-                    std::thread::spawn(move || while rx.recv().is_ok() {});
+                    let stdout_lines = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+                    let counter = stdout_lines.clone();
+                    std::thread::spawn(move || {
+                        while rx.recv().is_ok() {
+                            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    });
                     return Ok(Server {
                         pid: child.id(),
                         child,
@@ -163,6 +177,7 @@ pub fn start(launch: &Launch, log: &Path) -> Result<Server> {
                         ready_ms,
                         ready_after,
                         command_line: launch.command_line(),
+                        stdout_lines,
                     });
                 }
                 seen.push(line);
@@ -249,5 +264,6 @@ mod tests {
         assert_eq!(a.port(), 80);
         assert_eq!(r, None);
         assert!(parse_ready("carehub:   /api/read/... -> read").is_none());
+        assert!(parse_ready("carehub: metrics on http://127.0.0.1:9464").is_none());
     }
 }

@@ -384,3 +384,249 @@ pub fn targets(rows: &[Row], cold: &[ColdStart], load_rate: Option<f64>) -> Vec<
     }
     out
 }
+
+fn find<'a>(rows: &'a [Row], key: &str, n: usize) -> Option<&'a Row> {
+    rows.iter().find(|r| r.key == key && r.connections == n)
+}
+
+fn connections_of(rows: &[Row], key: &str) -> Vec<usize> {
+    let mut v: Vec<usize> = rows
+        .iter()
+        .filter(|r| r.key == key)
+        .map(|r| r.connections)
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+fn cap(r: &Row) -> f64 {
+    r.per_cpu_second.unwrap_or(f64::NAN)
+}
+
+/// Mean req/s and mean req/CPU-s of the rows with `key` (the rounds of an
+/// A/B), and how many there were.
+fn means(rows: &[Row], key: &str) -> Option<(f64, f64, f64, usize)> {
+    let of: Vec<&Row> = rows.iter().filter(|r| r.key == key).collect();
+    if of.is_empty() {
+        return None;
+    }
+    let n = of.len() as f64;
+    Some((
+        of.iter().map(|r| r.rps).sum::<f64>() / n,
+        of.iter().map(|r| cap(r)).sum::<f64>() / n,
+        of.iter().map(|r| r.p99_ms).sum::<f64>() / n,
+        of.len(),
+    ))
+}
+
+/// Issue 12's, 13's and 15's targets, from the rows of this run.
+pub fn later_targets(rows: &[Row]) -> Vec<Target> {
+    let mut out = Vec::new();
+    for read in ["contend_get", "contend_list"] {
+        for n in connections_of(rows, read) {
+            let (Some(q), Some(l)) = (find(rows, &format!("{read}_quiet"), n), find(rows, read, n))
+            else {
+                continue;
+            };
+            out.push(Target {
+                goal: format!(
+                    "{read}: reads of B while A bulk-loads ≥ 80 % of the quiet rate, {n} conn"
+                ),
+                measured: format!(
+                    "{:.0} vs {:.0} req/s ({:.0} %)",
+                    l.rps,
+                    q.rps,
+                    100.0 * l.rps / q.rps
+                ),
+                met: l.rps >= 0.8 * q.rps,
+            });
+            out.push(Target {
+                goal: format!("{read}: p99 while A bulk-loads ≤ 2× quiet, {n} conn"),
+                measured: format!(
+                    "p99 {:.2} vs {:.2} ms ({:.1}×)",
+                    l.p99_ms,
+                    q.p99_ms,
+                    l.p99_ms / q.p99_ms
+                ),
+                met: l.p99_ms <= 2.0 * q.p99_ms,
+            });
+        }
+    }
+    for read in ["get", "list"] {
+        if let (Some(a), Some(b)) = (
+            means(rows, &format!("ops_off_{read}")),
+            means(rows, &format!("ops_on_{read}")),
+        ) {
+            out.push(Target {
+                goal: format!("request log + metrics cost < 5 % of read {read} throughput"),
+                measured: format!(
+                    "B ÷ A: {:.3} per server CPU-second ({:.0} vs {:.0}), {:.3} req/s ({:.0} vs {:.0}); mean of {} rounds",
+                    b.1 / a.1,
+                    b.1,
+                    a.1,
+                    b.0 / a.0,
+                    b.0,
+                    a.0,
+                    a.3.min(b.3)
+                ),
+                met: b.1 >= 0.95 * a.1,
+            });
+        }
+    }
+    out
+}
+
+/// The tables beside the main one: contention, the request-log A/B,
+/// PostgreSQL one vs two gateways, CSV vs JSON ingest. `csv_rows` is the
+/// number of CSV records a CSV import sends.
+pub fn comparisons(rows: &[Row], csv_rows: Option<usize>) -> String {
+    let mut s = String::new();
+    let contend: Vec<&str> = ["contend_get", "contend_list"]
+        .into_iter()
+        .filter(|k| rows.iter().any(|r| r.key == *k))
+        .collect();
+    if !contend.is_empty() {
+        // Server CPU per bulk document, from the bulk-ingest cells (the
+        // same municipality kinds A loads), to take the load's own CPU out
+        // of the loaded window: what is left is what the reads cost.
+        let per_doc = rows
+            .iter()
+            .filter(|r| r.key == "ingest_bulk")
+            .filter_map(|r| Some(r.server_cpu_us_per_req? * r.rps / r.docs_per_s?))
+            .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.min(v))));
+        s.push_str(&format!(
+            "\n### Reads of municipality B while municipality A bulk-loads\n\nreq/read-CPU-s under load: the reads' answers per second of the server CPU left after A's documents ({}).\n\n| reads | conns | quiet req/s | quiet p99 ms | under load req/s | ÷ quiet | under load p99 ms | × quiet p99 | A's bulk docs/s meanwhile | server CPU % quiet / loaded | quiet req/CPU-s | under load req/read-CPU-s | ÷ quiet |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n",
+            per_doc.map_or("no ingest_bulk cell in this run: not computed".into(), |d| format!("{d:.0} µs each, the cheapest ingest_bulk cell of this run"))
+        ));
+        for key in contend {
+            let bulk: Vec<&Row> = rows
+                .iter()
+                .filter(|r| r.key == format!("{key}_bulk"))
+                .collect();
+            for (i, n) in connections_of(rows, key).into_iter().enumerate() {
+                let (Some(q), Some(l)) =
+                    (find(rows, &format!("{key}_quiet"), n), find(rows, key, n))
+                else {
+                    continue;
+                };
+                let b = bulk.get(i);
+                let read_cap = per_doc
+                    .zip(b.and_then(|b| b.docs_per_s))
+                    .and_then(|(d, docs)| {
+                        let cpu = l.server_cpu_pct? / 100.0 - docs * d / 1e6;
+                        (cpu > 0.0).then(|| l.rps / cpu)
+                    });
+                let _ = writeln!(
+                    s,
+                    "| {key} | {n} | {:.0} | {} | {:.0} | {:.2} | {} | {:.1} | {} | {} / {} | {} | {} | {} |",
+                    q.rps,
+                    ms(q.p99_ms),
+                    l.rps,
+                    l.rps / q.rps,
+                    ms(l.p99_ms),
+                    l.p99_ms / q.p99_ms,
+                    b.and_then(|b| b.docs_per_s)
+                        .map_or("–".into(), |d| format!("{d:.0}")),
+                    opt(q.server_cpu_pct, |v| format!("{v:.0}")),
+                    opt(l.server_cpu_pct, |v| format!("{v:.0}")),
+                    opt(q.per_cpu_second, num),
+                    opt(read_cap, num),
+                    read_cap.map_or("–".into(), |c| format!("{:.2}", c / cap(q))),
+                );
+            }
+        }
+    }
+    let ops: Vec<&str> = ["get", "list"]
+        .into_iter()
+        .filter(|k| rows.iter().any(|r| r.key == format!("ops_off_{k}")))
+        .collect();
+    let aa = rows.iter().any(|r| r.key.starts_with("ops_again_"));
+    if !ops.is_empty() {
+        s.push_str(if aa {
+            "\n### Request log + metrics: an A/A run (this gateway has no `--log-format`/`--metrics-listen`; B ran as A)\n\n| read | side | rounds | req/s (mean) | req/CPU-s (mean) | p99 ms (mean) | B ÷ A req/CPU-s | B ÷ A req/s |\n|---|---|--:|--:|--:|--:|--:|--:|\n"
+        } else {
+            "\n### Request log + metrics, A/B (A: none; B: request log + metrics)\n\n| read | side | rounds | req/s (mean) | req/CPU-s (mean) | p99 ms (mean) | B ÷ A req/CPU-s | B ÷ A req/s |\n|---|---|--:|--:|--:|--:|--:|--:|\n"
+        });
+        let b_key = if aa { "again" } else { "on" };
+        for read in ops {
+            let (Some(a), Some(b)) = (
+                means(rows, &format!("ops_off_{read}")),
+                means(rows, &format!("ops_{b_key}_{read}")),
+            ) else {
+                continue;
+            };
+            let _ = writeln!(
+                s,
+                "| {read} | A | {} | {:.0} | {:.0} | {} | – | – |\n| {read} | B | {} | {:.0} | {:.0} | {} | {:.3} | {:.3} |",
+                a.3,
+                a.0,
+                a.1,
+                ms(a.2),
+                b.3,
+                b.0,
+                b.1,
+                ms(b.2),
+                b.1 / a.1,
+                b.0 / a.0
+            );
+        }
+    }
+    let pg: Vec<&str> = ["pg_get", "pg_list"]
+        .into_iter()
+        .filter(|k| rows.iter().any(|r| r.key == *k))
+        .collect();
+    if !pg.is_empty() {
+        s.push_str("\n### PostgreSQL: one gateway process and two sharing the database\n\n| read | conns | 1 gateway req/s | req/CPU-s | p99 ms | 2 gateways req/s | req/CPU-s | p99 ms | errors (1 / 2) |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|\n");
+        for key in pg {
+            for n in connections_of(rows, key) {
+                let (Some(one), two) = (find(rows, key, n), find(rows, &format!("{key}_2gw"), n))
+                else {
+                    continue;
+                };
+                let _ = writeln!(
+                    s,
+                    "| {key} | {n} | {:.0} | {} | {} | {} | {} | {} | {} / {} |",
+                    one.rps,
+                    opt(one.per_cpu_second, num),
+                    ms(one.p99_ms),
+                    two.map_or("–".into(), |t| format!("{:.0}", t.rps)),
+                    two.and_then(|t| t.per_cpu_second).map_or("–".into(), num),
+                    two.map_or("–".into(), |t| ms(t.p99_ms)),
+                    one.errors,
+                    two.map_or("–".into(), |t| t.errors.to_string()),
+                );
+            }
+        }
+    }
+    if rows.iter().any(|r| r.key == "csv_import") {
+        let per_plan = csv_rows.unwrap_or(0) as f64;
+        s.push_str(&format!(
+            "\n### CSV care-plan import beside JSON ingest (care manager)\n\nA CSV import is one plan: its standard files zipped, {per_plan:.0} CSV rows, one `care_plan` document (a new version).\n\n| conns | CSV plans/s | CSV rows/s | srv µs/plan | JSON single care plan docs/s | srv µs/doc | JSON bulk care plans docs/s | srv µs/doc | CSV rows/s ÷ JSON bulk docs/s |\n|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n"
+        ));
+        for n in connections_of(rows, "csv_import") {
+            let Some(c) = find(rows, "csv_import", n) else {
+                continue;
+            };
+            let single = find(rows, "ingest_care_plan", n);
+            let bulk = find(rows, "ingest_bulk_care_plan", n);
+            let bulk_docs = bulk.and_then(|b| b.docs_per_s);
+            let bulk_us = bulk.and_then(|b| Some(b.server_cpu_us_per_req? * b.rps / b.docs_per_s?));
+            let _ = writeln!(
+                s,
+                "| {n} | {:.0} | {:.0} | {} | {} | {} | {} | {} | {} |",
+                c.rps,
+                c.rps * per_plan,
+                opt(c.server_cpu_us_per_req, |v| format!("{v:.0}")),
+                single.map_or("–".into(), |r| format!("{:.0}", r.rps)),
+                single
+                    .and_then(|r| r.server_cpu_us_per_req)
+                    .map_or("–".into(), |v| format!("{v:.0}")),
+                bulk_docs.map_or("–".into(), |d| format!("{d:.0}")),
+                bulk_us.map_or("–".into(), |v| format!("{v:.0}")),
+                bulk_docs.map_or("–".into(), |d| format!("{:.2}", c.rps * per_plan / d)),
+            );
+        }
+    }
+    s
+}

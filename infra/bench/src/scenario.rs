@@ -63,6 +63,20 @@ pub enum Runs {
         /// What is called.
         send: Requests,
     },
+    /// Reads of the dataset municipality's persons (B), at every
+    /// `--contend-connections` count: alone, then while the second
+    /// municipality (A) bulk-loads its own persons with `--load-in-flight`
+    /// bulk requests of `--bulk-lines` lines back to back.
+    Contended {
+        /// The reads.
+        reads: Requests,
+    },
+    /// The reads on gateways without and with the request log and the
+    /// metrics endpoint, alternated A, B, A, B (issue 13).
+    OpsAb,
+    /// The reads on PostgreSQL through one gateway process, then through two
+    /// sharing the database (issue 12).
+    Postgres,
     /// The single operations (`inproc::micro`).
     Micro,
     /// Starts of a fresh gateway on the real components (`app.toml`) with
@@ -118,6 +132,19 @@ pub enum Requests {
     Single,
     /// `POST /api/ingest/documents:bulk` with this many new documents.
     Bulk(usize),
+    /// `POST /api/ingest/documents` as the care manager: a new version of
+    /// a dataset person's care plan each time, with an `Idempotency-Key`.
+    CarePlan,
+    /// `POST /api/ingest/documents:bulk` as the care manager: this many
+    /// new care plans of dataset persons.
+    BulkCarePlans(usize),
+    /// `POST /api/ingest/care-plans:csv` as the care manager: the standard
+    /// files of one plan (a zip), a dataset person's, a new version each
+    /// time.
+    Csv,
+    /// `POST /api/ingest/documents:bulk` as the second municipality: this
+    /// many new documents of its own persons.
+    BulkOther(usize),
 }
 
 /// Which sampled persons a read picks from.
@@ -130,7 +157,9 @@ pub enum Persons {
 }
 
 /// The groups `--only` names.
-pub const GROUPS: [&str; 6] = ["floors", "read", "ingest", "plain", "inproc", "cold"];
+pub const GROUPS: [&str; 10] = [
+    "floors", "read", "ingest", "plain", "inproc", "cold", "contend", "csv", "ops", "pg",
+];
 
 const FLOORS: &[&str] = &["floors"];
 const READ: &[&str] = &["read"];
@@ -138,6 +167,11 @@ const INGEST: &[&str] = &["ingest"];
 const PLAIN: &[&str] = &["plain"];
 const INPROC: &[&str] = &["inproc"];
 const COLD: &[&str] = &["cold"];
+const CONTEND: &[&str] = &["contend"];
+const CSV: &[&str] = &["csv"];
+const OPS: &[&str] = &["ops"];
+const PG: &[&str] = &["pg"];
+const CARE_MANAGER: Option<&str> = Some("care-manager");
 
 const MUNICIPALITY: Option<&str> = Some("municipality");
 const MUNICIPALITY_URN: &str = "urn:carehub:municipality:131016";
@@ -185,7 +219,9 @@ const fn rows(server: &'static str, identity: &'static str) -> Report {
 pub fn table(cfg: &Config) -> Vec<Scenario> {
     let mut all = gateway_floors();
     all.extend(gateway_reads());
+    all.extend(contended());
     all.extend(gateway_writes(cfg));
+    all.extend(csv_and_care_plans(cfg));
     all.extend(peer_and_plain());
     all.extend(native());
     all.extend(runtime());
@@ -255,6 +291,77 @@ fn gateway_reads() -> Vec<Scenario> {
                 list(Persons::WithTokens, CERT, true),
             ),
             report: rows(GATEWAY_MTLS, "portal + person token"),
+        },
+    ]
+}
+
+/// Reads of municipality B's persons alone and while municipality A
+/// bulk-loads (issue 12).
+fn contended() -> Vec<Scenario> {
+    vec![
+        Scenario {
+            key: "contend_get",
+            name: "read get, B's persons".into(),
+            groups: CONTEND,
+            runs: Runs::Contended {
+                reads: Requests::Get,
+            },
+            report: rows(GATEWAY_MTLS, "municipality B"),
+        },
+        Scenario {
+            key: "contend_list",
+            name: "read list, B's persons".into(),
+            groups: CONTEND,
+            runs: Runs::Contended {
+                reads: list(Persons::Sampled, None, false),
+            },
+            report: rows(GATEWAY_MTLS, "municipality B"),
+        },
+    ]
+}
+
+/// The standard CSV import beside JSON ingest of the same document kind,
+/// by the same office (issue 15).
+fn csv_and_care_plans(cfg: &Config) -> Vec<Scenario> {
+    vec![
+        Scenario {
+            key: "csv_import",
+            name: "CSV care-plan import (one plan's files, zip)".into(),
+            groups: CSV,
+            runs: Runs::Load {
+                server: Server::Gateway,
+                role: CARE_MANAGER,
+                send: Requests::Csv,
+                expect: 201,
+                count: None,
+            },
+            report: rows(GATEWAY_MTLS, "care manager"),
+        },
+        Scenario {
+            key: "ingest_care_plan",
+            name: "ingest single care plan, JSON".into(),
+            groups: CSV,
+            runs: Runs::Load {
+                server: Server::Gateway,
+                role: CARE_MANAGER,
+                send: Requests::CarePlan,
+                expect: 201,
+                count: None,
+            },
+            report: rows(GATEWAY_MTLS, "care manager"),
+        },
+        Scenario {
+            key: "ingest_bulk_care_plan",
+            name: format!("ingest bulk care plans, NDJSON ({} lines)", cfg.bulk_lines),
+            groups: CSV,
+            runs: Runs::Load {
+                server: Server::Gateway,
+                role: CARE_MANAGER,
+                send: Requests::BulkCarePlans(cfg.bulk_lines),
+                expect: 200,
+                count: Some("\"status\":201"),
+            },
+            report: rows(GATEWAY_MTLS, "care manager"),
         },
     ]
 }
@@ -399,8 +506,9 @@ fn runtime() -> Vec<Scenario> {
     ]
 }
 
-/// The single operations, then cold start with the compiled cache and
-/// without it.
+/// The single operations, the gateways the run starts itself (the
+/// request-log A/B, PostgreSQL), then cold start with the compiled cache
+/// and without it.
 fn micro_and_cold() -> Vec<Scenario> {
     vec![
         Scenario {
@@ -409,6 +517,20 @@ fn micro_and_cold() -> Vec<Scenario> {
             groups: INPROC,
             runs: Runs::Micro,
             report: Report::SingleOperations,
+        },
+        Scenario {
+            key: "ops",
+            name: "request log + metrics".into(),
+            groups: OPS,
+            runs: Runs::OpsAb,
+            report: rows(GATEWAY_MTLS, "municipality"),
+        },
+        Scenario {
+            key: "pg",
+            name: "PostgreSQL".into(),
+            groups: PG,
+            runs: Runs::Postgres,
+            report: rows(GATEWAY_MTLS, "municipality"),
         },
         Scenario {
             key: "cold_cached",
@@ -443,6 +565,8 @@ impl Scenario {
     pub fn needs(&self) -> Needs {
         match self.runs {
             Runs::Load { server, .. } => Needs::Server(server),
+            Runs::Contended { .. } => Needs::Server(Server::Gateway),
+            Runs::OpsAb | Runs::Postgres => Needs::FreshGateways,
             Runs::Native(_) => Needs::Store,
             Runs::Runtime { .. } => Needs::Runtime,
             Runs::Micro => Needs::ThisProcess,
@@ -472,13 +596,41 @@ impl Scenario {
                     server,
                     identity,
                     make: send.over_http(fx, &target),
-                    target,
+                    targets: vec![target],
                     expect: *expect,
                     count: *count,
-                    pid: up.server.pid,
+                    pids: vec![up.server.pid],
+                    parents: Vec::new(),
                 };
                 for &n in &bench.cfg.connections {
                     measure::load_cell(bench, &cell, n).await?;
+                }
+            }
+            (Runs::Contended { reads }, Report::Rows { server, identity }) => {
+                let up = place.server()?;
+                let reader = up.target(MUNICIPALITY)?;
+                let loader = up.target(Some(crate::setup::OTHER_MUNICIPALITY_ROLE))?;
+                let bulk = Requests::BulkOther(bench.cfg.bulk_lines);
+                let pair = measure::Contention {
+                    key: self.key,
+                    name: &self.name,
+                    server,
+                    identity,
+                    reads: reads.over_http(fx, &reader),
+                    reader,
+                    bulk: bulk.over_http(fx, &loader),
+                    loader,
+                    pid: up.server.pid,
+                };
+                for &n in &bench.cfg.contend_connections {
+                    measure::contended(bench, &pair, n).await?;
+                }
+            }
+            (Runs::OpsAb, Report::Rows { .. }) => crate::ab::run(bench, fx).await?,
+            (Runs::Postgres, Report::Rows { .. }) => {
+                if let Err(e) = crate::pg::run_cells(bench, fx).await {
+                    eprintln!("  PostgreSQL cells FAILED: {e:#}");
+                    bench.out.failed.push(format!("pg: {e:#}"));
                 }
             }
             (Runs::Native(f), Report::Rows { server, identity }) => {
@@ -503,7 +655,7 @@ impl Scenario {
 
 impl Requests {
     /// The requests a load sends to `t` (request `i` of connection `c`).
-    fn over_http(self, fx: &Fixture, t: &Target) -> MakeRequest {
+    pub fn over_http(self, fx: &Fixture, t: &Target) -> MakeRequest {
         let t = t.clone();
         match self {
             Requests::Fixed(path) => {
@@ -528,6 +680,10 @@ impl Requests {
             Requests::Get => one_document(t, fx.ids.clone()),
             Requests::Single => ingest_single(t, fx),
             Requests::Bulk(lines) => ingest_bulk(t, fx, lines),
+            Requests::CarePlan => care_plan_single(t, fx),
+            Requests::BulkCarePlans(lines) => care_plan_bulk(t, fx, lines),
+            Requests::Csv => csv_import(t, fx),
+            Requests::BulkOther(lines) => other_bulk(t, fx, lines),
         }
     }
 
@@ -651,6 +807,89 @@ fn ingest_bulk(t: Target, fx: &Fixture, lines: usize) -> MakeRequest {
     })
 }
 
+/// A new version of a dataset person's care plan, as JSON.
+fn care_plan_single(t: Target, fx: &Fixture) -> MakeRequest {
+    let (tpl, run_id, persons) = (fx.templates.clone(), fx.run_id, fx.insured.clone());
+    Arc::new(move |c, i| {
+        let person = pick(&persons, c, i);
+        let key = format!("j{run_id}-{c}-{i}");
+        http::Request::builder()
+            .method("POST")
+            .uri(format!(
+                "https://localhost:{}/api/ingest/documents",
+                t.addr.port()
+            ))
+            .header("host", format!("localhost:{}", t.addr.port()))
+            .header("content-type", "application/json")
+            .header("idempotency-key", &key)
+            .body(Body::new(Bytes::from(tpl.line(
+                DocumentKind::CarePlan,
+                person,
+                &key,
+            ))))
+            .expect("request")
+    })
+}
+
+/// `lines` new care plans of dataset persons, as NDJSON.
+fn care_plan_bulk(t: Target, fx: &Fixture, lines: usize) -> MakeRequest {
+    let (tpl, run_id, persons) = (fx.templates.clone(), fx.run_id, fx.insured.clone());
+    Arc::new(move |c, i| {
+        let mut body = Vec::with_capacity(lines * 2048);
+        for j in 0..lines as u64 {
+            let person = pick(&persons, c, i * lines as u64 + j);
+            let key = format!("k{run_id}-{c}-{i}-{j}");
+            body.extend_from_slice(tpl.line(DocumentKind::CarePlan, person, &key).as_bytes());
+            body.push(b'\n');
+        }
+        data::bulk_request(&t, body)
+    })
+}
+
+/// One plan's standard CSV files for a dataset person, a new record id
+/// each time (a new version of the person's plan of that date).
+fn csv_import(t: Target, fx: &Fixture) -> MakeRequest {
+    let (csv, run_id, persons) = (fx.csv.clone(), fx.run_id, fx.insured.clone());
+    Arc::new(move |c, i| {
+        let person = pick(&persons, c, i);
+        let body = csv.as_ref().map_or_else(Vec::new, |plan| {
+            plan.zip(data::INSURER, person, &format!("B{run_id}-{c}-{i}"))
+        });
+        http::Request::builder()
+            .method("POST")
+            .uri(format!(
+                "https://localhost:{}/api/ingest/care-plans:csv",
+                t.addr.port()
+            ))
+            .header("host", format!("localhost:{}", t.addr.port()))
+            .header("content-type", "application/zip")
+            .body(Body::new(Bytes::from(body)))
+            .expect("request")
+    })
+}
+
+/// `lines` new documents of the second municipality's own persons (new
+/// persons, numbers from 7000000000 up), as NDJSON.
+fn other_bulk(t: Target, fx: &Fixture, lines: usize) -> MakeRequest {
+    let (tpl, run_id) = (fx.templates_other.clone(), fx.run_id);
+    Arc::new(move |c, i| {
+        let mut body = Vec::with_capacity(lines * 2048);
+        for j in 0..lines as u64 {
+            let kind = WRITE_KINDS[j as usize % WRITE_KINDS.len()];
+            let person = format!(
+                "7{:09}",
+                (c as u64 * 100_000) + (i * lines as u64 + j) % 100_000
+            );
+            body.extend_from_slice(
+                tpl.line(kind, &person, &format!("a{run_id}-{c}-{i}-{j}"))
+                    .as_bytes(),
+            );
+            body.push(b'\n');
+        }
+        data::bulk_request(&t, body)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -704,10 +943,19 @@ mod tests {
             ids: Arc::new(Vec::new()),
             tokens: Arc::new(BTreeMap::new()),
             token_persons: Arc::new(Vec::new()),
+            templates_other: Arc::new(data::Templates::new()),
+            csv: None,
         };
         for s in table(&quick()) {
             let fits = match (&s.runs, &s.report) {
-                (Runs::Load { .. } | Runs::Native(_), Report::Rows { .. })
+                (
+                    Runs::Load { .. }
+                    | Runs::Native(_)
+                    | Runs::Contended { .. }
+                    | Runs::OpsAb
+                    | Runs::Postgres,
+                    Report::Rows { .. },
+                )
                 | (Runs::Micro, Report::SingleOperations)
                 | (Runs::Cold { .. }, Report::ColdStart) => true,
                 (Runs::Runtime { send, .. }, Report::Rows { .. }) => send.case(&fx).is_ok(),

@@ -49,6 +49,10 @@ pub struct Outcome {
     pub notes: Vec<ServerNote>,
     /// `perf report` summaries written.
     pub perf_reports: Vec<String>,
+    /// Groups that could not run, and why.
+    pub failed: Vec<String>,
+    /// Notes the tables print below themselves (what a group could show).
+    pub remarks: Vec<String>,
 }
 
 impl Bench<'_> {
@@ -173,6 +177,34 @@ pub fn target_for(cfg: &Config, addr: std::net::SocketAddr, role: &str) -> Resul
     })
 }
 
+/// The client files of a second municipality (municipality A of the
+/// contention cell, which bulk-loads its own persons while the dataset's
+/// municipality reads).
+pub const OTHER_MUNICIPALITY_ROLE: &str = "municipality-a";
+/// Its insurer number (another Tokyo municipality, as in the api tests).
+pub const OTHER_MUNICIPALITY: &str = "131011";
+
+/// Issues the second municipality's client certificate from the dev CA,
+/// unless it is there.
+pub fn ensure_other_municipality(cfg: &Config) -> Result<()> {
+    let pki = cfg.pki();
+    let (cert, key) = (
+        pki.join(format!("clients/{OTHER_MUNICIPALITY_ROLE}.pem")),
+        pki.join(format!("clients/{OTHER_MUNICIPALITY_ROLE}.key")),
+    );
+    if cert.exists() && key.exists() {
+        return Ok(());
+    }
+    let ca = carehub::devpki::Authority::load(
+        &std::fs::read_to_string(pki.join("ca.pem"))?,
+        &std::fs::read_to_string(pki.join("ca.key")).context("the dev CA's key")?,
+    )?;
+    let (c, k) = ca.client(&format!("urn:carehub:municipality:{OTHER_MUNICIPALITY}"))?;
+    std::fs::write(&cert, c)?;
+    std::fs::write(&key, k)?;
+    Ok(())
+}
+
 /// A server a load scenario runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Server {
@@ -221,7 +253,13 @@ impl Server {
     /// author's of the dataset and the portal's.
     fn roles(self) -> &'static [&'static str] {
         match self {
-            Server::Gateway => &["municipality", "care-manager", "care-service", "portal"],
+            Server::Gateway => &[
+                "municipality",
+                "care-manager",
+                "care-service",
+                "portal",
+                OTHER_MUNICIPALITY_ROLE,
+            ],
             Server::Peer => &["municipality"],
             Server::PlainGateway | Server::PlainPeer => &[],
         }
@@ -242,6 +280,10 @@ impl Up {
         let (launch, log) = which.launch(bench)?;
         let server = procs::start(&launch, &log)?;
         bench.out.notes.push(note(which.description(), &server));
+        // The gateway generated the dev PKI on its first start.
+        if which == Server::Gateway {
+            ensure_other_municipality(bench.cfg)?;
+        }
         let mut targets = BTreeMap::new();
         for &role in which.roles() {
             targets.insert(role, target_for(bench.cfg, server.addr, role)?);
@@ -352,6 +394,10 @@ pub struct Fixture {
     pub tokens: Arc<BTreeMap<String, String>>,
     /// Those persons.
     pub token_persons: Arc<Vec<String>>,
+    /// New documents' content for the second municipality's persons.
+    pub templates_other: Arc<Templates>,
+    /// The standard care-plan CSV files (`tests/fixtures/csv/full`).
+    pub csv: Option<Arc<crate::csvplan::CsvPlan>>,
 }
 
 impl Fixture {
@@ -359,9 +405,15 @@ impl Fixture {
     pub fn new(cfg: &Config, run_id: u64) -> Result<Fixture> {
         let read = data::read_targets(&cfg.db(), cfg.persons, 4096)?;
         let tokens = person_tokens(cfg, &read.insured[..read.insured.len().min(256)])?;
+        let csv = crate::csvplan::CsvPlan::load(&cfg.workspace.join("tests/fixtures/csv/full"))
+            .map_err(|e| eprintln!("carehub-bench: no CSV cells: {e:#}"))
+            .ok()
+            .map(Arc::new);
         Ok(Fixture {
             run_id,
             templates: Arc::new(Templates::new()),
+            templates_other: Arc::new(Templates::for_insurer(OTHER_MUNICIPALITY)),
+            csv,
             token_persons: Arc::new(tokens.keys().cloned().collect()),
             tokens: Arc::new(tokens),
             insured: Arc::new(read.insured),
@@ -425,8 +477,8 @@ pub enum Place {
     Empty,
     /// A server.
     Server(Server, Up),
-    /// The database opened in this process.
-    Store(NativeStore),
+    /// The database opened in this process (boxed: it is large).
+    Store(Box<NativeStore>),
     /// The gateway's runtime in this process (boxed: it is large).
     Runtime(Box<inproc::InProcess>),
     /// This process, nothing set up.
@@ -488,10 +540,10 @@ impl Place {
                     "carehub-bench: in-process rows (this process, core {})",
                     cfg.client_core.map_or("any".into(), |c| c.to_string())
                 );
-                Place::Store(NativeStore {
+                Place::Store(Box::new(NativeStore {
                     store: inproc::native_store(&cfg.db())?,
                     reader: inproc::municipality_reader()?,
-                })
+                }))
             }
             Needs::Runtime => Place::Runtime(Box::new(inproc::InProcess::load(
                 &bench.bench_manifest,

@@ -2,6 +2,7 @@
 
 use anyhow::{Context, Result};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
@@ -172,4 +173,49 @@ pub fn loadavg() -> String {
         .take(3)
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// Pids of the living children of `ppid` (PostgreSQL's backends are the
+/// postmaster's children), from `/proc/<pid>/stat`.
+pub fn children(ppid: u32) -> Vec<u32> {
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|stat| {
+                    let rest = &stat[stat.rfind(')')? + 2..];
+                    rest.split_whitespace().nth(1)?.parse::<u32>().ok()
+                })
+                == Some(ppid)
+        })
+        .collect()
+}
+
+/// The processes whose CPU time counts as the server's: `pids` and the
+/// children of each of `parents`, as pid → CPU seconds.
+pub fn server_cpu(pids: &[u32], parents: &[u32], ticks: u64) -> BTreeMap<u32, f64> {
+    let mut all: Vec<u32> = pids.iter().chain(parents).copied().collect();
+    for p in parents {
+        all.extend(children(*p));
+    }
+    all.into_iter()
+        .filter_map(|pid| Some((pid, cpu_seconds(&pid.to_string(), ticks)?)))
+        .collect()
+}
+
+/// CPU seconds spent between two [`server_cpu`] samples (a process that
+/// started in between counts from zero; one that ended is lost).
+pub fn cpu_between(before: &BTreeMap<u32, f64>, after: &BTreeMap<u32, f64>) -> Option<f64> {
+    if after.is_empty() {
+        return None;
+    }
+    Some(
+        after
+            .iter()
+            .map(|(pid, t)| t - before.get(pid).copied().unwrap_or(0.0))
+            .sum(),
+    )
 }

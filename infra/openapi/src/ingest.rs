@@ -5,7 +5,7 @@
 use carehub_domain::DocumentKind;
 use carehub_domain::content::{example_content, optional_fields, required_fields};
 use carehub_domain::policy::table::Operation;
-use carehub_ingest::csv::{CSV_INFLATED_LIMIT, CSV_LIMIT, ZIP};
+use carehub_ingest::csv::{CSV_INFLATED_LIMIT, CSV_LIMIT, MULTIPART, ZIP};
 use carehub_ingest::handler::{BULK_LIMIT, BULK_MAX_LINES, SINGLE_LIMIT};
 use serde_json::{Map, Value, json};
 
@@ -99,13 +99,23 @@ fn store_csv() -> Op {
         "Store one care plan sent as the standard CSV files (ケアプラン標準仕様)",
     )
     .about(format!(
-        "The body is a zip holding one plan's standard files (介護保険最新情報 vol.1156): `UP1KYO_<from>_<to>_<YYYYMMDDHHMMSS>.CSV` (第1表) and `UP2KYO_…` (第2表) required, `UP3KYO_…` (第3表), `UPPLAN_<YYYYMM>_…` (第6表) and `UPBEPPYO_<YYYYMM>_…` (第7表) optional; MS932, the sending office in every name the caller's. The files are decoded strictly (a byte outside MS932, 外字 or a control character is refused), every item is checked (codes, dates, required items, insurer and insured numbers, the same person on every row) and the plan is stored as a `care_plan` with document key `csv-plan-<作成(変更)日>` through the same checks and versioned write as `POST /api/ingest/documents` (`office-not-registered` when the office's registration is not in force). Any violation refuses the whole plan with 422 `invalid-standard-csv`, whose `csv_violations` lists `file`, `row`, `column` (1-based; 0 = the whole file or row), `item` and `message`. Items and their document fields: docs/care-plan-csv.md. At most {} zipped and {} inflated. `Idempotency-Key` is optional, as for a single document.",
+        "The body is a zip (`application/zip`) or a `multipart/form-data` form with one file part per file (each part's `filename` is the file's name; a part without one is refused), holding one plan's standard files (介護保険最新情報 vol.1156): `UP1KYO_<from>_<to>_<YYYYMMDDHHMMSS>.CSV` (第1表) and `UP2KYO_…` (第2表) required, `UP3KYO_…` (第3表), `UPPLAN_<YYYYMM>_…` (第6表) and `UPBEPPYO_<YYYYMM>_…` (第7表) optional; MS932, the sending office in every name the caller's. The files are decoded strictly (a byte outside MS932, 外字 or a control character is refused), every item is checked (codes, dates, required items, insurer and insured numbers, the same person on every row) and the plan is stored as a `care_plan` with document key `csv-plan-<作成(変更)日>` through the same checks and versioned write as `POST /api/ingest/documents` (`office-not-registered` when the office's registration is not in force). Any violation refuses the whole plan with 422 `invalid-standard-csv`, whose `csv_violations` lists `file`, `row`, `column` (1-based; 0 = the whole file or row), `item` and `message`. Items and their document fields: docs/care-plan-csv.md. At most {} as sent and {} of files. `Idempotency-Key` is optional, as for a single document; the request it names is the set of files (names and bytes), so a retry with another multipart boundary or zip packing is answered from the record.",
         size(CSV_LIMIT),
         size(CSV_INFLATED_LIMIT as usize),
     ))
     .who(callers::per_role("kind", &[("care_plan", Operation::Ingest(DocumentKind::CarePlan))]))
     .params([param("IdempotencyKey")])
-    .body(body_of(ZIP, json!({"type": "string", "format": "binary"})))
+    .body(json!({
+        "required": true,
+        "content": {
+            ZIP: {"schema": {"type": "string", "format": "binary"}},
+            MULTIPART: {"schema": {
+                "type": "object",
+                "description": "One part per standard file; the part's name is free, its filename is the file's name.",
+                "additionalProperties": {"type": "string", "format": "binary"},
+            }},
+        },
+    }))
     .answers(
         201,
         Response::json(

@@ -65,7 +65,7 @@ fn every_route_is_documented() {
         })
         .collect();
     assert_eq!(documented, served_ops);
-    assert_eq!(served_ops.len(), 33);
+    assert_eq!(served_ops.len(), 39);
 }
 
 #[test]

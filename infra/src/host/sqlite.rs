@@ -259,6 +259,86 @@ fn to_error(e: rusqlite::Error) -> Error {
     Error::Io(e.to_string())
 }
 
+/// The access log's tables, which live in the `accesslog` database when
+/// there is one.
+const LOG_TABLES: [(&str, &str); 3] = [
+    (
+        "log_entries",
+        "seq, shard, shard_seq, insurer_number, insured_number, entry, prev_hash, hash",
+    ),
+    (
+        "log_leaves",
+        "leaf_index, entry_seq, entry_hash, shard, shard_seq",
+    ),
+    (
+        "log_checkpoints",
+        "number, tree_size, root_hash, timestamp, signature",
+    ),
+];
+
+/// Moves the access log out of `default` (a hub upgraded from before the
+/// log had a file of its own, or the empty tables default.db's migrations
+/// create) into `accesslog`, already migrated: the rows are copied as they
+/// are — seq, hashes and order — in one transaction of the log's file,
+/// then dropped from `default`, so nothing writes them there again. Run at
+/// start, before anything serves. When the log's file already holds the
+/// rows (a start that stopped between copy and drop), only the drop runs;
+/// when both hold different rows, this refuses to guess. Returns the
+/// entries moved.
+pub fn move_access_log(default: &Path, accesslog: &Path) -> Result<u64> {
+    let doing = || {
+        format!(
+            "moving the access log from {} to {}",
+            default.display(),
+            accesslog.display()
+        )
+    };
+    let conn = Pool::connect(accesslog).doing(doing)?;
+    conn.execute("ATTACH DATABASE ?1 AS old", [default.to_string_lossy()])
+        .doing(doing)?;
+    let exists: bool = conn
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM old.sqlite_master WHERE type = 'table' AND name = 'log_entries')",
+            [],
+            |r| r.get(0),
+        )
+        .doing(doing)?;
+    if !exists {
+        return Ok(0);
+    }
+    let count = |table: &str| -> Result<i64> {
+        conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+            .doing(doing)
+    };
+    let (old, new) = (count("old.log_entries")?, count("main.log_entries")?);
+    let mut moved = 0;
+    if old > 0 && new == 0 {
+        conn.execute_batch("BEGIN IMMEDIATE").doing(doing)?;
+        let copied = LOG_TABLES.iter().try_for_each(|(table, columns)| {
+            conn.execute_batch(&format!(
+                "INSERT INTO main.{table} ({columns}) SELECT {columns} FROM old.{table}"
+            ))
+        });
+        match copied.and_then(|()| conn.execute_batch("COMMIT")) {
+            Ok(()) => moved = old as u64,
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                return Err(e).doing(doing);
+            }
+        }
+    } else if old > new {
+        return Err(crate::Error::AccessLogInTwoFiles {
+            default: default.display().to_string(),
+            accesslog: accesslog.display().to_string(),
+        });
+    }
+    for (table, _) in LOG_TABLES {
+        conn.execute_batch(&format!("DROP TABLE IF EXISTS old.{table}"))
+            .doing(doing)?;
+    }
+    Ok(moved)
+}
+
 /// Applies migration files in order, once each, recording them in
 /// `carehub_migrations`. Each file runs in its own transaction.
 pub fn migrate(

@@ -20,7 +20,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePublicKey};
+use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
 use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier as _, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
@@ -88,6 +88,21 @@ impl CheckpointSigner {
             .map_err(|_| KeyError::Private)
     }
 
+    /// The key whose 32-byte secret is `seed` (the caller draws it, e.g.
+    /// from the operating system: the domain has no randomness).
+    pub fn from_seed(seed: &[u8; 32]) -> Self {
+        CheckpointSigner(SigningKey::from_bytes(seed))
+    }
+
+    /// The key as PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`), as
+    /// [`CheckpointSigner::from_pem`] reads it.
+    pub fn to_pem(&self) -> String {
+        self.0
+            .to_pkcs8_pem(Default::default())
+            .expect("an Ed25519 key always encodes")
+            .to_string()
+    }
+
     /// Signs `head`.
     pub fn sign(&self, head: TreeHead) -> Checkpoint {
         let signature = self.0.sign(head.signed_text().as_bytes());
@@ -120,6 +135,13 @@ impl CheckpointVerifier {
         self.0
             .to_public_key_pem(Default::default())
             .expect("an Ed25519 public key always encodes")
+    }
+
+    /// The key's id: lower-case hex SHA-256 of its 32 raw public-key bytes
+    /// (so a kept checkpoint names the key that signed it).
+    pub fn key_id(&self) -> String {
+        use sha2::{Digest, Sha256};
+        hex::encode(Sha256::digest(self.0.as_bytes()))
     }
 
     /// Whether `checkpoint` carries a valid signature by this key.
@@ -190,6 +212,23 @@ MC4CAQAwBQYDK2VwBCIEINTuctv5E1hK1bbY8fdp+K06/nwoy/HU++CXqI9EdVhC
             signature: STANDARD.encode(other.sign(head().signed_text().as_bytes()).to_bytes()),
         };
         assert!(!verifier.verify(&forged));
+    }
+
+    #[test]
+    fn a_generated_key_round_trips_through_pem() {
+        let signer = CheckpointSigner::from_seed(&[9u8; 32]);
+        let again = CheckpointSigner::from_pem(&signer.to_pem()).unwrap();
+        assert!(signer.to_pem().starts_with("-----BEGIN PRIVATE KEY-----"));
+        let cp = again.sign(head());
+        assert!(signer.verifier().verify(&cp));
+        assert_eq!(signer.verifier().key_id(), again.verifier().key_id());
+        assert_eq!(signer.verifier().key_id().len(), 64);
+        assert_ne!(
+            signer.verifier().key_id(),
+            CheckpointSigner::from_seed(&[8u8; 32]).verifier().key_id()
+        );
+        // The RFC 8410 example key is read as well (what openssl writes).
+        assert!(CheckpointSigner::from_pem(KEY).is_ok());
     }
 
     #[test]

@@ -126,6 +126,12 @@ problem_types! {
     /// bytes outside MS932, forbidden characters, items that are missing
     /// or malformed; `csv_violations` names each file, row and column.
     InvalidStandardCsv => (422, "invalid-standard-csv", "Invalid standard CSV files"),
+    /// No access-log checkpoint has this number (or none has been made yet,
+    /// for `latest`).
+    CheckpointNotFound => (404, "checkpoint-not-found", "Checkpoint not found"),
+    /// The access-log entry is not covered by the checkpoint asked for
+    /// (not yet committed to by any checkpoint, or only by a later one).
+    LogEntryNotCheckpointed => (409, "log-entry-not-checkpointed", "Log entry not covered by the checkpoint"),
 }
 
 impl ProblemType {
@@ -320,6 +326,8 @@ mod tests {
         ("webhook-url-not-allowed", 422),
         ("cross-site-request", 403),
         ("invalid-standard-csv", 422),
+        ("checkpoint-not-found", 404),
+        ("log-entry-not-checkpointed", 409),
     ];
 
     #[test]

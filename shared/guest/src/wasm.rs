@@ -336,19 +336,46 @@ fn store_error(e: impl std::fmt::Debug) -> Reply {
     )
 }
 
+/// The SQLite label of the access log's own database.
+pub const ACCESSLOG_LABEL: &str = "accesslog";
+
 /// Opens the store the `store_backend` variable selects: `sqlite` (the
-/// default; the database labelled `default`) or `postgres` (the connection
+/// default; the database labelled `default`, and the access log in the one
+/// labelled `accesslog` when the component may open it) or `postgres` (the connection
 /// string in `database_url`, whose host must be in the component's
 /// `allowed_outbound_hosts`).
 pub fn open_store() -> Result<SqlStore<SpinDb>, Reply> {
+    let retention = variable(idempotency::RETENTION_VARIABLE)
+        .and_then(|v| {
+            idempotency::retention_secs(
+                idempotency::RETENTION_VARIABLE,
+                v.as_deref(),
+                idempotency::DEFAULT_RETENTION_SECS,
+            )
+        })
+        .map_err(|e| problem::internal("opening the store", &e))?;
+    let valid_from = idempotency::valid_from(std::time::SystemTime::now(), retention);
     let backend = variable("store_backend")
         .map_err(|e| problem::internal("opening the store", &e))?
         .filter(|b| !b.is_empty())
         .unwrap_or_else(|| "sqlite".to_owned());
     let db = match backend.as_str() {
-        "sqlite" => SpinDb::Sqlite(SpinSqlite(
-            sqlite::Connection::open("default").map_err(store_error)?,
-        )),
+        "sqlite" => {
+            let db = SpinDb::Sqlite(SpinSqlite(
+                sqlite::Connection::open("default").map_err(store_error)?,
+            ));
+            // The access log's own file, for the components granted it
+            // (spin.toml `sqlite_databases`); the others have no log to
+            // write and keep the one database.
+            let store = match sqlite::Connection::open(ACCESSLOG_LABEL) {
+                Ok(log) => SqlStore::with_log(db, SpinDb::Sqlite(SpinSqlite(log))),
+                Err(sqlite::Error::AccessDenied | sqlite::Error::NoSuchDatabase) => {
+                    SqlStore::new(db)
+                }
+                Err(e) => return Err(store_error(e)),
+            };
+            return Ok(store.with_idempotency_valid_from(valid_from));
+        }
         "postgres" => {
             let url = match variable("database_url") {
                 Ok(Some(u)) if !u.is_empty() => u,
@@ -373,19 +400,5 @@ pub fn open_store() -> Result<SqlStore<SpinDb>, Reply> {
             ));
         }
     };
-    let retention = variable(idempotency::RETENTION_VARIABLE)
-        .and_then(|v| {
-            idempotency::retention_secs(
-                idempotency::RETENTION_VARIABLE,
-                v.as_deref(),
-                idempotency::DEFAULT_RETENTION_SECS,
-            )
-        })
-        .map_err(|e| problem::internal("opening the store", &e))?;
-    Ok(
-        SqlStore::new(db).with_idempotency_valid_from(idempotency::valid_from(
-            std::time::SystemTime::now(),
-            retention,
-        )),
-    )
+    Ok(SqlStore::new(db).with_idempotency_valid_from(valid_from))
 }

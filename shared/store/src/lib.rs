@@ -36,6 +36,7 @@ use carehub_domain::{
     Principal, RegistrationId, RegistrationState, VerificationMethod, registration_state,
 };
 
+pub mod checkpoint;
 pub mod lock;
 #[cfg(feature = "native-sqlite")]
 pub mod native;
@@ -46,6 +47,7 @@ pub mod relay;
 pub mod retention;
 pub mod sql;
 
+pub use checkpoint::{CheckpointRun, CheckpointStore, EntryLeaf, NewLeaf, make_checkpoint};
 pub use lock::{LockKey, lock_order};
 pub use outbox::{
     AttemptRecord, Delivery, MessageRecord, MessageState, NewSubscription, OutboxPosition,
@@ -503,6 +505,17 @@ pub struct LoggedAccess {
 /// (`carehub_domain::shard_of`: the person's, or the caller's for a read
 /// that names no person).
 pub trait AccessLogStore: DocumentStore {
+    /// Starts a write transaction on the log's database (which may be a
+    /// database of its own, see `SqlStore::with_log`); use
+    /// [`in_log_transaction`].
+    fn begin_log(&self) -> Result<(), StoreError>;
+    /// Takes the locks of `keys` inside the log's open transaction.
+    fn lock_log(&self, keys: &[LockKey]) -> Result<(), StoreError>;
+    /// Commits the log's transaction.
+    fn commit_log(&self) -> Result<(), StoreError>;
+    /// Rolls the log's transaction back.
+    fn rollback_log(&self) -> Result<(), StoreError>;
+
     /// Appends entries, each to its shard's chain, hashed over the shard's
     /// previous hash. Must run inside a write transaction holding the
     /// shards' locks ([`LockKey::LogShard`]) from reading the previous
@@ -530,7 +543,39 @@ pub fn log_access<S: AccessLogStore + ?Sized>(
         .map(|e| LockKey::LogShard(carehub_domain::shard_of(e)))
         .collect();
     shards.dedup();
-    in_transaction(store, &shards, |s| s.append_access(entries))
+    in_log_transaction(store, &shards, |s| s.append_access(entries))
+}
+
+/// [`in_transaction`] on the access log's database: the log's own
+/// transaction, whatever database the documents live in.
+pub fn in_log_transaction<S, T, E>(
+    store: &S,
+    locks: &[LockKey],
+    f: impl FnOnce(&S) -> Result<T, E>,
+) -> Result<T, E>
+where
+    S: AccessLogStore + ?Sized,
+    E: From<StoreError>,
+{
+    transaction(
+        store,
+        Steps {
+            begin: S::begin_log,
+            lock: S::lock_log,
+            commit: S::commit_log,
+            rollback: S::rollback_log,
+        },
+        locks,
+        f,
+    )
+}
+
+/// How a transaction begins, locks, commits and rolls back.
+struct Steps<S: ?Sized> {
+    begin: fn(&S) -> Result<(), StoreError>,
+    lock: fn(&S, &[LockKey]) -> Result<(), StoreError>,
+    commit: fn(&S) -> Result<(), StoreError>,
+    rollback: fn(&S) -> Result<(), StoreError>,
 }
 
 /// Runs `f` inside a write transaction that holds the locks of `locks`
@@ -546,25 +591,48 @@ where
     S: DocumentStore + ?Sized,
     E: From<StoreError>,
 {
-    store.begin_write()?;
-    if let Err(e) = store.lock(locks) {
-        if let Err(r) = store.rollback() {
+    transaction(
+        store,
+        Steps {
+            begin: S::begin_write,
+            lock: S::lock,
+            commit: S::commit,
+            rollback: S::rollback,
+        },
+        locks,
+        f,
+    )
+}
+
+fn transaction<S, T, E>(
+    store: &S,
+    steps: Steps<S>,
+    locks: &[LockKey],
+    f: impl FnOnce(&S) -> Result<T, E>,
+) -> Result<T, E>
+where
+    S: ?Sized,
+    E: From<StoreError>,
+{
+    (steps.begin)(store)?;
+    if let Err(e) = (steps.lock)(store, locks) {
+        if let Err(r) = (steps.rollback)(store) {
             eprintln!("carehub-guest: rollback after failed lock failed: {r}");
         }
         return Err(e.into());
     }
     match f(store) {
-        Ok(value) => match store.commit() {
+        Ok(value) => match (steps.commit)(store) {
             Ok(()) => Ok(value),
             Err(e) => {
-                if let Err(r) = store.rollback() {
+                if let Err(r) = (steps.rollback)(store) {
                     eprintln!("carehub-guest: rollback after failed commit failed: {r}");
                 }
                 Err(e.into())
             }
         },
         Err(e) => {
-            if let Err(r) = store.rollback() {
+            if let Err(r) = (steps.rollback)(store) {
                 eprintln!("carehub-guest: rollback failed: {r}");
             }
             Err(e)

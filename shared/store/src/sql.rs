@@ -36,15 +36,19 @@ const LOOKUP_CHUNK: usize = 500;
 pub struct SqlStore<D: Db> {
     db: D,
     idempotency_valid_from: Option<String>,
+    /// The access log's own database, when it has one (SQLite's
+    /// `accesslog` label); else the log lives in `db`.
+    log: Option<D>,
 }
 
 impl<D: Db> SqlStore<D> {
     /// Wraps a connection to a database migrated with
-    /// `shared/migrations/sqlite`.
+    /// `shared/migrations/sqlite` (the access log in it too).
     pub fn new(db: D) -> Self {
         SqlStore {
             db,
             idempotency_valid_from: None,
+            log: None,
         }
     }
 
@@ -59,13 +63,34 @@ impl<D: Db> SqlStore<D> {
         self
     }
 
+    /// Wraps a connection to the documents' database and one to the access
+    /// log's own (`shared/migrations/sqlite-accesslog`): the log's
+    /// statements and transactions ([`AccessLogStore`],
+    /// [`crate::CheckpointStore`]) run on `log`, everything else on `db`.
+    pub fn with_log(db: D, log: D) -> Self {
+        SqlStore {
+            db,
+            idempotency_valid_from: None,
+            log: Some(log),
+        }
+    }
+
     /// The underlying connection.
     pub fn db(&self) -> &D {
         &self.db
     }
 
+    /// The connection the access log lives on: its own, or [`Self::db`].
+    pub fn log_db(&self) -> &D {
+        self.log.as_ref().unwrap_or(&self.db)
+    }
+
     fn exec(&self, sql: &str, params: Vec<Value>) -> Result<super::Rows, StoreError> {
         Ok(self.db.execute(sql, params)?)
+    }
+
+    fn log_exec(&self, sql: &str, params: Vec<Value>) -> Result<super::Rows, StoreError> {
+        Ok(self.log_db().execute(sql, params)?)
     }
 }
 
@@ -775,6 +800,25 @@ impl<D: Db> RegistrationStore for SqlStore<D> {
 }
 
 impl<D: Db> AccessLogStore for SqlStore<D> {
+    fn begin_log(&self) -> Result<(), StoreError> {
+        self.log_exec("BEGIN IMMEDIATE", Vec::new()).map(drop)
+    }
+
+    fn lock_log(&self, keys: &[LockKey]) -> Result<(), StoreError> {
+        for id in lock_order(keys) {
+            self.log_db().lock(id)?;
+        }
+        Ok(())
+    }
+
+    fn commit_log(&self) -> Result<(), StoreError> {
+        self.log_exec("COMMIT", Vec::new()).map(drop)
+    }
+
+    fn rollback_log(&self) -> Result<(), StoreError> {
+        self.log_exec("ROLLBACK", Vec::new()).map(drop)
+    }
+
     fn append_access(&self, entries: &[AccessLogEntry]) -> Result<(), StoreError> {
         if entries.is_empty() {
             return Ok(());
@@ -785,7 +829,7 @@ impl<D: Db> AccessLogStore for SqlStore<D> {
         // (shard, shard_seq) refuses a fork should one try.
         for entry in entries {
             let shard = shard_of(entry);
-            let rows = self.exec(
+            let rows = self.log_exec(
                 "SELECT hash, shard_seq FROM log_entries WHERE shard = ?1 \
                  ORDER BY shard_seq DESC LIMIT 1",
                 vec![shard.as_str().into()],
@@ -806,7 +850,7 @@ impl<D: Db> AccessLogStore for SqlStore<D> {
                 ),
                 None => (Value::Null, Value::Null),
             };
-            self.exec(
+            self.log_exec(
                 "INSERT INTO log_entries (shard, shard_seq, insurer_number, insured_number, \
                  entry, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 vec![
@@ -830,7 +874,7 @@ impl<D: Db> AccessLogStore for SqlStore<D> {
         limit: u32,
     ) -> Result<Vec<LoggedAccess>, StoreError> {
         let [insurer, insured] = person_params(person);
-        let rows = self.exec(
+        let rows = self.log_exec(
             "SELECT seq, entry, hash FROM log_entries \
              WHERE insurer_number = ?1 AND insured_number = ?2 AND seq < ?3 \
              ORDER BY seq DESC LIMIT ?4",

@@ -68,6 +68,11 @@ pub enum Operation {
     ManageSubscription,
     /// Run the webhook dispatcher.
     Dispatch,
+    /// Fetch the access log's signed checkpoints and their consistency
+    /// proofs.
+    FetchCheckpoints,
+    /// Run the access log's checkpoint job.
+    MakeCheckpoint,
 }
 
 impl Operation {
@@ -98,6 +103,8 @@ impl Operation {
             Subscribe,
             ManageSubscription,
             Dispatch,
+            FetchCheckpoints,
+            MakeCheckpoint,
         ]);
         ops
     }
@@ -113,7 +120,7 @@ impl Operation {
             }
             ViewSubmission | AnswerSubmission => "the caller sent the submission",
             ManageSubscription => "the subscription is the caller's",
-            Dispatch => "the caller is the scheduler principal",
+            Dispatch | MakeCheckpoint => "the caller is the scheduler principal",
             _ => "not used",
         }
     }
@@ -144,6 +151,8 @@ impl fmt::Display for Operation {
             Subscribe => f.write_str("subscribe"),
             ManageSubscription => f.write_str("manage_subscription"),
             Dispatch => f.write_str("dispatch"),
+            FetchCheckpoints => f.write_str("fetch_checkpoints"),
+            MakeCheckpoint => f.write_str("make_checkpoint"),
         }
     }
 }
@@ -238,7 +247,7 @@ fn can_own(op: Operation, role: Role) -> bool {
             .into_iter()
             .any(|t| relay::may_send(t, role)),
         ManageSubscription => webhooks::receiver_for(&sample(role)).is_some(),
-        Dispatch => role == Role::Operator,
+        Dispatch | MakeCheckpoint => role == Role::Operator,
         _ => false,
     }
 }
@@ -274,7 +283,7 @@ fn person(insurer: &str, insured: &str) -> PersonRef {
 /// the policy functions the components call.
 pub fn permits(op: Operation, role: Role, rel: &Relationship) -> bool {
     use Operation::*;
-    let caller = if op == Dispatch && rel.own {
+    let caller = if matches!(op, Dispatch | MakeCheckpoint) && rel.own {
         Principal::parse_urn(webhooks::SCHEDULER).expect("the scheduler URN parses")
     } else {
         sample(role)
@@ -382,6 +391,8 @@ pub fn permits(op: Operation, role: Role, rel: &Relationship) -> bool {
                 && webhooks::may_manage_subscription(&caller, &own_or_other)
         }
         Dispatch => webhooks::may_dispatch(&caller),
+        FetchCheckpoints => records::may_fetch_checkpoints(&caller),
+        MakeCheckpoint => records::may_make_checkpoint(&caller),
     }
 }
 
@@ -640,6 +651,8 @@ mod tests {
         subscribe                          | always          | -                         | -                         | -                         | always | -
         manage_subscription                | own             | -                         | -                         | -                         | own    | -
         dispatch                           | -               | -                         | -                         | -                         | -      | own
+        fetch_checkpoints                  | always          | always                    | always                    | always                    | always | always
+        make_checkpoint                    | -               | -                         | -                         | -                         | -      | own
     ";
 
     fn rows() -> Vec<Vec<String>> {
@@ -700,10 +713,10 @@ mod tests {
                 }
             }
         }
-        // 40 operations × every relationship each of the six roles can
+        // 42 operations × every relationship each of the six roles can
         // stand in (8 to 24 each).
-        assert_eq!(ops.len(), 40);
-        assert!(checked > 40 * 50, "{checked}");
+        assert_eq!(ops.len(), 42);
+        assert!(checked > 42 * 50, "{checked}");
     }
 
     /// The conditions read back from the code are the table's, text for

@@ -1,0 +1,287 @@
+//! Issue 13's A/B: the read cells on a gateway without the request log and
+//! the metrics endpoint (A: `--log-format off`, `CAREHUB_LOG=warn` as every
+//! other cell runs) and on one with them (B: `--log-format json`, the
+//! request log enabled with `CAREHUB_LOG=info`, `--metrics-listen` scraped
+//! every second while it serves), alternated A, B, A, B in one run so that
+//! drift on the shared machine falls on both. Log lines are counted on the
+//! gateway's stdout and in its log file (stderr). The flags are passed when `carehub up --help`
+//! lists them; a gateway without them runs B as A again (an A/A run: the
+//! measurement's own spread), and the table says so.
+
+use crate::client::{self, Target};
+use crate::measure::{self, Cell};
+use crate::scenario::{Persons, Requests};
+use crate::setup::{Bench, Fixture, Up, gateway_launch, note, target_for};
+use crate::{procs, sys};
+use anyhow::{Context, Result};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// What the gateway binary offers for the B side.
+#[derive(Debug, Clone, Copy)]
+pub struct OpsFlags {
+    /// `--log-format`.
+    pub log_format: bool,
+    /// `--metrics-listen`.
+    pub metrics_listen: bool,
+}
+
+/// Reads `carehub up --help`.
+pub fn detect(gateway: &std::path::Path) -> Result<OpsFlags> {
+    let out = std::process::Command::new(gateway)
+        .args(["up", "--help"])
+        .output()
+        .with_context(|| format!("{} up --help", gateway.display()))?;
+    let help = String::from_utf8_lossy(&out.stdout);
+    Ok(OpsFlags {
+        log_format: help.contains("--log-format"),
+        metrics_listen: help.contains("--metrics-listen"),
+    })
+}
+
+/// One side of the A/B.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    /// No request log, no metrics endpoint.
+    Off,
+    /// Request log (JSON) and metrics endpoint, scraped.
+    On,
+}
+
+/// The reads of the A/B: (key suffix, row name, request).
+const READS: [(&str, &str, Requests); 2] = [
+    ("get", "read get", Requests::Get),
+    (
+        "list",
+        "read list",
+        Requests::List {
+            persons: Persons::Sampled,
+            kind: None,
+            token: false,
+        },
+    ),
+];
+
+/// Runs the A/B at the largest `--connections` count, `--ab-rounds` times.
+pub async fn run(bench: &mut Bench<'_>, fx: &Fixture) -> Result<()> {
+    let cfg = bench.cfg;
+    let flags = detect(&cfg.gateway)?;
+    let conns = cfg.connections.iter().copied().max().unwrap_or(32);
+    let real_b = flags.log_format || flags.metrics_listen;
+    eprintln!(
+        "carehub-bench: request log + metrics A/B at {conns} connections ({})",
+        if real_b {
+            format!(
+                "B: {}{}",
+                if flags.log_format {
+                    "--log-format json, CAREHUB_LOG=info"
+                } else {
+                    "CAREHUB_LOG=info (no --log-format)"
+                },
+                if flags.metrics_listen {
+                    ", --metrics-listen scraped every second"
+                } else {
+                    ", no --metrics-listen"
+                }
+            )
+        } else {
+            "this gateway has neither --log-format nor --metrics-listen: B runs as A, an A/A run"
+                .into()
+        }
+    );
+    let mut log_lines: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+    let mut scrapes = (0u64, 0u64);
+    for round in 0..cfg.ab_rounds {
+        for side in [Side::Off, Side::On] {
+            // Without the flags B is A again: its rows are keyed apart, so
+            // that no target is judged on an A/A run.
+            let tag = match (side, real_b) {
+                (Side::Off, _) => "off",
+                (Side::On, true) => "on",
+                (Side::On, false) => "again",
+            };
+            let log = bench.logs.join(format!("gateway-ops-{tag}-{round}.log"));
+            let _ = std::fs::remove_file(&log);
+            let metrics = (side == Side::On && flags.metrics_listen)
+                .then(|| -> Result<SocketAddr> {
+                    Ok(format!("127.0.0.1:{}", sys::free_port()?).parse()?)
+                })
+                .transpose()?;
+            let up = start(bench, side, flags, metrics, &log)?;
+            let scraper = metrics.map(|addr| Scraper::start(addr, Duration::from_secs(1)));
+            let target = up.target(Some("municipality"))?;
+            let before = bench.out.rows.len();
+            for (suffix, name, send) in READS {
+                let key = format!("ops_{tag}_{suffix}");
+                let row_name = format!(
+                    "{name}, {} (round {})",
+                    match (side, real_b) {
+                        (Side::Off, _) => "A: request log off, no metrics endpoint",
+                        (Side::On, true) => "B: request log + metrics",
+                        (Side::On, false) => "A again (no ops flags in this gateway)",
+                    },
+                    round + 1
+                );
+                let cell = Cell {
+                    key: &key,
+                    name: &row_name,
+                    server: "gateway (mTLS)",
+                    identity: "municipality",
+                    make: send.over_http(fx, &target),
+                    targets: vec![target.clone()],
+                    expect: 200,
+                    count: None,
+                    pids: vec![up.server.pid],
+                    parents: Vec::new(),
+                };
+                measure::load_cell(bench, &cell, conns).await?;
+            }
+            let answered: u64 = bench.out.rows[before..].iter().map(|r| r.requests).sum();
+            if let Some(s) = scraper {
+                let (ok, bytes) = s.stop();
+                scrapes.0 += ok;
+                scrapes.1 += bytes;
+            }
+            // The request log goes to stdout (or stderr, the log file).
+            let lines = up
+                .server
+                .stdout_lines
+                .load(std::sync::atomic::Ordering::Relaxed)
+                + std::fs::read_to_string(&log)
+                    .map(|t| t.lines().count() as u64)
+                    .unwrap_or(0);
+            up.stop();
+            let e = log_lines.entry(tag).or_default();
+            e.0 += lines;
+            e.1 += answered;
+        }
+    }
+    let per = |tag| {
+        log_lines.get(tag).map_or_else(
+            || "–".to_owned(),
+            |(lines, answered)| {
+                format!(
+                    "{lines} log lines for {answered} answers counted in the windows (warm-ups not counted)"
+                )
+            },
+        )
+    };
+    bench.out.remarks.push(format!(
+        "request log + metrics A/B ({conns} connections, {} rounds of A then B): {}; A: {}; B: {}{}",
+        cfg.ab_rounds,
+        if real_b {
+            format!(
+                "B ran with {}{}",
+                if flags.log_format {
+                    "`--log-format json` and `CAREHUB_LOG=info`"
+                } else {
+                    "`CAREHUB_LOG=info`"
+                },
+                if flags.metrics_listen {
+                    ", `--metrics-listen` scraped every second"
+                } else {
+                    ""
+                }
+            )
+        } else {
+            "the gateway has no `--log-format`/`--metrics-listen`: B ran as A (an A/A run, the spread of the measurement itself)".to_owned()
+        },
+        per("off"),
+        per(if real_b { "on" } else { "again" }),
+        if flags.metrics_listen {
+            format!("; {} scrapes of /metrics answered, {} bytes", scrapes.0, scrapes.1)
+        } else {
+            String::new()
+        }
+    ));
+    Ok(())
+}
+
+/// Starts a gateway for one side.
+fn start(
+    bench: &mut Bench<'_>,
+    side: Side,
+    flags: OpsFlags,
+    metrics: Option<SocketAddr>,
+    log: &std::path::Path,
+) -> Result<Up> {
+    let cfg = bench.cfg;
+    let mut extra: Vec<String> = Vec::new();
+    // The request log is on by default where the flag exists: A turns it off.
+    if side == Side::Off && flags.log_format {
+        extra.extend(["--log-format".into(), "off".into()]);
+    }
+    if side == Side::On {
+        if flags.log_format {
+            extra.extend(["--log-format".into(), "json".into()]);
+        }
+        if let Some(addr) = metrics {
+            extra.extend(["--metrics-listen".into(), addr.to_string()]);
+        }
+    }
+    let extra_refs: Vec<&str> = extra.iter().map(String::as_str).collect();
+    let mut launch = gateway_launch(cfg, &bench.bench_manifest, "127.0.0.1:0", &extra_refs);
+    if side == Side::On && (flags.log_format || flags.metrics_listen) {
+        launch.env = vec![
+            ("CAREHUB_LOG".into(), "info".into()),
+            ("RUST_LOG".into(), "info".into()),
+        ];
+    }
+    let server = procs::start(&launch, log)?;
+    bench.out.notes.push(note(
+        match side {
+            Side::Off => "gateway, A side of the request-log A/B",
+            Side::On => "gateway, B side of the request-log A/B",
+        },
+        &server,
+    ));
+    let mut targets = BTreeMap::new();
+    targets.insert(
+        "municipality",
+        target_for(cfg, server.addr, "municipality")?,
+    );
+    Ok(Up { server, targets })
+}
+
+/// Scrapes `/metrics` every `every` until stopped.
+struct Scraper {
+    task: tokio::task::JoinHandle<()>,
+    ok: Arc<AtomicU64>,
+    bytes: Arc<AtomicU64>,
+}
+
+impl Scraper {
+    fn start(addr: SocketAddr, every: Duration) -> Scraper {
+        let (ok, bytes) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let (o, b) = (ok.clone(), bytes.clone());
+        let task = tokio::spawn(async move {
+            let target = Target { addr, tls: None };
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                let Ok(req) = client::get(&target, "/metrics").body(client::empty()) else {
+                    continue;
+                };
+                if let Ok(resp) = client::once(&target, req).await
+                    && resp.status() == 200
+                {
+                    o.fetch_add(1, Ordering::Relaxed);
+                    b.fetch_add(resp.body().len() as u64, Ordering::Relaxed);
+                }
+            }
+        });
+        Scraper { task, ok, bytes }
+    }
+
+    /// Stops; (answered scrapes, bytes).
+    fn stop(self) -> (u64, u64) {
+        self.task.abort();
+        (
+            self.ok.load(Ordering::Relaxed),
+            self.bytes.load(Ordering::Relaxed),
+        )
+    }
+}

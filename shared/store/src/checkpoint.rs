@@ -1,0 +1,301 @@
+//! The access log's Merkle leaves and signed checkpoints (RFC 9162 tree
+//! heads, `carehub_domain::merkle` / `checkpoint`).
+//!
+//! The checkpoint job ([`make_checkpoint`]) runs in one transaction on the
+//! log's database under one lock ([`LockKey::Checkpoints`]): it appends every committed `log_entries`
+//! row that is not yet a leaf, in `seq` order, as the next leaves
+//! (`log_leaves`), computes the RFC 9162 root over all leaves and stores a
+//! signed tree head (`log_checkpoints`). Appends to the log never touch the
+//! leaves, so they do not contend with the job or with each other. When
+//! no entry is new since the last checkpoint, no checkpoint is made (the
+//! last one still commits to the whole log); nor is one made for an empty
+//! log.
+//!
+//! Cost: a run recomputes the root from every leaf hash (SHA-256 over
+//! 32-byte leaves, about 2n hashes) and finds new entries with an
+//! anti-join over `log_entries`; both are linear in the log's size.
+
+use carehub_domain::merkle::{self, Hash};
+use carehub_domain::{
+    Checkpoint, CheckpointSigner, InsuredNumber, InsurerNumber, PersonRef, TreeHead,
+};
+
+use crate::sql::SqlStore;
+use crate::{AccessLogStore, Db, LockKey, RowReader, StoreError, Value, in_log_transaction};
+
+/// Leaves per multi-row insert (5 parameters each).
+const LEAF_CHUNK: usize = 256;
+
+/// A log entry that is not yet a leaf.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewLeaf {
+    /// The entry's `seq` in `log_entries`.
+    pub entry_seq: i64,
+    /// Its shard.
+    pub shard: String,
+    /// Its place in the shard.
+    pub shard_seq: i64,
+    /// Its chained hash (hex): the leaf's data.
+    pub entry_hash: String,
+}
+
+/// An access-log entry and, once a checkpoint job reached it, its leaf.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryLeaf {
+    /// The entry's `seq`.
+    pub seq: i64,
+    /// Whom it is about, if anyone.
+    pub person: Option<PersonRef>,
+    /// Its chained hash (hex).
+    pub entry_hash: String,
+    /// Its leaf index, if it is a leaf yet.
+    pub leaf_index: Option<u64>,
+}
+
+/// The leaves and checkpoints.
+pub trait CheckpointStore: AccessLogStore {
+    /// Entries not yet leaves, in `seq` order.
+    fn unleafed_entries(&self) -> Result<Vec<NewLeaf>, StoreError>;
+    /// How many leaves there are.
+    fn leaf_count(&self) -> Result<u64, StoreError>;
+    /// Appends `leaves` as leaves `first`, `first + 1`, … Inside the
+    /// job's transaction.
+    fn append_leaves(&self, first: u64, leaves: &[NewLeaf]) -> Result<(), StoreError>;
+    /// The RFC 9162 leaf hashes of the first `size` leaves, in order.
+    fn leaf_hashes(&self, size: u64) -> Result<Vec<Hash>, StoreError>;
+    /// The checkpoint with the highest number.
+    fn latest_checkpoint(&self) -> Result<Option<Checkpoint>, StoreError>;
+    /// The checkpoint numbered `number`.
+    fn checkpoint(&self, number: i64) -> Result<Option<Checkpoint>, StoreError>;
+    /// Stores a checkpoint. Inside the job's transaction.
+    fn insert_checkpoint(&self, checkpoint: &Checkpoint) -> Result<(), StoreError>;
+    /// The entry `seq` and its leaf, if the entry exists.
+    fn entry_leaf(&self, seq: i64) -> Result<Option<EntryLeaf>, StoreError>;
+}
+
+/// What one run of the checkpoint job did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointRun {
+    /// Entries that became leaves in this run.
+    pub new_leaves: u64,
+    /// The checkpoint made, or `None` when nothing was new.
+    pub checkpoint: Option<Checkpoint>,
+}
+
+/// One run of the checkpoint job at `now` (RFC 3339 UTC): new entries
+/// become leaves, and if there were any, a checkpoint over every leaf is
+/// signed with `signer` and stored. One transaction under
+/// [`LockKey::Checkpoints`], so concurrent runs (two gateways, a cron and a
+/// retry) serialise and never reuse a leaf index or a number.
+pub fn make_checkpoint<S: CheckpointStore + ?Sized>(
+    store: &S,
+    signer: &CheckpointSigner,
+    now: &str,
+) -> Result<CheckpointRun, StoreError> {
+    in_log_transaction(store, &[LockKey::Checkpoints], |s| {
+        let first = s.leaf_count()?;
+        let new = s.unleafed_entries()?;
+        s.append_leaves(first, &new)?;
+        let new_leaves = new.len() as u64;
+        let latest = s.latest_checkpoint()?;
+        let size = first + new_leaves;
+        let stale = latest.as_ref().is_some_and(|c| c.head.tree_size == size);
+        if size == 0 || stale {
+            return Ok(CheckpointRun {
+                new_leaves,
+                checkpoint: None,
+            });
+        }
+        let leaves = s.leaf_hashes(size)?;
+        let head = TreeHead {
+            number: latest.map_or(1, |c| c.head.number + 1),
+            tree_size: size,
+            root_hash: hex(&merkle::root(&leaves)),
+            timestamp: now.to_owned(),
+        };
+        let checkpoint = signer.sign(head);
+        s.insert_checkpoint(&checkpoint)?;
+        Ok(CheckpointRun {
+            new_leaves,
+            checkpoint: Some(checkpoint),
+        })
+    })
+}
+
+/// Lower-case hex of a hash.
+pub fn hex(hash: &Hash) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(64);
+    for b in hash {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+/// The RFC 9162 leaf hash of an entry whose chained hash is `entry_hash`
+/// (hex): `SHA-256(0x00 || the hash's 32 bytes)`.
+pub fn leaf_of(entry_hash: &str) -> Result<Hash, StoreError> {
+    merkle::parse_hash(entry_hash)
+        .map(|h| merkle::leaf_hash(&h))
+        .ok_or_else(|| StoreError::Corrupt("log_leaves: entry_hash is not a SHA-256".into()))
+}
+
+fn checkpoint_row(row: &[Value]) -> Result<Checkpoint, StoreError> {
+    let r = RowReader::new(row, "log_checkpoints");
+    let size = r.int(1)?;
+    Ok(Checkpoint {
+        head: TreeHead {
+            number: r.int(0)?,
+            tree_size: u64::try_from(size)
+                .map_err(|_| StoreError::Corrupt("log_checkpoints: negative tree_size".into()))?,
+            root_hash: r.text(2)?.to_owned(),
+            timestamp: r.text(3)?.to_owned(),
+        },
+        signature: r.text(4)?.to_owned(),
+    })
+}
+
+const CHECKPOINT_COLUMNS: &str = "number, tree_size, root_hash, timestamp, signature";
+
+impl<D: Db> CheckpointStore for SqlStore<D> {
+    fn unleafed_entries(&self) -> Result<Vec<NewLeaf>, StoreError> {
+        let rows = self.log_db().execute(
+            "SELECT e.seq, e.shard, e.shard_seq, e.hash FROM log_entries e \
+             WHERE NOT EXISTS (SELECT 1 FROM log_leaves l WHERE l.entry_seq = e.seq) \
+             ORDER BY e.seq",
+            Vec::new(),
+        )?;
+        rows.rows
+            .iter()
+            .map(|row| {
+                let r = RowReader::new(row, "log_entries");
+                Ok(NewLeaf {
+                    entry_seq: r.int(0)?,
+                    shard: r.text(1)?.to_owned(),
+                    shard_seq: r.int(2)?,
+                    entry_hash: r.text(3)?.to_owned(),
+                })
+            })
+            .collect()
+    }
+
+    fn leaf_count(&self) -> Result<u64, StoreError> {
+        let rows = self
+            .log_db()
+            .execute("SELECT COUNT(*) FROM log_leaves", Vec::new())?;
+        let n = rows
+            .rows
+            .first()
+            .map(|row| RowReader::new(row, "log_leaves").int(0))
+            .transpose()?
+            .unwrap_or(0);
+        Ok(n as u64)
+    }
+
+    fn append_leaves(&self, first: u64, leaves: &[NewLeaf]) -> Result<(), StoreError> {
+        let mut index = first as i64;
+        for chunk in leaves.chunks(LEAF_CHUNK) {
+            let mut sql = String::from(
+                "INSERT INTO log_leaves (leaf_index, entry_seq, entry_hash, shard, shard_seq) VALUES ",
+            );
+            let mut params = Vec::with_capacity(chunk.len() * 5);
+            for (i, leaf) in chunk.iter().enumerate() {
+                if i > 0 {
+                    sql.push(',');
+                }
+                let n = i * 5;
+                sql.push_str(&format!(
+                    "(?{}, ?{}, ?{}, ?{}, ?{})",
+                    n + 1,
+                    n + 2,
+                    n + 3,
+                    n + 4,
+                    n + 5
+                ));
+                params.push(Value::Integer(index));
+                params.push(Value::Integer(leaf.entry_seq));
+                params.push(Value::Text(leaf.entry_hash.clone()));
+                params.push(Value::Text(leaf.shard.clone()));
+                params.push(Value::Integer(leaf.shard_seq));
+                index += 1;
+            }
+            self.log_db().execute(&sql, params)?;
+        }
+        Ok(())
+    }
+
+    fn leaf_hashes(&self, size: u64) -> Result<Vec<Hash>, StoreError> {
+        let rows = self.log_db().execute(
+            "SELECT entry_hash FROM log_leaves WHERE leaf_index < ?1 ORDER BY leaf_index",
+            vec![Value::Integer(size as i64)],
+        )?;
+        if rows.rows.len() as u64 != size {
+            return Err(StoreError::Corrupt(format!(
+                "log_leaves: {} leaves below index {size}",
+                rows.rows.len()
+            )));
+        }
+        rows.rows
+            .iter()
+            .map(|row| leaf_of(RowReader::new(row, "log_leaves").text(0)?))
+            .collect()
+    }
+
+    fn latest_checkpoint(&self) -> Result<Option<Checkpoint>, StoreError> {
+        let rows = self.log_db().execute(
+            &format!(
+                "SELECT {CHECKPOINT_COLUMNS} FROM log_checkpoints ORDER BY number DESC LIMIT 1"
+            ),
+            Vec::new(),
+        )?;
+        rows.rows.first().map(|r| checkpoint_row(r)).transpose()
+    }
+
+    fn checkpoint(&self, number: i64) -> Result<Option<Checkpoint>, StoreError> {
+        let rows = self.log_db().execute(
+            &format!("SELECT {CHECKPOINT_COLUMNS} FROM log_checkpoints WHERE number = ?1"),
+            vec![Value::Integer(number)],
+        )?;
+        rows.rows.first().map(|r| checkpoint_row(r)).transpose()
+    }
+
+    fn insert_checkpoint(&self, c: &Checkpoint) -> Result<(), StoreError> {
+        self.log_db().execute(
+            "INSERT INTO log_checkpoints (number, tree_size, root_hash, timestamp, signature) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            vec![
+                Value::Integer(c.head.number),
+                Value::Integer(c.head.tree_size as i64),
+                Value::Text(c.head.root_hash.clone()),
+                Value::Text(c.head.timestamp.clone()),
+                Value::Text(c.signature.clone()),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn entry_leaf(&self, seq: i64) -> Result<Option<EntryLeaf>, StoreError> {
+        let rows = self.log_db().execute(
+            "SELECT e.seq, e.insurer_number, e.insured_number, e.hash, l.leaf_index \
+             FROM log_entries e LEFT JOIN log_leaves l ON l.entry_seq = e.seq WHERE e.seq = ?1",
+            vec![Value::Integer(seq)],
+        )?;
+        let Some(row) = rows.rows.first() else {
+            return Ok(None);
+        };
+        let r = RowReader::new(row, "log_entries");
+        let person = match (r.opt_text(1)?, r.opt_text(2)?) {
+            (Some(_), Some(_)) => Some(PersonRef::new(
+                r.parse(1, InsurerNumber::parse)?,
+                r.parse(2, InsuredNumber::parse)?,
+            )),
+            _ => None,
+        };
+        Ok(Some(EntryLeaf {
+            seq: r.int(0)?,
+            person,
+            entry_hash: r.text(3)?.to_owned(),
+            leaf_index: r.opt_int(4)?.map(|i| i as u64),
+        }))
+    }
+}
