@@ -345,11 +345,21 @@ pub const ACCESSLOG_LABEL: &str = "accesslog";
 /// string in `database_url`, whose host must be in the component's
 /// `allowed_outbound_hosts`).
 pub fn open_store() -> Result<SqlStore<SpinDb>, Reply> {
+    let retention = variable(idempotency::RETENTION_VARIABLE)
+        .and_then(|v| {
+            idempotency::retention_secs(
+                idempotency::RETENTION_VARIABLE,
+                v.as_deref(),
+                idempotency::DEFAULT_RETENTION_SECS,
+            )
+        })
+        .map_err(|e| problem::internal("opening the store", &e))?;
+    let valid_from = idempotency::valid_from(std::time::SystemTime::now(), retention);
     let backend = variable("store_backend")
         .map_err(|e| problem::internal("opening the store", &e))?
         .filter(|b| !b.is_empty())
         .unwrap_or_else(|| "sqlite".to_owned());
-    let store = match backend.as_str() {
+    let db = match backend.as_str() {
         "sqlite" => {
             let db = SpinDb::Sqlite(SpinSqlite(
                 sqlite::Connection::open("default").map_err(store_error)?,
@@ -357,13 +367,14 @@ pub fn open_store() -> Result<SqlStore<SpinDb>, Reply> {
             // The access log's own file, for the components granted it
             // (spin.toml `sqlite_databases`); the others have no log to
             // write and keep the one database.
-            match sqlite::Connection::open(ACCESSLOG_LABEL) {
+            let store = match sqlite::Connection::open(ACCESSLOG_LABEL) {
                 Ok(log) => SqlStore::with_log(db, SpinDb::Sqlite(SpinSqlite(log))),
                 Err(sqlite::Error::AccessDenied | sqlite::Error::NoSuchDatabase) => {
                     SqlStore::new(db)
                 }
                 Err(e) => return Err(store_error(e)),
-            }
+            };
+            return Ok(store.with_idempotency_valid_from(valid_from));
         }
         "postgres" => {
             let url = match variable("database_url") {
@@ -378,9 +389,9 @@ pub fn open_store() -> Result<SqlStore<SpinDb>, Reply> {
                 }
                 Err(e) => return Err(problem::internal("opening the store", &e)),
             };
-            SqlStore::new(SpinDb::Postgres(PostgresDb(SpinPg(
+            SpinDb::Postgres(PostgresDb(SpinPg(
                 pg::Connection::open(&url).map_err(store_error)?,
-            ))))
+            )))
         }
         other => {
             return Err(problem::internal(
@@ -389,19 +400,5 @@ pub fn open_store() -> Result<SqlStore<SpinDb>, Reply> {
             ));
         }
     };
-    let retention = variable(idempotency::RETENTION_VARIABLE)
-        .and_then(|v| {
-            idempotency::retention_secs(
-                idempotency::RETENTION_VARIABLE,
-                v.as_deref(),
-                idempotency::DEFAULT_RETENTION_SECS,
-            )
-        })
-        .map_err(|e| problem::internal("opening the store", &e))?;
-    // Both backends, and the SQLite store with or without the log's file:
-    // an idempotency record past its retention no longer answers.
-    Ok(store.with_idempotency_valid_from(idempotency::valid_from(
-        std::time::SystemTime::now(),
-        retention,
-    )))
+    Ok(SqlStore::new(db).with_idempotency_valid_from(valid_from))
 }
