@@ -25,10 +25,10 @@ RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --workspace
 step "build the components"
 cargo build --locked --target wasm32-wasip2 --release "${WASM_CRATES[@]:2}"
 
-step "webhooks: the independent Standard Webhooks verifier (PyPI standardwebhooks) for tests/api/webhooks.rs"
-if [ ! -x target/webhooks-venv/bin/python ] || ! target/webhooks-venv/bin/python -c 'import standardwebhooks' 2>/dev/null; then
-    python3 -m venv target/webhooks-venv
-    target/webhooks-venv/bin/python -m pip install --quiet standardwebhooks
+step "independent checkers (PyPI): standardwebhooks for tests/api/webhooks.rs, prometheus_client's OpenMetrics parser for tests/api/ops.rs"
+if [ ! -x target/webhooks-venv/bin/python ] || ! target/webhooks-venv/bin/python -c 'import standardwebhooks, prometheus_client' 2>/dev/null; then
+    [ -x target/webhooks-venv/bin/python ] || python3 -m venv target/webhooks-venv
+    target/webhooks-venv/bin/python -m pip install --quiet standardwebhooks prometheus_client
 fi
 
 step "tests (unit and integration) — database: SQLite"

@@ -120,32 +120,6 @@ pub fn verify_connection(conn: &Connection) -> Result<Verdict> {
     })
 }
 
-/// Verifies the access log of the PostgreSQL database at `address` (a
-/// connection string, as in `database_url`).
-pub fn verify_postgres(address: &str) -> Result<Verdict> {
-    use sqlx::Connection as _;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .doing(|| "starting the async runtime".into())?;
-    let options =
-        crate::host::pg::connect_options(address).doing(|| "parsing the database URL".into())?;
-    let mut conn = rt
-        .block_on(sqlx::PgConnection::connect_with(&options))
-        .doing(|| {
-            format!(
-                "connecting to PostgreSQL at {}:{}",
-                options.get_host(),
-                options.get_port()
-            )
-        })?;
-    let verdict = verify_pages(|after, limit| {
-        rt.block_on(crate::host::pg::access_log_page(&mut conn, after, limit))
-    });
-    let _ = rt.block_on(conn.close());
-    verdict
-}
-
 /// Walks the log page by page: `fetch(after, limit)` returns the rows
 /// with `seq > after` in `seq` order. Within a shard, `seq` order is
 /// `shard_seq` order (an append reads its shard's head under the shard's
@@ -885,5 +859,112 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    /// Leaves over `n` entries and checkpoints of the given sizes, signed.
+    fn signed_log(
+        n: usize,
+        sizes: &[usize],
+    ) -> (
+        HashMap<i64, String>,
+        Vec<LeafRow>,
+        Vec<CheckpointRow>,
+        CheckpointVerifier,
+    ) {
+        let signer = carehub_domain::CheckpointSigner::from_seed(&[3u8; 32]);
+        let mut entries = HashMap::new();
+        let mut leaves = Vec::new();
+        let mut hashes = Vec::new();
+        for i in 0..n {
+            let h = chain_hash(GENESIS_HASH, &format!("{{\"n\":{i}}}"));
+            entries.insert(i as i64 + 1, h.clone());
+            hashes.push(merkle::leaf_hash(&merkle::parse_hash(&h).unwrap()));
+            leaves.push((
+                i as i64,
+                i as i64 + 1,
+                h,
+                Some("s".to_owned()),
+                Some(i as i64 + 1),
+            ));
+        }
+        let checkpoints = sizes
+            .iter()
+            .enumerate()
+            .map(|(k, &size)| {
+                let cp = signer.sign(TreeHead {
+                    number: k as i64 + 1,
+                    tree_size: size as u64,
+                    root_hash: hex::encode(merkle::root(&hashes[..size])),
+                    timestamp: "2026-01-01T00:00:00Z".into(),
+                });
+                (
+                    cp.head.number,
+                    size as i64,
+                    cp.head.root_hash,
+                    cp.head.timestamp,
+                    cp.signature,
+                )
+            })
+            .collect();
+        (entries, leaves, checkpoints, signer.verifier())
+    }
+
+    #[test]
+    fn checkpoints_verify_and_each_kind_of_damage_is_named() {
+        let (entries, leaves, cps, key) = signed_log(9, &[3, 4, 9]);
+        let ok = verify_checkpoints(&entries, &leaves, &cps, Some(&key)).unwrap();
+        assert_eq!(ok.problems, vec![]);
+        assert_eq!((ok.leaves, ok.checkpoints), (9, 3));
+        // No key but checkpoints: refused, not passed.
+        assert!(verify_checkpoints(&entries, &leaves, &cps, None).is_err());
+        // A covered leaf replaced (its entry too): the roots no longer match.
+        let (mut e2, mut l2) = (entries.clone(), leaves.clone());
+        let other = chain_hash(GENESIS_HASH, "{}");
+        l2[1].2 = other.clone();
+        e2.insert(2, other);
+        let found = verify_checkpoints(&e2, &l2, &cps, Some(&key))
+            .unwrap()
+            .problems;
+        assert!(
+            found.contains(&CheckpointProblem::RootMismatch { number: 1 }),
+            "{found:?}"
+        );
+        assert!(
+            found.contains(&CheckpointProblem::RootMismatch { number: 3 }),
+            "{found:?}"
+        );
+        // An entry whose hash differs from its leaf: rewritten.
+        let mut e3 = entries.clone();
+        e3.insert(5, chain_hash(GENESIS_HASH, "{}"));
+        let found = verify_checkpoints(&e3, &leaves, &cps, Some(&key))
+            .unwrap()
+            .problems;
+        assert_eq!(
+            found,
+            vec![CheckpointProblem::EntryRewritten {
+                leaf_index: 4,
+                seq: 5,
+                shard: Some("s".into()),
+                shard_seq: Some(5)
+            }]
+        );
+        // A checkpoint removed from the middle: numbers skip.
+        let skipped = vec![cps[0].clone(), cps[2].clone()];
+        let found = verify_checkpoints(&entries, &leaves, &skipped, Some(&key))
+            .unwrap()
+            .problems;
+        assert_eq!(
+            found,
+            vec![CheckpointProblem::Inconsistent { from: 1, to: 3 }]
+        );
+        // A tree that shrank from one checkpoint to the next (both signed).
+        let (entries, leaves, shrunk, key) = signed_log(9, &[4, 3]);
+        let found = verify_checkpoints(&entries, &leaves, &shrunk, Some(&key))
+            .unwrap()
+            .problems;
+        assert_eq!(
+            found,
+            vec![CheckpointProblem::Inconsistent { from: 1, to: 2 }]
+        );
     }
 }

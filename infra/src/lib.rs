@@ -10,7 +10,9 @@ pub mod devpki;
 pub mod edge;
 pub mod error;
 pub mod host;
+pub mod limits;
 pub mod manifest;
+pub mod metrics;
 pub mod options;
 pub mod proxy;
 pub mod routes;
@@ -18,6 +20,7 @@ pub mod runtime;
 pub mod scheduler;
 pub mod sealing;
 pub mod server;
+pub mod telemetry;
 pub mod tls;
 pub mod variables;
 
@@ -89,6 +92,11 @@ pub async fn up(opts: UpOptions) -> Result<()> {
     let app_vars = variables::resolve_application(&manifest.variables, &env, &provided)?;
     if let Some(file) = &opts.proxy {
         // The edge here, the components elsewhere: see proxy.rs.
+        let store = match postgres_url(&app_vars) {
+            Some(url) => metrics::Store::Postgres(url),
+            None => metrics::Store::None,
+        };
+        let serving = serving(&opts, store).await?;
         return proxy::up(
             &opts,
             file,
@@ -96,6 +104,7 @@ pub async fn up(opts: UpOptions) -> Result<()> {
             &app_vars,
             &dev,
             started,
+            serving,
             shutdown_signal(),
         )
         .await;
@@ -117,7 +126,16 @@ pub async fn up(opts: UpOptions) -> Result<()> {
         max_instance_memory: opts.max_instance_memory,
         max_instances: opts.max_concurrent.saturating_mul(2),
     };
-    let runtime = runtime::Runtime::load(&manifest, &app_vars, databases, limits, &cache)?;
+    let store = match (postgres_url(&app_vars), databases.get("default")) {
+        (Some(url), _) => metrics::Store::Postgres(url),
+        (None, Some(pool)) => metrics::Store::Sqlite(pool.clone()),
+        (None, None) => metrics::Store::None,
+    };
+    let serving = serving(&opts, store).await?;
+    let mut runtime = runtime::Runtime::load(&manifest, &app_vars, databases, limits, &cache)?;
+    if let Some(m) = &serving.metrics {
+        runtime.set_metrics(m.clone());
+    }
     let router = routes::Router::new(manifest.triggers.iter().map(|t| {
         let index = runtime
             .index_of(&t.component)
@@ -179,7 +197,65 @@ pub async fn up(opts: UpOptions) -> Result<()> {
         .doing(|| "reading the listening address".into())?;
     let try_it = (!opts.no_edge && !custom_tls).then_some(&dev);
     print_banner(&gateway, addr, started, opts.no_edge, try_it)?;
-    server::run(gateway, listener, tls, shutdown_signal(), opts.drain).await
+    server::run(
+        gateway,
+        listener,
+        tls,
+        Arc::new(serving),
+        shutdown_signal(),
+        opts.drain,
+    )
+    .await
+}
+
+/// The PostgreSQL connection string when the store is PostgreSQL.
+fn postgres_url(app_vars: &variables::Values) -> Option<String> {
+    (app_vars.get("store_backend").map(String::as_str) == Some("postgres"))
+        .then(|| app_vars.get("database_url").cloned())
+        .flatten()
+        .filter(|u| !u.is_empty())
+}
+
+/// What every connection and request gets (limits, rate limit, request
+/// id, log, metrics); with `--metrics-listen`, the metrics listener is
+/// bound and served here.
+async fn serving(opts: &UpOptions, store: metrics::Store) -> Result<server::Serving> {
+    let metrics = match opts.metrics_listen {
+        Some(addr) => {
+            let listener = metrics::bind(addr).await?;
+            let bound = listener
+                .local_addr()
+                .doing(|| "reading the metrics address".into())?;
+            println!("carehub: metrics at http://{bound}/metrics");
+            let metrics = metrics::Metrics::new(store);
+            metrics::spawn_listener(metrics.clone(), listener);
+            Some(metrics)
+        }
+        None => None,
+    };
+    let rate = limits::RateLimiter::new(&opts.rate_limits).map(|r| {
+        let r = Arc::new(r);
+        // Buckets that are full again are forgotten now and then.
+        let weak = Arc::downgrade(&r);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                match weak.upgrade() {
+                    Some(r) => r.forget_idle(),
+                    None => return,
+                }
+            }
+        });
+        r
+    });
+    Ok(server::Serving::new(
+        opts.limits.clone(),
+        rate,
+        telemetry::TrustedForRequestId::new(opts.trust_request_id.clone()),
+        metrics,
+        opts.request_log && telemetry::request_log_enabled(),
+    ))
 }
 
 /// The variables the gateway provides from its development material when

@@ -26,7 +26,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the application in spin.toml behind the mTLS edge.
-    Up(UpArgs),
+    Up(Box<UpArgs>),
     /// Run each component's build command (like `spin build`).
     Build {
         /// Path of spin.toml.
@@ -160,6 +160,41 @@ struct UpArgs {
     /// the upstream URL this TOML file gives its component (see infra/DEPLOY.md).
     #[arg(long, env = "CAREHUB_PROXY")]
     proxy: Option<PathBuf>,
+    /// Request log on standard output: text (one readable line per
+    /// request), json (one object per line) or off. Filter with CAREHUB_LOG
+    /// or RUST_LOG (target carehub::request).
+    #[arg(long, default_value = "text", env = "CAREHUB_LOG_FORMAT")]
+    log_format: carehub::telemetry::LogFormat,
+    /// Serve Prometheus metrics (OpenMetrics text) at http://ADDR/metrics,
+    /// plain HTTP on its own listener; off unless given.
+    #[arg(long, env = "CAREHUB_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
+    /// Take the caller's x-request-id from these principals (URN) or roles
+    /// (repeatable, or comma-separated); others get a generated id.
+    #[arg(long, value_delimiter = ',', env = "CAREHUB_TRUST_REQUEST_ID")]
+    trust_request_id: Vec<String>,
+    /// Per-principal request rate: ROLE=RATE[/BURST] (requests a second;
+    /// burst default 2 × RATE), *=… for every other role, ROLE=off to exempt
+    /// one, off for none (repeatable, or comma-separated). 429 + Retry-After beyond it.
+    #[arg(long, value_delimiter = ',', value_parser = carehub::limits::RateRule::parse, env = "CAREHUB_RATE_LIMIT")]
+    rate_limit: Vec<carehub::limits::RateRule>,
+    /// How long a client may take to send a request head (HTTP/1; also
+    /// bounds an idle keep-alive connection), in milliseconds.
+    #[arg(long, default_value_t = 10_000, env = "CAREHUB_HEADER_READ_TIMEOUT_MS")]
+    header_read_timeout_ms: u64,
+    /// Close a connection with no request in progress and no traffic for
+    /// this long, in milliseconds.
+    #[arg(long, default_value_t = 60_000, env = "CAREHUB_IDLE_TIMEOUT_MS")]
+    idle_timeout_ms: u64,
+    /// Open connections at most, all clients together; more are closed at once.
+    #[arg(long, default_value_t = 10_000, env = "CAREHUB_MAX_CONNECTIONS")]
+    max_connections: usize,
+    /// Open connections at most from one client IP address.
+    #[arg(long, default_value_t = 512, env = "CAREHUB_MAX_CONNECTIONS_PER_IP")]
+    max_connections_per_ip: usize,
+    /// HTTP/2: concurrent streams per connection.
+    #[arg(long, default_value_t = 100, env = "CAREHUB_H2_MAX_CONCURRENT_STREAMS")]
+    h2_max_concurrent_streams: u32,
 }
 
 #[derive(Subcommand)]
@@ -234,15 +269,21 @@ fn main() -> Result<()> {
             std::env::set_var("RUST_LIB_BACKTRACE", "0");
         }
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CAREHUB_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    carehub::telemetry::init(match &cli.command {
+        Command::Up(a) => a.log_format,
+        _ => carehub::telemetry::LogFormat::Text,
+    });
+    match cli.command {
         Command::Up(a) => {
+            let limits = carehub::limits::ConnectionLimits {
+                header_read_timeout: Duration::from_millis(a.header_read_timeout_ms.max(1)),
+                idle_timeout: Duration::from_millis(a.idle_timeout_ms.max(1)),
+                max_connections: a.max_connections,
+                max_connections_per_ip: a.max_connections_per_ip,
+                h2_max_concurrent_streams: a.h2_max_concurrent_streams.max(1),
+                ..carehub::limits::ConnectionLimits::default()
+            };
             let opts = carehub::UpOptions {
                 manifest: a.manifest,
                 listen: a.listen,
@@ -270,6 +311,11 @@ fn main() -> Result<()> {
                 checkpoint_interval: (a.checkpoint_interval_ms > 0)
                     .then(|| Duration::from_millis(a.checkpoint_interval_ms)),
                 proxy: a.proxy,
+                limits,
+                rate_limits: a.rate_limit,
+                trust_request_id: a.trust_request_id,
+                metrics_listen: a.metrics_listen,
+                request_log: a.log_format != carehub::telemetry::LogFormat::Off,
             };
             Ok(tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

@@ -60,4 +60,14 @@ pub struct UpOptions {
     /// Proxy mode: forward each route to the upstream this file names for
     /// its component instead of running the components here.
     pub proxy: Option<PathBuf>,
+    /// Timeouts, connection caps, HTTP/2 limits.
+    pub limits: crate::limits::ConnectionLimits,
+    /// The per-principal rate limit's rules (`--rate-limit`).
+    pub rate_limits: Vec<crate::limits::RateRule>,
+    /// Principal URNs or roles whose `x-request-id` is taken.
+    pub trust_request_id: Vec<String>,
+    /// Serve Prometheus metrics on this address; `None`: no metrics.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Write the request log (`--log-format` is not `off`).
+    pub request_log: bool,
 }

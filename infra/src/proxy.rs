@@ -16,7 +16,8 @@ use crate::error::{Doing, Error, Result, report};
 use crate::manifest::Manifest;
 use crate::routes::Router;
 use crate::server::{
-    Connection, Serve, declared_too_large, internal, own_route, problem, too_large,
+    Connection, Serve, Serving, declared_too_large, internal, own_route, problem, refuse_too_large,
+    too_large,
 };
 use bytes::Bytes;
 use carehub_domain::problem::ProblemType;
@@ -153,6 +154,8 @@ pub struct Upstream {
     pub authority: String,
     /// Path prefix put before the request's path ("" for none).
     pub base_path: String,
+    /// The component id as a log and metric label.
+    pub name: crate::metrics::Name,
 }
 
 impl Upstream {
@@ -179,6 +182,7 @@ impl Upstream {
         }
         Ok(Upstream {
             id: id.to_owned(),
+            name: crate::metrics::Name(Arc::from(id)),
             scheme,
             authority: authority.as_str().to_owned(),
             base_path: uri.path().trim_end_matches('/').to_owned(),
@@ -336,8 +340,25 @@ impl Proxy {
             return problem(ProblemType::NotFound, format!("no route for {path}"));
         };
         let upstream = &self.plan.upstreams[*matched.target];
+        let routed = crate::telemetry::Routed {
+            route: Arc::from(matched.raw_route),
+            component: upstream.name.clone(),
+        };
+        let mut answer = self.forward_to(upstream, req, conn, principal).await;
+        answer.extensions_mut().insert(routed);
+        answer
+    }
+
+    /// Forwards a routed request to `upstream`.
+    async fn forward_to(
+        &self,
+        upstream: &Upstream,
+        req: Request<Incoming>,
+        conn: &Connection,
+        principal: &carehub_domain::Principal,
+    ) -> Response<HyperOutgoingBody> {
         if declared_too_large(req.headers(), self.max_body_bytes) {
-            return too_large(self.max_body_bytes);
+            return refuse_too_large(req, self.max_body_bytes);
         }
 
         let (mut parts, body) = req.into_parts();
@@ -357,7 +378,7 @@ impl Proxy {
             .uri
             .path_and_query()
             .map(|p| p.as_str().to_owned())
-            .unwrap_or_else(|| path.clone());
+            .unwrap_or_else(|| parts.uri.path().to_owned());
         parts.uri = match upstream.target(&path_and_query) {
             Ok(uri) => uri,
             Err(_) => {
@@ -448,6 +469,8 @@ impl Serve for Proxy {
 }
 
 /// Serves `carehub up --proxy <file>` until `shutdown` resolves.
+// What `crate::up` has already resolved, handed on as it is.
+#[allow(clippy::too_many_arguments)]
 pub async fn up(
     opts: &crate::options::UpOptions,
     file: &Path,
@@ -455,6 +478,7 @@ pub async fn up(
     app_vars: &crate::variables::Values,
     dev: &crate::devpki::DevPaths,
     started: std::time::Instant,
+    serving: Serving,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
     if opts.no_edge {
@@ -507,6 +531,7 @@ pub async fn up(
         Arc::new(proxy),
         listener,
         Some(tls.acceptor()),
+        Arc::new(serving),
         shutdown,
         opts.drain,
     )

@@ -81,6 +81,8 @@ impl WasiHttpView for State {
 pub struct LoadedComponent {
     /// The component id from `spin.toml`.
     pub id: String,
+    /// The id as a label for logs and metrics.
+    name: crate::metrics::Name,
     pre: ProxyPre<State>,
     variables: Arc<HashMap<String, String>>,
     sqlite: SqliteCtx,
@@ -93,6 +95,7 @@ pub struct Runtime {
     components: Vec<LoadedComponent>,
     limits: Limits,
     ticker_stop: Arc<AtomicBool>,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 /// Where compiled components are cached, if anywhere.
@@ -246,6 +249,7 @@ impl Runtime {
                 .collect::<Result<Vec<_>>>()?;
             components.push(LoadedComponent {
                 id: id.clone(),
+                name: crate::metrics::Name(Arc::from(id.as_str())),
                 pre,
                 variables: Arc::new(variables),
                 sqlite: SqliteCtx {
@@ -281,12 +285,28 @@ impl Runtime {
             components,
             limits,
             ticker_stop,
+            metrics: None,
         })
     }
 
     /// The index of a component by id.
     pub fn index_of(&self, id: &str) -> Option<usize> {
         self.components.iter().position(|c| c.id == id)
+    }
+
+    /// Counts instance creation in `metrics` from now on.
+    pub fn set_metrics(&mut self, metrics: Arc<crate::metrics::Metrics>) {
+        self.metrics = Some(metrics);
+    }
+
+    /// The metrics, when counted.
+    pub fn metrics(&self) -> Option<&crate::metrics::Metrics> {
+        self.metrics.as_deref()
+    }
+
+    /// The id of component `index` as a log and metric label.
+    pub fn name(&self, index: usize) -> &crate::metrics::Name {
+        &self.components[index].name
     }
 
     /// The component ids, in index order.
@@ -359,8 +379,13 @@ impl Runtime {
             .new_response_outparam(sender)
             .map_err(failed)?;
         let pre = component.pre.clone();
+        let observe = self.metrics.clone().map(|m| (m, component.name.clone()));
         let task = tokio::task::spawn(async move {
+            let started = std::time::Instant::now();
             let proxy = pre.instantiate_async(&mut store).await?;
+            if let Some((metrics, name)) = observe {
+                metrics.observe_instance_creation(&name, started.elapsed().as_secs_f64());
+            }
             proxy
                 .wasi_http_incoming_handler()
                 .call_handle(&mut store, incoming, out)

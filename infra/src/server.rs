@@ -3,22 +3,26 @@
 
 use crate::edge::{ASSERTION_HEADER, Asserter, PeerIdentity, is_identity_header};
 use crate::error::{Doing, Error, Result, report};
+use crate::limits::{Admitted, ConnectionCap, ConnectionLimits, Guarded, InFlight, RateLimiter};
+use crate::metrics::Metrics;
 use crate::routes::{Matched, Router};
 use crate::runtime::{Runtime, full_body};
+use crate::telemetry::{Exchange, Observed, REQUEST_ID, Routed, TrustedForRequestId};
 use bytes::Bytes;
 use carehub_domain::Principal;
 use carehub_domain::problem::{Problem, ProblemType};
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri, header};
+use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
@@ -27,6 +31,54 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 /// How long a TLS handshake may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// After a 413 for a declared over-limit body, how much of the body is
+/// still read and discarded (lingering close, as nginx's
+/// `lingering_close`), so that the client, still sending, reads the answer
+/// instead of a reset connection.
+const LINGER_BYTES: u64 = 64 * 1024 * 1024;
+
+/// How long the lingering read may take at most.
+const LINGER_TIME: Duration = Duration::from_secs(5);
+
+/// What the accept loop and the request wrapper apply to every connection
+/// and request, in both modes: the connection limits, the rate limit, the
+/// request id, the request log and the metrics.
+#[derive(Debug)]
+pub struct Serving {
+    /// Timeouts, caps and HTTP/2 limits.
+    pub limits: ConnectionLimits,
+    /// Open connections, counted against the caps.
+    pub cap: Arc<ConnectionCap>,
+    /// The per-principal rate limit; `None`: no limit.
+    pub rate: Option<Arc<RateLimiter>>,
+    /// Who may set `x-request-id`.
+    pub trusted_request_id: TrustedForRequestId,
+    /// The metrics, when a metrics listener is configured.
+    pub metrics: Option<Arc<Metrics>>,
+    /// Write the request log.
+    pub log: bool,
+}
+
+impl Serving {
+    /// From the limits and the rest; the cap is made from the limits.
+    pub fn new(
+        limits: ConnectionLimits,
+        rate: Option<Arc<RateLimiter>>,
+        trusted_request_id: TrustedForRequestId,
+        metrics: Option<Arc<Metrics>>,
+        log: bool,
+    ) -> Serving {
+        Serving {
+            cap: ConnectionCap::new(limits.max_connections, limits.max_connections_per_ip),
+            limits,
+            rate,
+            trusted_request_id,
+            metrics,
+            log,
+        }
+    }
+}
 
 /// Everything a request needs, shared by all connections.
 pub struct Gateway {
@@ -117,8 +169,27 @@ impl Gateway {
         };
         let index = *matched.target;
         let route = RouteHeaders::of(&matched);
+        let routed = Routed {
+            route: Arc::from(matched.raw_route),
+            component: self.runtime.name(index).clone(),
+        };
+        let mut answer = self.serve_routed(req, conn, principal, index, route).await;
+        answer.extensions_mut().insert(routed);
+        answer
+    }
+
+    /// Serves a routed request: the body, the request as the component
+    /// sees it, the component.
+    async fn serve_routed(
+        &self,
+        req: Request<Incoming>,
+        conn: &Connection,
+        principal: Option<&Principal>,
+        index: usize,
+        route: RouteHeaders,
+    ) -> Answer {
         if declared_too_large(req.headers(), self.max_body_bytes) {
-            return too_large(self.max_body_bytes);
+            return refuse_too_large(req, self.max_body_bytes);
         }
         let (mut parts, body) = req.into_parts();
         let body = match collect_body(body, self.max_body_bytes).await {
@@ -147,11 +218,20 @@ impl Gateway {
         parts: http::request::Parts,
         body: Bytes,
     ) -> Answer {
+        let metrics = self.runtime.metrics();
         // A free slot is taken at once; only a full gateway arms the timer.
         let permit = match self.concurrency.try_acquire() {
             Ok(p) => p,
             Err(_) => {
-                match tokio::time::timeout(self.queue_timeout, self.concurrency.acquire()).await {
+                if let Some(m) = metrics {
+                    m.queued().inc();
+                }
+                let waited =
+                    tokio::time::timeout(self.queue_timeout, self.concurrency.acquire()).await;
+                if let Some(m) = metrics {
+                    m.queued().dec();
+                }
+                match waited {
                     Ok(Ok(p)) => p,
                     _ => {
                         return problem(
@@ -169,6 +249,14 @@ impl Gateway {
             .handle(index, Request::from_parts(parts, body))
             .await;
         drop(permit);
+        if let (Some(m), Err(e)) = (metrics, &result) {
+            let reason = match e {
+                Error::Deadline => "deadline",
+                Error::Exhausted => "exhausted",
+                _ => "trap",
+            };
+            m.guest_stopped(self.runtime.name(index), reason);
+        }
         match result {
             Ok(resp) => resp,
             Err(Error::Deadline) => problem(
@@ -226,6 +314,48 @@ pub(crate) fn declared_too_large(headers: &HeaderMap, max_body_bytes: usize) -> 
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
         .is_some_and(|len| len > max_body_bytes as u64)
+}
+
+/// 413 for a request whose `Content-Length` is over the limit. Over
+/// HTTP/1 the connection then closes, but only after the body the client is
+/// still sending has been read and discarded (up to [`LINGER_BYTES`], for
+/// at most [`LINGER_TIME`]), so that the client reads the 413 rather than a
+/// reset. Not when the client waits for `100 Continue` (it sends nothing),
+/// and not over HTTP/2, where the stream is simply reset after the answer.
+pub(crate) fn refuse_too_large(req: Request<Incoming>, max_body_bytes: usize) -> Answer {
+    let mut answer = too_large(max_body_bytes);
+    let http1 = req.version() < http::Version::HTTP_2;
+    let expects_continue = req
+        .headers()
+        .get(header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    if http1 {
+        answer
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        if !expects_continue {
+            tokio::spawn(linger(req.into_body()));
+        }
+    }
+    answer
+}
+
+/// Reads and discards `body` up to [`LINGER_BYTES`] or [`LINGER_TIME`].
+async fn linger(mut body: Incoming) {
+    let deadline = tokio::time::sleep(LINGER_TIME);
+    tokio::pin!(deadline);
+    let mut read = 0u64;
+    while read <= LINGER_BYTES {
+        tokio::select! {
+            frame = body.frame() => match frame {
+                Some(Ok(frame)) => {
+                    read += frame.data_ref().map_or(0, |d| d.len() as u64);
+                }
+                _ => return,
+            },
+            () = &mut deadline => return,
+        }
+    }
 }
 
 /// The whole request body, at most `max_body_bytes` of it.
@@ -397,6 +527,19 @@ pub(crate) fn too_large(max: usize) -> Answer {
     )
 }
 
+/// 429: the caller is over its rate; `Retry-After` in whole seconds.
+pub(crate) fn rate_limited(wait: Duration) -> Answer {
+    let secs = crate::limits::retry_after_secs(wait);
+    let mut answer = problem(
+        ProblemType::RateLimited,
+        format!("too many requests from this caller; retry after {secs} s"),
+    );
+    answer
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    answer
+}
+
 /// 500, with `log` in the log and nothing of it in the answer.
 pub(crate) fn internal(log: String) -> Answer {
     tracing::error!("internal error: {log}");
@@ -433,11 +576,13 @@ impl Serve for Gateway {
 }
 
 /// Accepts connections until `shutdown` resolves, then lets in-flight
-/// requests finish (up to `drain`).
+/// requests finish (up to `drain`). A connection over a cap of `serving`
+/// is closed at once; those already open are served on.
 pub async fn run(
     gateway: Arc<impl Serve>,
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
+    serving: Arc<Serving>,
     shutdown: impl Future<Output = ()>,
     drain: Duration,
 ) -> Result<()> {
@@ -457,13 +602,28 @@ pub async fn run(
             },
             () = &mut shutdown => break,
         };
+        let admitted = match serving.cap.admit(client_addr.ip()) {
+            Ok(a) => a,
+            Err(refusal) => {
+                if let Some(m) = &serving.metrics {
+                    m.connection_refused(refusal.label());
+                }
+                tracing::info!(%client_addr, cap = refusal.label(), "connection refused: too many open connections");
+                drop(stream);
+                continue;
+            }
+        };
         let _ = stream.set_nodelay(true);
         tokio::spawn(serve_connection(
             gateway.clone(),
             tls.clone(),
-            stream,
-            client_addr,
-            local_addr,
+            serving.clone(),
+            Accepted {
+                stream,
+                client_addr,
+                local_addr,
+                admitted,
+            },
             graceful.watcher(),
         ));
     }
@@ -471,66 +631,252 @@ pub async fn run(
     Ok(())
 }
 
+/// One accepted connection, holding its place under the caps.
+struct Accepted {
+    stream: TcpStream,
+    client_addr: SocketAddr,
+    local_addr: SocketAddr,
+    admitted: Admitted,
+}
+
+/// Keeps the open-connections gauge while a connection lives.
+struct OpenConnection(Option<Arc<Metrics>>);
+
+impl OpenConnection {
+    fn new(metrics: Option<Arc<Metrics>>) -> OpenConnection {
+        if let Some(m) = &metrics {
+            m.connections_open().inc();
+        }
+        OpenConnection(metrics)
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        if let Some(m) = &self.0 {
+            m.connections_open().dec();
+        }
+    }
+}
+
 /// One accepted connection: the TLS handshake and the caller's identity
 /// with the edge, then HTTP until the connection ends.
 async fn serve_connection(
     gateway: Arc<impl Serve>,
     tls: Option<TlsAcceptor>,
-    stream: TcpStream,
-    client_addr: SocketAddr,
-    local_addr: SocketAddr,
+    serving: Arc<Serving>,
+    accepted: Accepted,
     watcher: Watcher,
 ) {
+    let Accepted {
+        stream,
+        client_addr,
+        local_addr,
+        admitted,
+    } = accepted;
+    let _open = OpenConnection::new(serving.metrics.clone());
     match tls {
         Some(acceptor) => {
-            let Some(stream) = handshake(&acceptor, stream, client_addr).await else {
+            let Some(stream) =
+                handshake(&acceptor, stream, client_addr, serving.metrics.as_deref()).await
+            else {
                 return;
             };
-            let identity = crate::edge::identify(stream.get_ref().1.peer_certificates());
+            let session = stream.get_ref().1;
+            let identity = crate::edge::identify(session.peer_certificates());
+            let protocol = match session.alpn_protocol() {
+                Some(b"h2") => Protocol::Http2,
+                Some(_) => Protocol::Http1,
+                None => Protocol::Either,
+            };
             let conn = Connection::new(Some(identity), client_addr, local_addr);
-            serve_http(gateway, conn, stream, watcher).await;
+            serve_http(gateway, serving, conn, protocol, stream, watcher).await;
         }
         None => {
             let conn = Connection::new(None, client_addr, local_addr);
-            serve_http(gateway, conn, stream, watcher).await;
+            serve_http(gateway, serving, conn, Protocol::Either, stream, watcher).await;
         }
     }
+    drop(admitted);
 }
 
-/// The TLS handshake, within [`HANDSHAKE_TIMEOUT`]; `None` (logged) when it
-/// fails or takes too long.
+/// The HTTP version of a connection: from ALPN with TLS, found from the
+/// first bytes without (or when the client named none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    Http1,
+    Http2,
+    Either,
+}
+
+/// The TLS handshake, within [`HANDSHAKE_TIMEOUT`]; `None` (logged and
+/// counted by reason) when it fails or takes too long.
 async fn handshake(
     acceptor: &TlsAcceptor,
     stream: TcpStream,
     client_addr: SocketAddr,
+    metrics: Option<&Metrics>,
 ) -> Option<TlsStream<TcpStream>> {
-    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-        Ok(Ok(s)) => Some(s),
+    let reason = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(s)) => return Some(s),
         Ok(Err(e)) => {
             tracing::info!(%client_addr, "TLS handshake refused: {e}");
-            None
+            handshake_failure(&e)
         }
         Err(_) => {
             tracing::info!(%client_addr, "TLS handshake timed out");
-            None
+            "timeout"
         }
+    };
+    if let Some(m) = metrics {
+        m.tls_failure(reason);
+    }
+    None
+}
+
+/// Why a handshake failed, as a metric label.
+fn handshake_failure(e: &std::io::Error) -> &'static str {
+    let Some(tls) = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    else {
+        return match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => "eof",
+            _ => "io",
+        };
+    };
+    match tls {
+        rustls::Error::InvalidCertificate(rustls::CertificateError::Expired) => {
+            "certificate_expired"
+        }
+        rustls::Error::InvalidCertificate(rustls::CertificateError::Revoked) => {
+            "certificate_revoked"
+        }
+        rustls::Error::InvalidCertificate(_) => "certificate_invalid",
+        rustls::Error::NoCertificatesPresented => "no_certificate",
+        rustls::Error::PeerIncompatible(_) => "incompatible",
+        rustls::Error::AlertReceived(_) => "alert_received",
+        rustls::Error::InvalidMessage(_)
+        | rustls::Error::InappropriateMessage { .. }
+        | rustls::Error::InappropriateHandshakeMessage { .. } => "protocol",
+        _ => "other",
     }
 }
 
+/// The response body as the wrapper returns it: the answer's, observed.
+fn observed(resp: Answer, exchange: Exchange) -> Answer {
+    let (parts, body) = resp.into_parts();
+    let body = Observed::new(body, &parts.headers, exchange);
+    Response::from_parts(parts, UnsyncBoxBody::new(body))
+}
+
+/// Keeps the in-flight gauge while a request lives.
+struct InFlightGauge(Arc<Metrics>);
+
+impl Drop for InFlightGauge {
+    fn drop(&mut self) {
+        self.0.in_flight().dec();
+    }
+}
+
+/// One request through the steps every request takes, in both modes: the
+/// request id, the rate limit, the gateway (or proxy), then the id on the
+/// answer and the log line and metrics when its body ends.
+async fn serve_request(
+    gateway: &impl Serve,
+    serving: &Serving,
+    conn: &Arc<Connection>,
+    in_flight: &Arc<InFlight>,
+    mut req: Request<Incoming>,
+) -> Answer {
+    let started = Instant::now();
+    let busy = in_flight.start();
+    let gauge = serving.metrics.as_ref().map(|m| {
+        m.in_flight().inc();
+        InFlightGauge(m.clone())
+    });
+    let principal = match &conn.identity {
+        Some(PeerIdentity::Principal(p)) => Some(p),
+        _ => None,
+    };
+    let request_id =
+        crate::telemetry::request_id(req.headers(), principal, &serving.trusted_request_id);
+    req.headers_mut().insert(REQUEST_ID, request_id.clone());
+    let method = req.method().clone();
+    let limited = match (&serving.rate, principal) {
+        (Some(rate), Some(p)) => rate.check(p).err().map(|wait| (wait, p.role())),
+        _ => None,
+    };
+    let mut resp = match limited {
+        Some((wait, role)) => {
+            if let Some(m) = &serving.metrics {
+                m.rate_limited(role.as_str());
+            }
+            rate_limited(wait)
+        }
+        None => gateway.serve(req, conn).await,
+    };
+    resp.headers_mut().insert(REQUEST_ID, request_id.clone());
+    if !serving.log && serving.metrics.is_none() {
+        return resp;
+    }
+    let routed = resp.extensions_mut().remove::<Routed>();
+    let exchange = Exchange {
+        conn: conn.clone(),
+        request_id,
+        method,
+        routed,
+        status: resp.status().as_u16(),
+        started,
+        log: serving.log,
+        metrics: serving.metrics.clone(),
+        guards: Box::new((busy, gauge)),
+    };
+    observed(resp, exchange)
+}
+
 /// HTTP/1.1 or HTTP/2 on one connection, each request handed to `gateway`,
-/// until the client closes it or shutdown drains it.
-async fn serve_http<S>(gateway: Arc<impl Serve>, conn: Connection, io: S, watcher: Watcher)
-where
+/// until the client closes it, it stays idle too long, or shutdown drains it.
+async fn serve_http<S>(
+    gateway: Arc<impl Serve>,
+    serving: Arc<Serving>,
+    conn: Connection,
+    protocol: Protocol,
+    io: S,
+    watcher: Watcher,
+) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let client_addr = conn.client_addr;
     let conn = Arc::new(conn);
+    let in_flight = Arc::new(InFlight::default());
+    let io = Guarded::new(io, serving.limits.idle_timeout, in_flight.clone());
+    let limits = serving.limits.clone();
     let service = hyper::service::service_fn(move |req| {
         let gateway = gateway.clone();
+        let serving = serving.clone();
         let conn = conn.clone();
-        async move { Ok::<_, Infallible>(gateway.serve(req, &conn).await) }
+        let in_flight = in_flight.clone();
+        async move {
+            Ok::<_, Infallible>(serve_request(&*gateway, &serving, &conn, &in_flight, req).await)
+        }
     });
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(limits.h2_max_concurrent_streams)
+        .max_pending_accept_reset_streams(limits.h2_max_pending_accept_reset_streams)
+        .max_local_error_reset_streams(limits.h2_max_local_error_reset_streams);
+    let builder = match protocol {
+        Protocol::Http1 => builder.http1_only(),
+        Protocol::Http2 => builder.http2_only(),
+        Protocol::Either => builder,
+    };
     let connection = builder.serve_connection(TokioIo::new(io), service);
     if let Err(e) = watcher.watch(connection).await {
         tracing::debug!(%client_addr, "connection ended: {e}");

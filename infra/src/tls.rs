@@ -4,13 +4,13 @@
 //! behind three swappable parts it holds, so that the accept loop
 //! (`server::run`) keeps a plain `TlsAcceptor`:
 //!
-//! - the client-certificate verifier ([`Verifier`]): the CA bundle and the
+//! - the client-certificate verifier (`Verifier`): the CA bundle and the
 //!   certificate revocation lists (CRLs, `--tls-crl`, PEM or DER) in one
 //!   `WebPkiClientVerifier`, so a revoked or expired client certificate is
 //!   refused at the handshake;
-//! - the server certificate and key ([`Certificate`], a
+//! - the server certificate and key (`Certificate`, a
 //!   `ResolvesServerCert`);
-//! - the TLS 1.3 session cache ([`Sessions`]): a resumed session carries
+//! - the TLS 1.3 session cache (`Sessions`): a resumed session carries
 //!   the client certificate verified when it began, so every reload starts
 //!   a new cache and a revoked certificate cannot come back by resumption.
 //!

@@ -434,55 +434,110 @@ fn verify_log_names_an_edited_row_a_cut_tail_and_a_forged_checkpoint() {
     );
 }
 
-#[test]
-fn an_upgraded_database_keeps_its_old_entries_verifiable_and_provable() {
+/// The old single chain (before sharding): three entries about P, as the
+/// old store wrote them into `access_log`: (entry, hash).
+fn old_chain() -> Vec<(String, String)> {
     use carehub_domain::{
-        AccessAction, AccessLogEntry, AccessOutcome, GENESIS_HASH, PersonRef, Principal, chain_hash,
+        AccessAction, AccessLogEntry, AccessOutcome, GENESIS_HASH, Principal, chain_hash,
     };
-    // A SQLite database made by the schema before sharding (0001–0004),
-    // holding the old single chain, as the old store wrote it.
-    let state = tempfile::tempdir().unwrap();
-    let data = state.path().join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    let path = data.join("default.db");
-    let old: Vec<_> = carehub::migrations::SQLITE
+    let mut prev = GENESIS_HASH.to_owned();
+    (0..3)
+        .map(|i| {
+            let entry = AccessLogEntry {
+                at: format!("2025-0{}-01T00:00:00.000000Z", i + 1),
+                principal: Principal::parse_urn("urn:carehub:municipality:131016").unwrap(),
+                actor: None,
+                subject: None,
+                person: Some(crate::care::person(P)),
+                action: AccessAction::ListDocuments,
+                kind: None,
+                document_id: None,
+                document_ids: Vec::new(),
+                application_id: None,
+                application_ids: Vec::new(),
+                outcome: AccessOutcome::Allowed,
+                deny_reason: None,
+            }
+            .canonical_json();
+            let hash = chain_hash(&prev, &entry);
+            prev = hash.clone();
+            (entry, hash)
+        })
+        .collect()
+}
+
+/// The migrations of one dialect before sharding (0001–0004).
+fn before_sharding(
+    all: &'static [(&'static str, &'static str)],
+) -> Vec<(&'static str, &'static str)> {
+    let old: Vec<_> = all
         .iter()
         .copied()
         .filter(|(name, _)| *name < "0005")
         .collect();
     assert_eq!(old.len(), 4);
-    carehub::host::sqlite::migrate(&path, &old, None).unwrap();
-    let person = crate::care::person(P);
+    old
+}
+
+/// What an upgraded hub must show: the old entries verify, the person
+/// still lists them, a checkpoint covers them and an old entry's inclusion
+/// proof verifies independently.
+fn old_entries_survive(app: &TestApp) {
+    let (ok, stdout, stderr) = verify_log(app);
+    assert!(ok, "{stdout} {stderr}");
+    assert!(stdout.contains("intact: 3 entries in 1 shards"), "{stdout}");
+    reads(app, P, 1);
+    let list = accesses(app, P);
+    assert_eq!(list.len(), 4, "{list:?}");
+    assert_eq!(list[3]["at"], "2025-01-01T00:00:00.000000Z");
+    let cp = checkpoint_now(app)["checkpoint"].clone();
+    assert_eq!(cp["tree_size"], 4);
+    let seq = list[3]["seq"].as_i64().unwrap();
+    let token = app.person_token(INSURER, P, "person");
+    let resp = app
+        .client("portal")
+        .get(app.url(&format!(
+            "/api/read/persons/{INSURER}/{P}/accesses/{seq}/proof"
+        )))
+        .bearer_auth(token)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let proof: Value = resp.json().unwrap();
+    assert_eq!(proof["leaf_index"], 0);
+    let (ok, out) = python("inclusion", &proof);
+    assert!(ok, "{out}");
+    let (ok, stdout, stderr) = verify_log(app);
+    assert!(ok, "{stdout} {stderr}");
+    assert!(
+        stdout.contains("intact: 4 entries in 2 shards")
+            && stdout.contains("1 checkpoints over 4 leaves"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn an_upgraded_sqlite_database_keeps_its_old_entries_verifiable_and_provable() {
+    // A SQLite database made by the schema before sharding, holding the
+    // old single chain.
+    let state = tempfile::tempdir().unwrap();
+    let data = state.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let path = data.join("default.db");
+    carehub::host::sqlite::migrate(&path, &before_sharding(carehub::migrations::SQLITE), None)
+        .unwrap();
     let conn = rusqlite::Connection::open(&path).unwrap();
-    let mut prev = GENESIS_HASH.to_owned();
-    for i in 0..3 {
-        let entry = AccessLogEntry {
-            at: format!("2025-0{}-01T00:00:00.000000Z", i + 1),
-            principal: Principal::parse_urn("urn:carehub:municipality:131016").unwrap(),
-            actor: None,
-            subject: None,
-            person: Some(PersonRef::clone(&person)),
-            action: AccessAction::ListDocuments,
-            kind: None,
-            document_id: None,
-            document_ids: Vec::new(),
-            application_id: None,
-            application_ids: Vec::new(),
-            outcome: AccessOutcome::Allowed,
-            deny_reason: None,
-        }
-        .canonical_json();
-        let hash = chain_hash(&prev, &entry);
+    for (entry, hash) in old_chain() {
         conn.execute(
             "INSERT INTO access_log (insurer_number, insured_number, entry, hash) VALUES (?1, ?2, ?3, ?4)",
             (INSURER, P, &entry, &hash),
         )
         .unwrap();
-        prev = hash;
     }
     drop(conn);
 
-    // The upgraded hub: migrations 0005 and after apply at start.
+    // The upgraded hub: migrations 0005 and after apply at start, and the
+    // log moves into its own file.
     let app = TestApp::spawn_in(
         state,
         Options {
@@ -491,11 +546,7 @@ fn an_upgraded_database_keeps_its_old_entries_verifiable_and_provable() {
             ..Options::default()
         },
     );
-    let (ok, stdout, stderr) = verify_log(&app);
-    assert!(ok, "{stdout} {stderr}");
-    assert!(stdout.contains("intact: 3 entries in 1 shards"), "{stdout}");
-    // The log moved into its own file; default.db keeps only the legacy
-    // table it was copied from.
+    // default.db keeps only the legacy table the log was copied from.
     let tables = |file: &std::path::Path, name: &str| -> i64 {
         rusqlite::Connection::open(file)
             .unwrap()
@@ -519,37 +570,63 @@ fn an_upgraded_database_keeps_its_old_entries_verifiable_and_provable() {
         )
         .unwrap();
     assert_eq!(moved, 3);
-    // The person still sees the old entries, after a new one.
-    reads(&app, P, 1);
-    let list = accesses(&app, P);
-    assert_eq!(list.len(), 4, "{list:?}");
-    assert_eq!(list[3]["at"], "2025-01-01T00:00:00.000000Z");
-    // The first checkpoint covers old and new; an old entry's proof
-    // verifies independently.
-    let cp = checkpoint_now(&app)["checkpoint"].clone();
-    assert_eq!(cp["tree_size"], 4);
-    let seq = list[3]["seq"].as_i64().unwrap();
-    let token = app.person_token(INSURER, P, "person");
-    let resp = app
-        .client("portal")
-        .get(app.url(&format!(
-            "/api/read/persons/{INSURER}/{P}/accesses/{seq}/proof"
-        )))
-        .bearer_auth(token)
-        .send()
+    old_entries_survive(&app);
+}
+
+#[test]
+#[ignore = "needs PostgreSQL (CAREHUB_TEST_DATABASE_URL); infra/test.sh runs it in its PostgreSQL pass"]
+fn an_upgraded_postgres_database_keeps_its_old_entries_verifiable_and_provable() {
+    use sqlx::Connection as _;
+    let admin = std::env::var(crate::helpers::PG_ENV)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .expect("this test needs PostgreSQL: set CAREHUB_TEST_DATABASE_URL");
+    let mut bytes = [0u8; 6];
+    getrandom::fill(&mut bytes).unwrap();
+    let name = format!("carehub_upgrade_{}", hex::encode(bytes));
+    let (base, query) = admin.split_once('?').unwrap_or((admin.as_str(), ""));
+    let (server, _) = base.rsplit_once('/').unwrap();
+    let url = format!("{server}/{name}?{query}");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
         .unwrap();
-    assert_eq!(resp.status(), 200);
-    let proof: Value = resp.json().unwrap();
-    assert_eq!(proof["leaf_index"], 0);
-    let (ok, out) = python("inclusion", &proof);
-    assert!(ok, "{out}");
-    let (ok, stdout, stderr) = verify_log(&app);
-    assert!(ok, "{stdout} {stderr}");
-    assert!(
-        stdout.contains("intact: 4 entries in 2 shards")
-            && stdout.contains("1 checkpoints over 4 leaves"),
-        "{stdout}"
-    );
+    rt.block_on(async {
+        let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+        sqlx::raw_sql(&format!("CREATE DATABASE \"{name}\""))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        carehub::host::pg::migrate(&url, &before_sharding(carehub::migrations::POSTGRES), None)
+            .await
+            .unwrap();
+        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+        for (entry, hash) in old_chain() {
+            sqlx::query(
+                "INSERT INTO access_log (insurer_number, insured_number, entry, hash) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(INSURER)
+            .bind(P)
+            .bind(entry)
+            .bind(hash)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        }
+    });
+    let app = TestApp::spawn_with(Options {
+        args: vec!["--checkpoint-interval-ms".into(), "0".into()],
+        shared_database: Some(TestDb::Postgres(url)),
+        ..Options::default()
+    });
+    old_entries_survive(&app);
+    drop(app);
+    rt.block_on(async {
+        let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+        let _ = sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+            .execute(&mut conn)
+            .await;
+    });
 }
 
 /// The advisory-lock id of a person (`carehub_store::LockKey::Person`):
@@ -600,8 +677,8 @@ fn a_slow_writer_of_one_person_delays_no_one_else_on_two_gateways() {
     let m = a.client("municipality");
     let kind = DocumentKind::InsuranceCertificate;
     // Warm both gateways (first instances, pools).
-    for g in [&a, &b] {
-        ingest(g, &m, kind, Q, Some("warm"), content(kind, Q, json!({})));
+    for (g, key) in [(&a, "warm-a"), (&b, "warm-b")] {
+        ingest(g, &m, kind, Q, Some(key), content(kind, Q, json!({})));
     }
 
     // The slow writer: a transaction holding P's lock, from the test's own
@@ -653,7 +730,8 @@ fn a_slow_writer_of_one_person_delays_no_one_else_on_two_gateways() {
     // bound far below the time P's writer is held.
     const BOUND: Duration = Duration::from_secs(2);
     for (i, g) in [&a, &b, &a, &b].into_iter().enumerate() {
-        let c = g.client("municipality");
+        // a's clients: both gateways serve a's CA and server certificate.
+        let c = a.client("municipality");
         let started = Instant::now();
         ingest(
             g,
@@ -676,7 +754,7 @@ fn a_slow_writer_of_one_person_delays_no_one_else_on_two_gateways() {
     }
     // P's reads take only P's log shard, not P's lock: not delayed either.
     let started = Instant::now();
-    let resp = b
+    let resp = a
         .client("municipality")
         .get(b.url(&format!("/api/read/persons/{INSURER}/{P}/documents")))
         .send()

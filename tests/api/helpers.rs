@@ -229,8 +229,11 @@ pub struct TestApp {
     pub pki: DevPaths,
     /// Time from process start to the ready line.
     pub ready_after: Duration,
-    /// Lines the gateway printed on stdout.
+    /// Lines the gateway printed on stdout until it was ready.
     pub stdout: Vec<String>,
+    /// Every line the gateway printed on stdout so far (the request log
+    /// among them), kept as they come.
+    output: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     db: TestDb,
     created: Option<CreatedDatabase>,
 }
@@ -374,8 +377,15 @@ impl TestApp {
                 }
             }
         };
-        // Keep draining stdout so the gateway never blocks on a full pipe.
-        std::thread::spawn(move || while rx.recv().is_ok() {});
+        // Keep draining stdout so the gateway never blocks on a full pipe,
+        // keeping the lines for `output_lines`.
+        let output = std::sync::Arc::new(std::sync::Mutex::new(lines.clone()));
+        let kept = output.clone();
+        std::thread::spawn(move || {
+            while let Ok(line) = rx.recv() {
+                kept.lock().unwrap().push(line);
+            }
+        });
         let port = base.rsplit(':').next().unwrap().parse().unwrap();
         let pki = DevPaths::new(state.path());
         TestApp {
@@ -386,6 +396,7 @@ impl TestApp {
             pki,
             ready_after,
             stdout: lines,
+            output,
             db,
             created,
         }
@@ -394,6 +405,11 @@ impl TestApp {
     /// The gateway's process id (to send it a signal).
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Every line the gateway printed on stdout so far.
+    pub fn output_lines(&self) -> Vec<String> {
+        self.output.lock().unwrap().clone()
     }
 
     /// The database this gateway writes (SQLite or PostgreSQL).

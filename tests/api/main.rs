@@ -13,6 +13,7 @@ mod documents;
 mod edge;
 mod import;
 mod nfc;
+mod ops;
 mod progress;
 mod proxy;
 mod relay;

@@ -101,6 +101,21 @@ fn pool(address: &str, options: PgConnectOptions) -> PgPool {
         .clone()
 }
 
+/// The gateway's own pool for `address` (the one the guests share),
+/// connecting under the installed TLS policy; for its metrics.
+pub fn shared_pool(address: &str) -> Result<PgPool> {
+    let (options, _) = tls::policy().options(address)?;
+    Ok(pool(address, options.disable_statement_logging()))
+}
+
+/// Server connections open in all pools, and how many of them are idle.
+pub fn pool_connections() -> (u32, usize) {
+    let pools = POOLS.lock().expect("pg pools lock");
+    pools.values().fold((0, 0), |(open, idle), p| {
+        (open + p.size(), idle + p.num_idle())
+    })
+}
+
 /// The resource behind a guest's `connection` handle: one pooled server
 /// connection, pinned until the guest drops the handle.
 pub struct PgConnection {

@@ -42,8 +42,8 @@ impl Pool {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         // No `mmap_size` and the default page cache: a connection starts
-        // every read transaction after another connection's write (the access
-        // log is written on every read) by dropping its page cache and, with
+        // every read transaction after another connection's write (before
+        // the access log had its own file, every read wrote) by dropping its page cache and, with
         // mmap, unmapping the whole file (SQLite's pagerBeginReadTransaction);
         // measured, mmap made reads 10-20 % slower, and a bigger cache is
         // thrown away just the same.
@@ -72,6 +72,11 @@ impl Pool {
         if idle.len() < MAX_IDLE {
             idle.push(conn);
         }
+    }
+
+    /// Idle connections kept for reuse now.
+    pub fn idle_count(&self) -> usize {
+        self.idle.lock().expect("pool lock").len()
     }
 
     /// The database file.

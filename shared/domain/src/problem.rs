@@ -132,6 +132,10 @@ problem_types! {
     /// The access-log entry is not covered by the checkpoint asked for
     /// (not yet committed to by any checkpoint, or only by a later one).
     LogEntryNotCheckpointed => (409, "log-entry-not-checkpointed", "Log entry not covered by the checkpoint"),
+    /// The caller sent more requests than its role's rate allows (the
+    /// gateway's per-principal token bucket); `Retry-After` says when to
+    /// try again.
+    RateLimited => (429, "rate-limited", "Too many requests"),
 }
 
 impl ProblemType {
@@ -328,6 +332,7 @@ mod tests {
         ("invalid-standard-csv", 422),
         ("checkpoint-not-found", 404),
         ("log-entry-not-checkpointed", 409),
+        ("rate-limited", 429),
     ];
 
     #[test]

@@ -349,7 +349,7 @@ pub fn open_store() -> Result<SqlStore<SpinDb>, Reply> {
         .map_err(|e| problem::internal("opening the store", &e))?
         .filter(|b| !b.is_empty())
         .unwrap_or_else(|| "sqlite".to_owned());
-    let db = match backend.as_str() {
+    let store = match backend.as_str() {
         "sqlite" => {
             let db = SpinDb::Sqlite(SpinSqlite(
                 sqlite::Connection::open("default").map_err(store_error)?,
@@ -357,13 +357,13 @@ pub fn open_store() -> Result<SqlStore<SpinDb>, Reply> {
             // The access log's own file, for the components granted it
             // (spin.toml `sqlite_databases`); the others have no log to
             // write and keep the one database.
-            return match sqlite::Connection::open(ACCESSLOG_LABEL) {
-                Ok(log) => Ok(SqlStore::with_log(db, SpinDb::Sqlite(SpinSqlite(log)))),
+            match sqlite::Connection::open(ACCESSLOG_LABEL) {
+                Ok(log) => SqlStore::with_log(db, SpinDb::Sqlite(SpinSqlite(log))),
                 Err(sqlite::Error::AccessDenied | sqlite::Error::NoSuchDatabase) => {
-                    Ok(SqlStore::new(db))
+                    SqlStore::new(db)
                 }
-                Err(e) => Err(store_error(e)),
-            };
+                Err(e) => return Err(store_error(e)),
+            }
         }
         "postgres" => {
             let url = match variable("database_url") {
@@ -378,9 +378,9 @@ pub fn open_store() -> Result<SqlStore<SpinDb>, Reply> {
                 }
                 Err(e) => return Err(problem::internal("opening the store", &e)),
             };
-            SpinDb::Postgres(PostgresDb(SpinPg(
+            SqlStore::new(SpinDb::Postgres(PostgresDb(SpinPg(
                 pg::Connection::open(&url).map_err(store_error)?,
-            )))
+            ))))
         }
         other => {
             return Err(problem::internal(
@@ -398,10 +398,10 @@ pub fn open_store() -> Result<SqlStore<SpinDb>, Reply> {
             )
         })
         .map_err(|e| problem::internal("opening the store", &e))?;
-    Ok(
-        SqlStore::new(db).with_idempotency_valid_from(idempotency::valid_from(
-            std::time::SystemTime::now(),
-            retention,
-        )),
-    )
+    // Both backends, and the SQLite store with or without the log's file:
+    // an idempotency record past its retention no longer answers.
+    Ok(store.with_idempotency_valid_from(idempotency::valid_from(
+        std::time::SystemTime::now(),
+        retention,
+    )))
 }
