@@ -2,8 +2,9 @@
 //! the metrics endpoint (A: `--log-format off`, `CAREHUB_LOG=warn` as every
 //! other cell runs) and on one with them (B: `--log-format json`, the
 //! request log enabled with `CAREHUB_LOG=info`, `--metrics-listen` scraped
-//! every second while it serves), alternated A, B, A, B in one run so that
-//! drift on the shared machine falls on both. Log lines are counted on the
+//! every second while it serves). Both gateways run side by side on the
+//! same database and the cells alternate A, B per read, the order swapped
+//! every round, so that drift on the shared machine falls on both. Log lines are counted on the
 //! gateway's stdout and in its log file (stderr). The flags are passed when `carehub up --help`
 //! lists them; a gateway without them runs B as A again (an A/A run: the
 //! measurement's own spread), and the table says so.
@@ -92,30 +93,45 @@ pub async fn run(bench: &mut Bench<'_>, fx: &Fixture) -> Result<()> {
                 .into()
         }
     );
-    let mut log_lines: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
-    let mut scrapes = (0u64, 0u64);
+    // Both gateways run side by side on the same database (only one is
+    // loaded at a time); the cells alternate A, B per read, the order
+    // swapped every round, so that drift on the shared machine falls on
+    // both sides alike.
+    let tag = |side| match (side, real_b) {
+        (Side::Off, _) => "off",
+        (Side::On, true) => "on",
+        // Without the flags B is A again: its rows are keyed apart, so
+        // that no target is judged on an A/A run.
+        (Side::On, false) => "again",
+    };
+    let metrics = if flags.metrics_listen {
+        Some(format!("127.0.0.1:{}", sys::free_port()?).parse::<SocketAddr>()?)
+    } else {
+        None
+    };
+    let logs =
+        [Side::Off, Side::On].map(|side| bench.logs.join(format!("gateway-ops-{}.log", tag(side))));
+    for log in &logs {
+        let _ = std::fs::remove_file(log);
+    }
+    let a = start(bench, Side::Off, flags, None, &logs[0])?;
+    let b = start(bench, Side::On, flags, metrics, &logs[1])?;
+    let scraper = metrics.map(|addr| Scraper::start(addr, Duration::from_secs(1)));
+    let mut answered = [0u64; 2];
     for round in 0..cfg.ab_rounds {
-        for side in [Side::Off, Side::On] {
-            // Without the flags B is A again: its rows are keyed apart, so
-            // that no target is judged on an A/A run.
-            let tag = match (side, real_b) {
-                (Side::Off, _) => "off",
-                (Side::On, true) => "on",
-                (Side::On, false) => "again",
+        for (suffix, name, send) in READS {
+            let order = if round % 2 == 0 {
+                [Side::Off, Side::On]
+            } else {
+                [Side::On, Side::Off]
             };
-            let log = bench.logs.join(format!("gateway-ops-{tag}-{round}.log"));
-            let _ = std::fs::remove_file(&log);
-            let metrics = (side == Side::On && flags.metrics_listen)
-                .then(|| -> Result<SocketAddr> {
-                    Ok(format!("127.0.0.1:{}", sys::free_port()?).parse()?)
-                })
-                .transpose()?;
-            let up = start(bench, side, flags, metrics, &log)?;
-            let scraper = metrics.map(|addr| Scraper::start(addr, Duration::from_secs(1)));
-            let target = up.target(Some("municipality"))?;
-            let before = bench.out.rows.len();
-            for (suffix, name, send) in READS {
-                let key = format!("ops_{tag}_{suffix}");
+            for side in order {
+                let (up, i) = match side {
+                    Side::Off => (&a, 0),
+                    Side::On => (&b, 1),
+                };
+                let target = up.target(Some("municipality"))?;
+                let key = format!("ops_{}_{suffix}", tag(side));
                 let row_name = format!(
                     "{name}, {} (round {})",
                     match (side, real_b) {
@@ -138,39 +154,36 @@ pub async fn run(bench: &mut Bench<'_>, fx: &Fixture) -> Result<()> {
                     parents: Vec::new(),
                 };
                 measure::load_cell(bench, &cell, conns).await?;
+                answered[i] += bench.out.rows.last().map_or(0, |r| r.requests);
             }
-            let answered: u64 = bench.out.rows[before..].iter().map(|r| r.requests).sum();
-            if let Some(s) = scraper {
-                let (ok, bytes) = s.stop();
-                scrapes.0 += ok;
-                scrapes.1 += bytes;
-            }
-            // The request log goes to stdout (or stderr, the log file).
-            let lines = up
-                .server
-                .stdout_lines
-                .load(std::sync::atomic::Ordering::Relaxed)
-                + std::fs::read_to_string(&log)
-                    .map(|t| t.lines().count() as u64)
-                    .unwrap_or(0);
-            up.stop();
-            let e = log_lines.entry(tag).or_default();
-            e.0 += lines;
-            e.1 += answered;
         }
+    }
+    let scrapes = scraper.map_or((0, 0), Scraper::stop);
+    // The request log goes to stdout; diagnostics to stderr (the log file).
+    let mut log_lines: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+    for (i, (up, side)) in [(a, Side::Off), (b, Side::On)].into_iter().enumerate() {
+        let lines = up
+            .server
+            .stdout_lines
+            .load(std::sync::atomic::Ordering::Relaxed)
+            + std::fs::read_to_string(&logs[i])
+                .map(|t| t.lines().count() as u64)
+                .unwrap_or(0);
+        up.stop();
+        log_lines.insert(tag(side), (lines, answered[i]));
     }
     let per = |tag| {
         log_lines.get(tag).map_or_else(
             || "–".to_owned(),
             |(lines, answered)| {
                 format!(
-                    "{lines} log lines for {answered} answers counted in the windows (warm-ups not counted)"
+                    "{lines} lines on stdout and stderr for {answered} answers counted in the windows (warm-ups and the other side's cells not counted)"
                 )
             },
         )
     };
     bench.out.remarks.push(format!(
-        "request log + metrics A/B ({conns} connections, {} rounds of A then B): {}; A: {}; B: {}{}",
+        "request log + metrics A/B ({conns} connections, {} rounds, both gateways up side by side, A and B alternating per cell): {}; A: {}; B: {}{}",
         cfg.ab_rounds,
         if real_b {
             format!(

@@ -75,8 +75,9 @@ struct RunArgs {
     /// one municipality while another bulk-loads).
     #[arg(long, value_delimiter = ',', default_value = "8,32")]
     contend_connections: Vec<usize>,
-    /// Rounds of A then B in the request-log A/B (group `ops`).
-    #[arg(long, default_value_t = 2)]
+    /// Rounds of the request-log A/B (group `ops`): each measures every
+    /// read on A and on B.
+    #[arg(long, default_value_t = 3)]
     ab_rounds: usize,
     /// Persons of the PostgreSQL dataset (group `pg`).
     #[arg(long, default_value_t = 2_000)]
