@@ -392,17 +392,29 @@ async fn read_store(store: &Store) -> std::result::Result<StoreFigures, String> 
         Store::None => return Ok(StoreFigures::default()),
         Store::Sqlite(pool) => {
             let path = pool.path().to_owned();
+            // The access log lives in its own file beside default.db (the
+            // `accesslog` label) once the hub has one.
+            let log_path = path.with_file_name(format!("{}.db", crate::ACCESSLOG_LABEL));
             tokio::task::spawn_blocking(move || -> rusqlite::Result<(i64, Option<String>, i64)> {
-                let conn = rusqlite::Connection::open_with_flags(
-                    &path,
-                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
-                        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                )?;
-                conn.busy_timeout(Duration::from_secs(2))?;
+                let open = |p: &std::path::Path| -> rusqlite::Result<rusqlite::Connection> {
+                    let conn = rusqlite::Connection::open_with_flags(
+                        p,
+                        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                            | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                    )?;
+                    conn.busy_timeout(Duration::from_secs(2))?;
+                    Ok(conn)
+                };
+                let conn = open(&path)?;
                 let (pending, oldest) = conn.query_row(OUTBOX_SQL, [], |r| {
                     Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?))
                 })?;
-                let appends = conn.query_row(LOG_SQL, [], |r| r.get::<_, i64>(0))?;
+                let log = if log_path.exists() {
+                    open(&log_path)?
+                } else {
+                    conn
+                };
+                let appends = log.query_row(LOG_SQL, [], |r| r.get::<_, i64>(0))?;
                 Ok((pending, oldest, appends))
             })
             .await
