@@ -457,6 +457,7 @@ fn old_chain() -> Vec<(String, String)> {
                 application_ids: Vec::new(),
                 outcome: AccessOutcome::Allowed,
                 deny_reason: None,
+                request_id: None,
             }
             .canonical_json();
             let hash = chain_hash(&prev, &entry);

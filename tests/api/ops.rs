@@ -191,6 +191,27 @@ fn each_request_gives_one_log_line_with_the_id_returned_and_passed_on() {
         !all.contains(&token),
         "the person token must never be logged"
     );
+
+    // The same id is in the access-log entry of that read, as the person's
+    // municipality (and the person) see it: one id links the operator's log,
+    // the access log and a support call. The caller's forged id is nowhere.
+    let listed: serde_json::Value = muni
+        .get(app.url("/api/read/persons/131016/0000012345/accesses"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let accesses = listed["accesses"].as_array().unwrap();
+    let of_read: Vec<_> = accesses
+        .iter()
+        .filter(|a| a["request_id"] == read_id.as_str())
+        .collect();
+    assert_eq!(of_read.len(), 1, "{listed:#}");
+    assert_eq!(of_read[0]["action"], "list_documents");
+    assert!(
+        !listed.to_string().contains("forged-by-the-caller"),
+        "{listed:#}"
+    );
 }
 
 /// The gateway's metrics URL, from its start banner.

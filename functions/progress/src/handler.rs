@@ -118,6 +118,7 @@ fn access_entry(
             AccessOutcome::Denied
         },
         deny_reason: decision.deny_reason(),
+        request_id: None,
     }
 }
 

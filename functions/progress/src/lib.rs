@@ -50,7 +50,7 @@ mod component {
         let (head, principal, matched) = (call.head, call.principal, call.matched);
         // The portal reads only for the person its token names.
         let caller = wasm::caller(head, principal)?;
-        let store = wasm::open_store()?;
+        let store = wasm::open_logging_store(head)?;
         let now = clock::now_rfc3339();
         Ok(match matched.endpoint {
             Endpoint::Create | Endpoint::Step => {

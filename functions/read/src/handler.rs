@@ -236,6 +236,7 @@ fn access_entry(
             AccessOutcome::Denied
         },
         deny_reason: decision.deny_reason(),
+        request_id: None,
     }
 }
 
@@ -819,6 +820,9 @@ struct AccessView<'a> {
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     application_ids: &'a [ApplicationId],
     outcome: AccessOutcome,
+    /// The request's id, linking the entry to the operator's request log.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -863,6 +867,7 @@ pub fn accesses<S: ReadStore + ?Sized>(
             application_id: r.entry.application_id.as_ref(),
             application_ids: &r.entry.application_ids,
             outcome: r.entry.outcome,
+            request_id: r.entry.request_id.as_deref(),
         })
         .collect();
     Reply::json(

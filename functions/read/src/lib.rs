@@ -66,7 +66,7 @@ mod component {
         if matched.endpoint.is_checkpoint() {
             let signer = signer()?;
             let key = signer.verifier();
-            let store = wasm::open_store()?;
+            let store = wasm::open_logging_store(head)?;
             return Ok(match matched.endpoint {
                 Endpoint::MakeCheckpoint => {
                     checkpoints::run(&store, &principal, &signer, &clock::now_rfc3339())
@@ -91,7 +91,7 @@ mod component {
             Endpoint::List => {
                 let person = handler::person_from_path(matched.params[0], matched.params[1])?;
                 let params = handler::list_params(head)?;
-                let store = wasm::open_store()?;
+                let store = wasm::open_logging_store(head)?;
                 match Reader::of(&caller) {
                     Some(reader) => handler::list(&store, &reader, &person, &params, &now),
                     None => handler::refuse_unreadable(
@@ -105,7 +105,7 @@ mod component {
             Endpoint::One => {
                 let id = handler::document_id_from_path(matched.params[0])?;
                 let version = handler::version_param(head)?;
-                let store = wasm::open_store()?;
+                let store = wasm::open_logging_store(head)?;
                 match Reader::of(&caller) {
                     Some(reader) => handler::one(&store, &reader, &id, version, &now),
                     None => handler::refuse_unreadable(
@@ -119,7 +119,7 @@ mod component {
             Endpoint::ExportCsv => {
                 let id = handler::document_id_from_path(matched.params[0])?;
                 let version = handler::version_param(head)?;
-                let store = wasm::open_store()?;
+                let store = wasm::open_logging_store(head)?;
                 match Reader::of(&caller) {
                     Some(reader) => handler::export_csv(&store, &reader, &id, version, &now),
                     None => handler::refuse_unreadable(
@@ -133,7 +133,7 @@ mod component {
             Endpoint::Accesses => {
                 let person = handler::person_from_path(matched.params[0], matched.params[1])?;
                 let page = routing::page(&head.query)?;
-                let store = wasm::open_store()?;
+                let store = wasm::open_logging_store(head)?;
                 handler::accesses(
                     &store,
                     &caller.principal,
@@ -145,7 +145,7 @@ mod component {
             Endpoint::AccessProof => {
                 let person = handler::person_from_path(matched.params[0], matched.params[1])?;
                 let key = signer()?.verifier();
-                let store = wasm::open_store()?;
+                let store = wasm::open_logging_store(head)?;
                 checkpoints::inclusion(
                     &store,
                     &caller.principal,

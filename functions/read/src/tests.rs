@@ -797,6 +797,7 @@ fn concurrent_appenders_keep_the_shard_chain_linear() {
                         application_ids: Vec::new(),
                         outcome: AccessOutcome::Allowed,
                         deny_reason: None,
+                        request_id: None,
                     };
                     log_access(&s, &[entry]).unwrap();
                 }
@@ -818,4 +819,36 @@ fn concurrent_appenders_keep_the_shard_chain_linear() {
     let _ = std::fs::remove_file(&path);
     assert_eq!(rows.len(), 100);
     assert_eq!(verify_chain(&rows), Ok(()));
+}
+
+#[test]
+fn the_request_id_goes_into_the_entry_and_a_malformed_one_is_left_out() {
+    let (s, p, _) = seeded();
+    let muni = reader(MUNICIPALITY, None);
+    let s = s.with_request_id(Some("0b6f6d2c-3c1e-4a55-9d1e-8f0c2a8e7b11"));
+    assert_eq!(handler::list(&s, &muni, &p, &params(), NOW).status, 200);
+    let s = s.with_request_id(Some("new\nline"));
+    assert_eq!(handler::list(&s, &muni, &p, &params(), NOW).status, 200);
+    let s = s.with_request_id(None);
+    assert_eq!(handler::list(&s, &muni, &p, &params(), NOW).status, 200);
+    let listed = json_of(&accesses_of(&s, MUNICIPALITY, None, &p));
+    let ids: Vec<&Value> = listed["accesses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| &a["request_id"])
+        .collect();
+    // Newest first: no id, a malformed id (not recorded), the good one.
+    assert_eq!(
+        ids,
+        [
+            &Value::Null,
+            &Value::Null,
+            &json!("0b6f6d2c-3c1e-4a55-9d1e-8f0c2a8e7b11")
+        ]
+    );
+    // An entry without an id hashes as entries did before the field existed.
+    let stored = s.person_accesses(&p, None, 10).unwrap();
+    assert!(!stored[0].entry.canonical_json().contains("request_id"));
+    assert!(stored[2].entry.canonical_json().contains("\"request_id\":"));
 }

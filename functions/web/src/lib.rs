@@ -111,7 +111,7 @@ mod component {
                 Vec::new()
             };
             let keys = keys()?;
-            let store = wasm::open_store()?;
+            let store = wasm::open_logging_store(head)?;
             let request = Request {
                 head,
                 principal,

@@ -114,6 +114,7 @@ mod tests {
             application_ids: Vec::new(),
             outcome: AccessOutcome::Allowed,
             deny_reason: None,
+            request_id: None,
         }
     }
 

@@ -188,6 +188,23 @@ pub struct AccessLogEntry {
     /// Why it was denied (internal; never shown to the reader who was refused).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deny_reason: Option<DenyReason>,
+    /// The request's id (`x-request-id`, set by the edge): links this entry
+    /// to the operator's request log and a support call. Left out of the
+    /// canonical JSON when absent, so entries written before it hash as
+    /// they did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+/// Whether `id` may be recorded as a request id: 1–128 characters of
+/// `A–Z a–z 0–9 . _ : -` (a UUID, a ULID, a trace id). Anything else is not
+/// recorded, so a request id can neither bloat the log nor smuggle text
+/// into it.
+pub fn is_request_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
 }
 
 impl AccessLogEntry {
@@ -223,6 +240,22 @@ mod tests {
         h.update([b'0'; 64]);
         h.update(b"\x1e{}");
         assert_eq!(chain_hash(GENESIS_HASH, "{}"), hex::encode(h.finalize()));
+    }
+
+    #[test]
+    fn request_ids_are_short_plain_tokens() {
+        for good in [
+            "0b6f6d2c-3c1e-4a55-9d1e-8f0c2a8e7b11",
+            "support-call-4711",
+            "01J:a.b_c",
+        ] {
+            assert!(is_request_id(good), "{good}");
+        }
+        let long = "a".repeat(129);
+        for bad in ["", "has space", "new\nline", "é", "a/b", long.as_str()] {
+            assert!(!is_request_id(bad), "{bad:?}");
+        }
+        assert!(is_request_id(&"a".repeat(128)));
     }
 
     #[test]
@@ -283,6 +316,7 @@ mod tests {
             application_ids: Vec::new(),
             outcome: AccessOutcome::Denied,
             deny_reason: Some(DenyReason::NotMarkedForRole),
+            request_id: None,
         };
         let text = entry.canonical_json();
         assert!(text.starts_with(r#"{"action":"read_document","at":"#));
@@ -326,6 +360,7 @@ mod tests {
             application_ids: Vec::new(),
             outcome: AccessOutcome::Allowed,
             deny_reason: None,
+            request_id: None,
         };
         let text = entry.canonical_json();
         let v: Value = serde_json::from_str(&text).unwrap();

@@ -339,6 +339,15 @@ fn store_error(e: impl std::fmt::Debug) -> Reply {
 /// The SQLite label of the access log's own database.
 pub const ACCESSLOG_LABEL: &str = "accesslog";
 
+/// [`open_store`] for a request whose reads are logged: the access log's
+/// entries carry the request's id (`x-request-id`, which the edge sets).
+pub fn open_logging_store(head: &RequestHead) -> Result<SqlStore<SpinDb>, Reply> {
+    Ok(open_store()?.with_request_id(head.header(REQUEST_ID_HEADER)))
+}
+
+/// The header the edge passes the request's id in.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
 /// Opens the store the `store_backend` variable selects: `sqlite` (the
 /// default; the database labelled `default`, and the access log in the one
 /// labelled `accesslog` when the component may open it) or `postgres` (the connection

@@ -523,6 +523,12 @@ pub trait AccessLogStore: DocumentStore {
     /// linear; use [`log_access`].
     fn append_access(&self, entries: &[AccessLogEntry]) -> Result<(), StoreError>;
 
+    /// The id of the request this store serves (`x-request-id`), which
+    /// [`log_access`] writes into every entry that names none.
+    fn request_id(&self) -> Option<&str> {
+        None
+    }
+
     /// Accesses to `person`'s data, newest first, below `before_seq`.
     fn person_accesses(
         &self,
@@ -543,7 +549,20 @@ pub fn log_access<S: AccessLogStore + ?Sized>(
         .map(|e| LockKey::LogShard(carehub_domain::shard_of(e)))
         .collect();
     shards.dedup();
-    in_log_transaction(store, &shards, |s| s.append_access(entries))
+    match store.request_id() {
+        Some(id) if entries.iter().any(|e| e.request_id.is_none()) => {
+            let entries: Vec<AccessLogEntry> = entries
+                .iter()
+                .cloned()
+                .map(|mut e| {
+                    e.request_id.get_or_insert_with(|| id.to_owned());
+                    e
+                })
+                .collect();
+            in_log_transaction(store, &shards, |s| s.append_access(&entries))
+        }
+        _ => in_log_transaction(store, &shards, |s| s.append_access(entries)),
+    }
 }
 
 /// [`in_transaction`] on the access log's database: the log's own

@@ -39,6 +39,8 @@ pub struct SqlStore<D: Db> {
     /// The access log's own database, when it has one (SQLite's
     /// `accesslog` label); else the log lives in `db`.
     log: Option<D>,
+    /// The request this store serves, for the access log's entries.
+    request_id: Option<String>,
 }
 
 impl<D: Db> SqlStore<D> {
@@ -49,6 +51,7 @@ impl<D: Db> SqlStore<D> {
             db,
             idempotency_valid_from: None,
             log: None,
+            request_id: None,
         }
     }
 
@@ -72,7 +75,18 @@ impl<D: Db> SqlStore<D> {
             db,
             idempotency_valid_from: None,
             log: Some(log),
+            request_id: None,
         }
+    }
+
+    /// The request this store serves: its id (`x-request-id`, as the edge
+    /// set it) goes into every access-log entry written through this store.
+    /// An id that [`carehub_domain::is_request_id`] refuses is not recorded.
+    pub fn with_request_id(mut self, id: Option<&str>) -> Self {
+        self.request_id = id
+            .filter(|id| carehub_domain::is_request_id(id))
+            .map(str::to_owned);
+        self
     }
 
     /// The underlying connection.
@@ -800,6 +814,10 @@ impl<D: Db> RegistrationStore for SqlStore<D> {
 }
 
 impl<D: Db> AccessLogStore for SqlStore<D> {
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
     fn begin_log(&self) -> Result<(), StoreError> {
         self.log_exec("BEGIN IMMEDIATE", Vec::new()).map(drop)
     }
