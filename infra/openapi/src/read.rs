@@ -360,7 +360,7 @@ fn access() -> Value {
             "application_id": described(app_id.clone(), "read_progress: the application."),
             "application_ids": { "type": "array", "items": app_id, "description": "An allowed list_progress: the person's applications it returned." },
             "outcome": { "enum": AccessOutcome::NAMES },
-            "request_id": { "type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$", "description": "The request's id (`x-request-id`, returned with every answer): the same id is in the operator's request log. Absent on entries written before the hub recorded it." },
+            "request_id": { "type": "string", "pattern": "^[A-Za-z0-9._:@/+=-]{1,128}$", "description": "The request's id (`x-request-id`, returned with every answer): the same id is in the operator's request log. Absent on entries written before the hub recorded it." },
         }),
     )
 }
