@@ -104,20 +104,23 @@ pub fn verify_connection(conn: &Connection) -> Result<Verdict> {
     let mut stmt = conn
         .prepare(PAGE_SQL)
         .doing(|| "reading log_entries (is this a carehub database, migrated?)".into())?;
-    verify_pages(|after, limit| {
-        stmt.query_map((after, limit), |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-            ))
-        })
-        .and_then(|rows| rows.collect::<rusqlite::Result<_>>())
-        .doing(|| "reading log_entries".into())
+    verify_pages(|after, limit| fetch_page(&mut stmt, after, limit))
+}
+
+/// One page of [`PAGE_SQL`]: the rows after `after`, at most `limit`.
+fn fetch_page(stmt: &mut rusqlite::Statement<'_>, after: i64, limit: i64) -> Result<Vec<Row>> {
+    stmt.query_map((after, limit), |r| {
+        Ok((
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+        ))
     })
+    .and_then(|rows| rows.collect::<rusqlite::Result<_>>())
+    .doing(|| "reading log_entries".into())
 }
 
 /// Walks the log page by page: `fetch(after, limit)` returns the rows
@@ -519,20 +522,7 @@ pub fn verify_all_connection(
             .prepare(PAGE_SQL)
             .doing(|| "reading log_entries (is this a carehub database, migrated?)".into())?;
         verify_pages_into(
-            |after, limit| {
-                stmt.query_map((after, limit), |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                    ))
-                })
-                .and_then(|rows| rows.collect::<rusqlite::Result<_>>())
-                .doing(|| "reading log_entries".into())
-            },
+            |after, limit| fetch_page(&mut stmt, after, limit),
             Some(&mut entries),
         )?
     };
