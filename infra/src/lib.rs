@@ -136,6 +136,9 @@ pub async fn up(opts: UpOptions) -> Result<()> {
     if let Some(m) = &serving.metrics {
         runtime.set_metrics(m.clone());
     }
+    if opts.background_nice > 0 {
+        runtime.start_background_lane(opts.background_nice)?;
+    }
     let router = routes::Router::new(manifest.triggers.iter().map(|t| {
         let index = runtime
             .index_of(&t.component)

@@ -130,6 +130,12 @@ struct UpArgs {
     /// Linear-memory cap per component instance, in MiB.
     #[arg(long, default_value_t = 128)]
     max_instance_memory_mib: usize,
+    /// Scheduling priority (nice) of the background lane, where bulk loads
+    /// (`…:bulk`) and the scheduled jobs run: with interactive requests
+    /// waiting they get about a tenth of a busy core at 10, all of an idle
+    /// one. 0: no lane of their own (they share the interactive threads).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(i32).range(0..=19), env = "CAREHUB_BACKGROUND_NICE")]
+    background_nice: i32,
     /// Largest request body accepted, in bytes.
     #[arg(long, default_value_t = 64 * 1024 * 1024)]
     max_body_bytes: usize,
@@ -326,7 +332,8 @@ fn main() -> Result<()> {
         }
     }
     let cli = Cli::parse();
-    carehub::telemetry::init(match &cli.command {
+    // Held to the end of main: it writes out the request log's queued lines.
+    let _log = carehub::telemetry::init(match &cli.command {
         Command::Up(a) => a.log_format,
         _ => carehub::telemetry::LogFormat::Text,
     });
@@ -372,6 +379,7 @@ fn main() -> Result<()> {
                 trust_request_id: a.trust_request_id,
                 metrics_listen: a.metrics_listen,
                 request_log: a.log_format != carehub::telemetry::LogFormat::Off,
+                background_nice: a.background_nice,
             };
             Ok(tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

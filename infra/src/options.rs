@@ -70,4 +70,7 @@ pub struct UpOptions {
     pub metrics_listen: Option<SocketAddr>,
     /// Write the request log (`--log-format` is not `off`).
     pub request_log: bool,
+    /// Scheduling priority (nice, 1–19) of the background lane's threads,
+    /// where bulk loads and scheduled jobs run; 0: no lane of their own.
+    pub background_nice: i32,
 }

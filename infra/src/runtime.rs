@@ -96,6 +96,53 @@ pub struct Runtime {
     limits: Limits,
     ticker_stop: Arc<AtomicBool>,
     metrics: Option<Arc<crate::metrics::Metrics>>,
+    background: Option<BackgroundLane>,
+}
+
+/// Where a request's guest runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// With the connections, on the gateway's own worker threads: every
+    /// request an office or a person waits for.
+    Interactive,
+    /// On the background lane's threads when there is one
+    /// ([`Runtime::start_background_lane`]): bulk loads and scheduled jobs,
+    /// throughput work that yields the CPU to interactive requests.
+    Background,
+}
+
+/// The background lane: a tokio runtime of its own whose worker threads
+/// run at a lower scheduling priority (a higher `nice`). When both lanes
+/// have work, the kernel gives the interactive threads the CPU first (at
+/// nice 10 about 90 % of a contended core); when interactive work is idle,
+/// the background lane gets it all, so a bulk load still runs at full speed
+/// at night.
+struct BackgroundLane {
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for BackgroundLane {
+    fn drop(&mut self) {
+        // A runtime may not be dropped inside another's async context.
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// Lowers the calling thread's scheduling priority to `nice` (Linux: per
+/// thread). Best effort: where it fails the lane still runs, apart.
+fn lower_thread_priority(nice: i32) {
+    // SAFETY: gettid and setpriority have no memory effects; the id is
+    // this thread's.
+    #[allow(unsafe_code)]
+    let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, nice) };
+    if rc != 0 {
+        tracing::warn!(
+            "background lane: could not set nice {nice}: {}",
+            std::io::Error::last_os_error()
+        );
+    }
 }
 
 /// Where compiled components are cached, if anywhere.
@@ -260,7 +307,6 @@ impl Runtime {
                             .collect::<HashSet<_>>(),
                     ),
                     databases: databases.clone(),
-                    in_transaction: Arc::default(),
                 },
                 outbound: OutboundPolicy::new(&outbound_entries)
                     .map_err(Error::in_component(id))?,
@@ -286,7 +332,26 @@ impl Runtime {
             limits,
             ticker_stop,
             metrics: None,
+            background: None,
         })
+    }
+
+    /// Starts the background lane: [`Lane::Background`] requests run from
+    /// now on on threads of their own at scheduling priority `nice`
+    /// (1–19). Without it both lanes share the gateway's worker threads.
+    pub fn start_background_lane(&mut self, nice: i32) -> Result<()> {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("carehub-background")
+            .on_thread_start(move || lower_thread_priority(nice))
+            .enable_all()
+            .build()
+            .doing(|| "starting the background lane's threads".into())?;
+        self.background = Some(BackgroundLane {
+            runtime: Some(runtime),
+        });
+        Ok(())
     }
 
     /// The index of a component by id.
@@ -314,11 +379,25 @@ impl Runtime {
         self.components.iter().map(|c| c.id.as_str())
     }
 
-    /// Serves one request with a fresh instance of component `index`. Fails
-    /// with [`Error::Deadline`], [`Error::Exhausted`] or
-    /// [`Error::ComponentFailed`].
+    /// Serves one request with a fresh instance of component `index` in
+    /// the interactive lane. Fails with [`Error::Deadline`],
+    /// [`Error::Exhausted`] or [`Error::ComponentFailed`].
     pub async fn handle<B>(
         &self,
+        index: usize,
+        req: hyper::Request<B>,
+    ) -> Result<hyper::Response<HyperOutgoingBody>>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
+        self.handle_in(Lane::Interactive, index, req).await
+    }
+
+    /// [`Runtime::handle`] with the guest run in `lane`.
+    pub async fn handle_in<B>(
+        &self,
+        lane: Lane,
         index: usize,
         req: hyper::Request<B>,
     ) -> Result<hyper::Response<HyperOutgoingBody>>
@@ -339,7 +418,6 @@ impl Runtime {
                 sqlite: SqliteCtx {
                     allowed: component.sqlite.allowed.clone(),
                     databases: component.sqlite.databases.clone(),
-                    in_transaction: Arc::default(),
                 },
                 variables: component.variables.clone(),
                 limits: StoreLimitsBuilder::new()
@@ -352,16 +430,15 @@ impl Runtime {
         store.limiter(|s| &mut s.limits);
         // Each epoch tick, a guest still running yields to the executor, so
         // a computing guest never holds a worker thread for more than a tick
-        // and starves other requests; past the deadline it is stopped. A
-        // guest inside a database transaction is not yielded (see
-        // `SqliteCtx::in_transaction`): it runs on to its commit.
+        // and starves other requests; past the deadline it is stopped. This
+        // holds inside a database transaction too: a writer waiting for the
+        // lock such a guest holds waits on the executor (see
+        // `host::sqlite`), not on the thread the holder needs to resume.
         let deadline = std::time::Instant::now() + self.limits.deadline;
         store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |store| {
+        store.epoch_deadline_callback(move |_| {
             if std::time::Instant::now() >= deadline {
                 Ok(UpdateDeadline::Interrupt)
-            } else if store.data().sqlite.in_transaction.load(Ordering::Relaxed) {
-                Ok(UpdateDeadline::Continue(1))
             } else {
                 Ok(UpdateDeadline::Yield(1))
             }
@@ -380,7 +457,7 @@ impl Runtime {
             .map_err(failed)?;
         let pre = component.pre.clone();
         let observe = self.metrics.clone().map(|m| (m, component.name.clone()));
-        let task = tokio::task::spawn(async move {
+        let run = async move {
             let started = std::time::Instant::now();
             let proxy = pre.instantiate_async(&mut store).await?;
             if let Some((metrics, name)) = observe {
@@ -390,7 +467,14 @@ impl Runtime {
                 .wasi_http_incoming_handler()
                 .call_handle(&mut store, incoming, out)
                 .await
-        });
+        };
+        let task = match (
+            lane,
+            self.background.as_ref().and_then(|b| b.runtime.as_ref()),
+        ) {
+            (Lane::Background, Some(rt)) => rt.spawn(run),
+            _ => tokio::task::spawn(run),
+        };
 
         // The epoch stops a guest that computes; this also stops one that
         // waits on the host forever (an outbound call, a locked database).

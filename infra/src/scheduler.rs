@@ -114,7 +114,10 @@ pub async fn run(gateway: &Gateway, path: &'static str) -> Result<(u16, Bytes)> 
         .acquire()
         .await
         .map_err(|e| Error::unexpected("waiting for a free slot", e))?;
-    let resp = gateway.runtime.handle(index, req).await?;
+    let resp = gateway
+        .runtime
+        .handle_in(crate::runtime::Lane::Background, index, req)
+        .await?;
     let status = resp.status().as_u16();
     let body = resp
         .into_body()

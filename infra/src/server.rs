@@ -6,7 +6,7 @@ use crate::error::{Doing, Error, Result, report};
 use crate::limits::{Admitted, ConnectionCap, ConnectionLimits, Guarded, InFlight, RateLimiter};
 use crate::metrics::Metrics;
 use crate::routes::{Matched, Router};
-use crate::runtime::{Runtime, full_body};
+use crate::runtime::{Lane, Runtime, full_body};
 use crate::telemetry::{Exchange, Observed, REQUEST_ID, Routed, TrustedForRequestId};
 use bytes::Bytes;
 use carehub_domain::Principal;
@@ -244,9 +244,10 @@ impl Gateway {
         };
         let body = Full::new(body)
             .map_err(|never: Infallible| -> wasmtime_wasi_http::Error { match never {} });
+        let lane = lane_of(parts.uri.path());
         let result = self
             .runtime
-            .handle(index, Request::from_parts(parts, body))
+            .handle_in(lane, index, Request::from_parts(parts, body))
             .await;
         drop(permit);
         if let (Some(m), Err(e)) = (metrics, &result) {
@@ -266,6 +267,17 @@ impl Gateway {
             Err(Error::Exhausted) => problem(ProblemType::Overloaded, "no capacity; retry shortly"),
             Err(e) => internal(report(&e)),
         }
+    }
+}
+
+/// The lane a request's guest runs in: the bulk endpoints (`…:bulk`, a
+/// whole load in one request) in the background lane, everything else in
+/// the interactive one.
+pub fn lane_of(path: &str) -> Lane {
+    if path.ends_with(":bulk") {
+        Lane::Background
+    } else {
+        Lane::Interactive
     }
 }
 

@@ -11,6 +11,14 @@
 //! `CAREHUB_LOG=warn,carehub::request=info`. The gateway's other
 //! diagnostics go to standard error.
 //!
+//! The request line is formatted on the thread that served the request and
+//! handed to a writer thread of its own (`tracing-appender`'s non-blocking
+//! writer, buffered, flushed whenever its queue runs empty): a slow or full
+//! standard output (a pipe nobody reads fast enough) never stalls a worker.
+//! It is not lossy: when [`QUEUED_LINES`] lines wait unwritten, serving
+//! waits for the writer rather than drop one. [`init`]'s guard flushes what
+//! is queued when the gateway exits.
+//!
 //! The request id is the caller's `x-request-id` only when the caller is
 //! trusted for it (`--trust-request-id`, or any caller under `--no-edge`,
 //! where the edge in front set it) and the value is short and plain;
@@ -63,35 +71,67 @@ impl std::str::FromStr for LogFormat {
     }
 }
 
+/// Request-log lines that may wait for the writer thread before serving
+/// waits for it.
+pub const QUEUED_LINES: usize = 65_536;
+
+/// Flushes the request log's queued lines when dropped: keep it until exit.
+pub struct LogGuard(#[allow(dead_code)] Option<tracing_appender::non_blocking::WorkerGuard>);
+
+/// Standard output, written in large pieces: the writer thread fills the
+/// buffer from its queue and flushes it when the queue runs empty.
+fn buffered_stdout() -> std::io::BufWriter<Box<dyn std::io::Write + Send>> {
+    use std::os::fd::AsFd as _;
+    // A `File` on a duplicate of fd 1, so that the buffer is written with
+    // one `write` each time (`Stdout` would split it at every newline's
+    // line buffering and take its lock); `Stdout` itself if that fails.
+    let out: Box<dyn std::io::Write + Send> = match std::io::stdout().as_fd().try_clone_to_owned() {
+        Ok(fd) => Box::new(std::fs::File::from(fd)),
+        Err(_) => Box::new(std::io::stdout()),
+    };
+    std::io::BufWriter::with_capacity(64 << 10, out)
+}
+
 /// Installs the global subscriber: the request log on standard output in
 /// `format`, everything else on standard error (JSON too with `json`),
 /// both under the `CAREHUB_LOG` / `RUST_LOG` filter.
-pub fn init(format: LogFormat) {
+pub fn init(format: LogFormat) -> LogGuard {
     use tracing_subscriber::filter::filter_fn;
     use tracing_subscriber::{EnvFilter, fmt};
     let filter = EnvFilter::try_from_env("CAREHUB_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let is_request = |m: &tracing::Metadata<'_>| m.target() == REQUEST_TARGET;
-    let requests = match format {
-        LogFormat::Off => None,
-        LogFormat::Text => Some(
+    let (writer, guard) = match format {
+        LogFormat::Off => (None, None),
+        _ => {
+            let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+                .lossy(false)
+                .buffered_lines_limit(QUEUED_LINES)
+                .thread_name("carehub-request-log")
+                .finish(buffered_stdout());
+            (Some(writer), Some(guard))
+        }
+    };
+    let requests = match (format, writer) {
+        (LogFormat::Text, Some(w)) => Some(
             fmt::layer()
-                .with_writer(std::io::stdout)
+                .with_writer(w)
                 .with_target(false)
                 .with_filter(filter_fn(is_request))
                 .boxed(),
         ),
-        LogFormat::Json => Some(
+        (LogFormat::Json, Some(w)) => Some(
             fmt::layer()
                 .json()
                 .flatten_event(true)
                 .with_current_span(false)
                 .with_span_list(false)
-                .with_writer(std::io::stdout)
+                .with_writer(w)
                 .with_filter(filter_fn(is_request))
                 .boxed(),
         ),
+        _ => None,
     };
     let diagnostics = match format {
         LogFormat::Json => fmt::layer()
@@ -109,6 +149,7 @@ pub fn init(format: LogFormat) {
         .with(requests)
         .with(diagnostics)
         .try_init();
+    LogGuard(guard)
 }
 
 /// Whether request-log lines are written at all (the filter and

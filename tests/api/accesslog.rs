@@ -777,8 +777,11 @@ fn a_slow_writer_of_one_person_delays_no_one_else_on_two_gateways() {
 /// every writer of `default.db` (per-person locks are PostgreSQL's, above).
 /// What the log's own file buys: a read appends its entry to
 /// `accesslog.db`, so reads are still answered, and logged, while a
-/// transaction holds `default.db`'s write lock. (Run on SQLite in both
-/// passes.)
+/// transaction holds `default.db`'s write lock. The gateway runs on ONE
+/// worker thread here (`TOKIO_WORKER_THREADS=1`): the writer queued behind
+/// the lock waits on the executor, not in SQLite's busy handler on that
+/// thread, or no read could be answered until it gave up. (Run on SQLite in
+/// both passes.)
 #[test]
 fn on_sqlite_reads_are_answered_and_logged_while_a_writer_holds_the_documents_file() {
     use crate::care::{content, ingest};
@@ -790,6 +793,7 @@ fn on_sqlite_reads_are_answered_and_logged_while_a_writer_holds_the_documents_fi
         Options {
             args: vec!["--checkpoint-interval-ms".into(), "0".into()],
             shared_database: Some(TestDb::Sqlite(path.clone())),
+            env: vec![("TOKIO_WORKER_THREADS".into(), "1".into())],
             ..Options::default()
         },
     );
@@ -845,4 +849,88 @@ fn on_sqlite_reads_are_answered_and_logged_while_a_writer_holds_the_documents_fi
     assert_eq!(accesses(&app, Q).len(), 6);
     let (ok, stdout, stderr) = verify_log(&app);
     assert!(ok, "{stdout} {stderr}");
+}
+
+/// The gateway's threads whose name starts with `prefix`: (tid, nice).
+fn threads_named(pid: u32, prefix: &str) -> Vec<(u32, i64)> {
+    let mut found = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let dir = task.unwrap().path();
+        let Ok(comm) = std::fs::read_to_string(dir.join("comm")) else {
+            continue;
+        };
+        if !comm.trim_end().starts_with(prefix) {
+            continue;
+        }
+        let stat = std::fs::read_to_string(dir.join("stat")).unwrap();
+        // After "(comm)": state is field 3, nice field 19.
+        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+        let tid = dir.file_name().unwrap().to_str().unwrap().parse().unwrap();
+        found.push((tid, fields[16].parse().unwrap()));
+    }
+    found
+}
+
+/// Bulk loads run in the background lane: threads of their own at a lower
+/// priority (`--background-nice`, 10 by default), where a bulk load is
+/// answered in full; with `--background-nice 0` there is no such lane.
+#[test]
+fn bulk_loads_run_in_a_background_lane_of_lower_priority() {
+    use crate::care::content;
+    use carehub_domain::DocumentKind;
+    let app = app();
+    let lane = threads_named(app.pid(), "carehub-backgro");
+    assert!(!lane.is_empty(), "no background lane threads");
+    assert!(
+        lane.iter().all(|(_, nice)| *nice == 10),
+        "background lane priorities: {lane:?}"
+    );
+    let interactive = threads_named(app.pid(), "tokio-rt-worker");
+    assert!(!interactive.is_empty());
+    for (_, nice) in interactive {
+        assert_eq!(nice, 0, "the interactive workers keep their priority");
+    }
+    let kind = DocumentKind::InsuranceCertificate;
+    let body: String = (0..50)
+        .map(|i| {
+            let insured = format!("{:010}", 7_100_000 + i);
+            json!({
+                "person": {"insurer_number": INSURER, "insured_number": insured},
+                "kind": kind.as_str(),
+                "content": content(kind, &insured, json!({})),
+            })
+            .to_string()
+                + "\n"
+        })
+        .collect();
+    let resp = app
+        .client("municipality")
+        .post(app.url("/api/ingest/documents:bulk"))
+        .header("content-type", "application/x-ndjson")
+        .body(body)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let text = resp.text().unwrap();
+    let created = text
+        .lines()
+        .filter(|l| serde_json::from_str::<Value>(l).unwrap()["status"] == 201)
+        .count();
+    assert_eq!(created, 50, "{text}");
+
+    let none = TestApp::spawn_with(Options {
+        args: vec!["--background-nice".into(), "0".into()],
+        ..Options::default()
+    });
+    assert!(threads_named(none.pid(), "carehub-backgro").is_empty());
+    let bad = Command::new(env!("CARGO_BIN_EXE_carehub"))
+        .args(["up", "--background-nice", "20"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("--background-nice"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
 }

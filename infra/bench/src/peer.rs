@@ -177,7 +177,6 @@ pub fn serve(args: PeerArgs) -> Result<()> {
     let sqlite = SqliteCtx {
         allowed: Arc::new(HashSet::new()),
         databases: Arc::new(Databases::open(&no_databases, [])?),
-        in_transaction: Arc::default(),
     };
     let _ = std::fs::remove_dir(&no_databases);
     let pre = ProxyPre::new(linker.instantiate_pre(&component)?)?;

@@ -17,6 +17,11 @@ pub mod bindings {
             // PostgreSQL calls wait on the network: async, so a guest waiting
             // for a lock or a pooled connection never holds a worker thread.
             "fermyon:spin/postgres": async | trappable,
+            // SQLite statements run inline, but one that must wait for a
+            // database's write lock waits asynchronously (see
+            // `sqlite::HostConnection::execute`), so a writer queued behind
+            // another never holds a worker thread.
+            "fermyon:spin/sqlite": async | trappable,
             default: trappable,
         },
         with: {

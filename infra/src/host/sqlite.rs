@@ -7,10 +7,25 @@
 //! cache across requests; a connection handed back with an open transaction
 //! (a guest that trapped mid-transaction) is rolled back first, so nothing
 //! half-done survives an instance.
+//!
+//! Statements run inline on the worker thread (in WAL mode a read never
+//! waits, and an uncontended write is microseconds), except the wait for a
+//! database's write lock. Within the gateway that lock is an async mutex per
+//! database, queued in arrival order: a statement that starts a write
+//! transaction (`BEGIN IMMEDIATE`/`EXCLUSIVE`), or writes outside one, first
+//! waits for it on the executor, holds it until its connection is back in
+//! autocommit mode, and only then asks SQLite for the file's lock (which
+//! only another process can still hold: that wait is retried with short
+//! async pauses, never SQLite's blocking busy handler). [`LOCK_WAIT`] bounds
+//! the whole wait. So a writer queued behind another writer — a bulk load
+//! holding `default`'s lock, say — never holds a worker thread, and a guest
+//! may be yielded to the executor while it holds a lock itself: whoever
+//! waits for that lock waits on the executor, not on the thread the holder
+//! needs to resume.
 
 use super::bindings::fermyon::spin::sqlite::{self, Error, QueryResult, RowResult, Value};
 use crate::error::{Doing, Result};
-use rusqlite::types::{Value as SqlValue, ValueRef};
+use rusqlite::types::{ToSqlOutput, ValueRef};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -20,10 +35,22 @@ use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 /// Idle connections kept per database.
 const MAX_IDLE: usize = 32;
 
+/// How long a statement waits for a database's write lock in all, before it
+/// fails with SQLite's `database is locked` (what `busy_timeout` gave before
+/// the wait became asynchronous).
+pub const LOCK_WAIT: Duration = Duration::from_secs(5);
+
+/// The first pause between tries for a write lock; it doubles up to
+/// [`MAX_PAUSE`].
+const FIRST_PAUSE: Duration = Duration::from_micros(250);
+const MAX_PAUSE: Duration = Duration::from_millis(8);
+
 /// One database file and its idle connections.
 pub struct Pool {
     path: PathBuf,
     idle: Mutex<Vec<rusqlite::Connection>>,
+    /// The database's write lock within this gateway (see the module docs).
+    writer: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Pool {
@@ -31,13 +58,18 @@ impl Pool {
         Pool {
             path,
             idle: Mutex::new(Vec::new()),
+            writer: Arc::default(),
         }
     }
 
     /// Opens a fresh connection with the settings every connection gets.
     pub fn connect(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
         let conn = rusqlite::Connection::open(path)?;
-        conn.busy_timeout(Duration::from_secs(5))?;
+        // The busy handler still covers what the host does not retry: a
+        // statement inside a transaction (in WAL mode only a read racing a
+        // checkpoint's restart), and connections outside the host
+        // (migrations, backup, verify-log).
+        conn.busy_timeout(LOCK_WAIT)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -118,17 +150,16 @@ pub struct SqliteCtx {
     pub allowed: Arc<HashSet<String>>,
     /// The application's databases.
     pub databases: Arc<Databases>,
-    /// Whether this instance's last statement left a transaction open. The
-    /// runtime does not yield a guest to the executor while it holds one:
-    /// another instance's `BEGIN IMMEDIATE` waiting on the same worker
-    /// thread would otherwise wait on a lock holder that cannot resume.
-    pub in_transaction: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The resource behind a guest's `connection` handle.
 pub struct SqliteConnection {
     conn: Option<rusqlite::Connection>,
     pool: Arc<Pool>,
+    /// The database's write lock while this connection writes; released
+    /// (field order: after `Drop` has handed `conn` back, rolled back) when
+    /// the connection is back in autocommit mode or dropped.
+    writing: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl Drop for SqliteConnection {
@@ -164,7 +195,7 @@ pub fn add_to_linker<T: Send + 'static>(
 impl sqlite::Host for SqliteView<'_> {}
 
 impl sqlite::HostConnection for SqliteView<'_> {
-    fn open(
+    async fn open(
         &mut self,
         database: String,
     ) -> wasmtime::Result<Result<Resource<SqliteConnection>, Error>> {
@@ -181,49 +212,131 @@ impl sqlite::HostConnection for SqliteView<'_> {
         let resource = self.table.push(SqliteConnection {
             conn: Some(conn),
             pool: pool.clone(),
+            writing: None,
         })?;
         Ok(Ok(resource))
     }
 
-    fn execute(
+    async fn execute(
         &mut self,
         connection: Resource<SqliteConnection>,
         statement: String,
         parameters: Vec<Value>,
     ) -> wasmtime::Result<Result<QueryResult, Error>> {
-        let connection = self.table.get(&connection)?;
-        let Some(conn) = connection.conn.as_ref() else {
+        let started = tokio::time::Instant::now();
+        let c = self.table.get_mut(&connection)?;
+        let Some(conn) = c.conn.as_ref() else {
             return Ok(Err(Error::InvalidConnection));
         };
-        let result = execute(conn, &statement, parameters).map_err(to_error);
-        self.ctx
-            .in_transaction
-            .store(!conn.is_autocommit(), std::sync::atomic::Ordering::Relaxed);
-        Ok(result)
+        let wants_lock = c.writing.is_none() && needs_write_lock(conn, &statement);
+        if wants_lock {
+            let writer = c.pool.writer.clone();
+            match tokio::time::timeout(LOCK_WAIT, writer.lock_owned()).await {
+                Ok(guard) => self.table.get_mut(&connection)?.writing = Some(guard),
+                Err(_) => return Ok(Err(Error::Io(LOCKED.into()))),
+            }
+        }
+        let mut pause = FIRST_PAUSE;
+        loop {
+            // Looked up again after every await: a `&Connection` (not
+            // `Sync`) may not be held across one.
+            let c = self.table.get_mut(&connection)?;
+            let Some(conn) = c.conn.as_ref() else {
+                return Ok(Err(Error::InvalidConnection));
+            };
+            let result = if conn.is_autocommit() {
+                // Only another process can hold the file's lock now: wait
+                // for it here rather than in SQLite's busy handler.
+                without_busy_handler(conn, |conn| execute(conn, &statement, &parameters))
+            } else {
+                execute(conn, &statement, &parameters)
+            };
+            let retry = matches!(&result, Err(e) if is_busy(e)) && conn.is_autocommit();
+            if conn.is_autocommit() {
+                c.writing = None;
+            }
+            match result {
+                Err(_) if retry && started.elapsed() < LOCK_WAIT => {
+                    let left = LOCK_WAIT.saturating_sub(started.elapsed());
+                    tokio::time::sleep(pause.min(left)).await;
+                    pause = (pause * 2).min(MAX_PAUSE);
+                    let c = self.table.get_mut(&connection)?;
+                    if wants_lock && c.writing.is_none() {
+                        // Take the gateway's lock again before the retry.
+                        let writer = c.pool.writer.clone();
+                        match tokio::time::timeout(LOCK_WAIT, writer.lock_owned()).await {
+                            Ok(guard) => self.table.get_mut(&connection)?.writing = Some(guard),
+                            Err(_) => return Ok(Err(Error::Io(LOCKED.into()))),
+                        }
+                    }
+                }
+                other => return Ok(other.map_err(to_error)),
+            }
+        }
     }
 
-    fn drop(&mut self, connection: Resource<SqliteConnection>) -> wasmtime::Result<()> {
+    async fn drop(&mut self, connection: Resource<SqliteConnection>) -> wasmtime::Result<()> {
         // Dropping the table entry hands the connection back to its pool.
         self.table.delete(connection)?;
         Ok(())
     }
 }
 
+/// The error of a write that waited [`LOCK_WAIT`] for the lock in vain.
+const LOCKED: &str = "database is locked (another writer held it too long)";
+
+/// Whether `statement`, run next on `conn`, may write: it starts a write
+/// transaction, or it is not read-only (a write in autocommit mode, or the
+/// first write of a deferred transaction).
+fn needs_write_lock(conn: &rusqlite::Connection, statement: &str) -> bool {
+    let words: Vec<&str> = statement.split_whitespace().take(2).collect();
+    match words.as_slice() {
+        [begin, kind, ..] if begin.eq_ignore_ascii_case("BEGIN") => {
+            kind.eq_ignore_ascii_case("IMMEDIATE") || kind.eq_ignore_ascii_case("EXCLUSIVE")
+        }
+        [begin] if begin.trim_end_matches(';').eq_ignore_ascii_case("BEGIN") => false,
+        _ => match conn.prepare_cached(statement) {
+            Ok(stmt) => !stmt.readonly(),
+            // Let the statement itself report the error.
+            Err(_) => false,
+        },
+    }
+}
+
+/// Runs `f` with SQLite's busy handler off, then puts it back.
+fn without_busy_handler<T>(
+    conn: &rusqlite::Connection,
+    f: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    conn.busy_timeout(Duration::ZERO)?;
+    let result = f(conn);
+    conn.busy_timeout(LOCK_WAIT)?;
+    result
+}
+
+/// Whether a statement failed because another connection holds a lock it
+/// needs (`SQLITE_BUSY`; not `SQLITE_LOCKED`, a conflict within one
+/// connection, which waiting does not cure).
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DatabaseBusy)
+}
+
 fn execute(
     conn: &rusqlite::Connection,
     statement: &str,
-    parameters: Vec<Value>,
+    parameters: &[Value],
 ) -> rusqlite::Result<QueryResult> {
     let mut stmt = conn.prepare_cached(statement)?;
-    for (i, p) in parameters.into_iter().enumerate() {
+    for (i, p) in parameters.iter().enumerate() {
+        // Bound by reference: SQLite copies text and blobs itself.
         let v = match p {
-            Value::Integer(i) => SqlValue::Integer(i),
-            Value::Real(r) => SqlValue::Real(r),
-            Value::Text(t) => SqlValue::Text(t),
-            Value::Blob(b) => SqlValue::Blob(b),
-            Value::Null => SqlValue::Null,
+            Value::Integer(i) => ValueRef::Integer(*i),
+            Value::Real(r) => ValueRef::Real(*r),
+            Value::Text(t) => ValueRef::Text(t.as_bytes()),
+            Value::Blob(b) => ValueRef::Blob(b),
+            Value::Null => ValueRef::Null,
         };
-        stmt.raw_bind_parameter(i + 1, v)?;
+        stmt.raw_bind_parameter(i + 1, ToSqlOutput::Borrowed(v))?;
     }
     let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
     if columns.is_empty() {
