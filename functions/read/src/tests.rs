@@ -852,3 +852,60 @@ fn the_request_id_goes_into_the_entry_and_a_malformed_one_is_left_out() {
     assert!(!stored[0].entry.canonical_json().contains("request_id"));
     assert!(stored[2].entry.canonical_json().contains("\"request_id\":"));
 }
+
+/// The checkpoint job grows each tree from the last checkpoint's frontier:
+/// every checkpoint's root is still the RFC 9162 root over all its leaves,
+/// each stores its frontier, and a checkpoint without one (made before
+/// frontiers were kept) is recomputed from the leaves.
+#[test]
+fn checkpoints_grow_from_the_stored_frontier_and_match_the_roots_over_every_leaf() {
+    use carehub_domain::merkle;
+    use carehub_domain::{AccessAction, AccessLogEntry, AccessOutcome, CheckpointSigner};
+    use carehub_store::{CheckpointStore, log_access, make_checkpoint};
+    let s = SqlStore::new(NativeDb::migrated());
+    let signer = CheckpointSigner::from_seed(&[7; 32]);
+    let entry = |i: usize| AccessLogEntry {
+        at: format!("2025-11-25T08:{:02}:{:02}Z", i / 60, i % 60),
+        principal: principal(MUNICIPALITY),
+        actor: None,
+        subject: None,
+        person: Some(person(&format!("{:010}", 1000 + i % 7))),
+        action: AccessAction::ListDocuments,
+        kind: None,
+        document_id: None,
+        document_ids: Vec::new(),
+        application_id: None,
+        application_ids: Vec::new(),
+        outcome: AccessOutcome::Allowed,
+        deny_reason: None,
+        request_id: None,
+    };
+    let mut logged = 0;
+    for (run, add) in [1usize, 2, 5, 8, 13, 1, 0, 31].into_iter().enumerate() {
+        for _ in 0..add {
+            log_access(&s, &[entry(logged)]).unwrap();
+            logged += 1;
+        }
+        if run == 5 {
+            // As if the last checkpoint had been made before frontiers.
+            s.db().0.execute_batch("DELETE FROM log_frontiers").unwrap();
+        }
+        let made = make_checkpoint(&s, &signer, "2025-11-25T09:00:00Z").unwrap();
+        assert_eq!(made.new_leaves, add as u64, "run {run}");
+        let latest = s.latest_checkpoint().unwrap().unwrap();
+        assert_eq!(latest.head.tree_size, logged as u64);
+        assert_eq!(made.checkpoint.is_some(), add > 0, "run {run}");
+        let leaves = s.leaf_hashes(logged as u64).unwrap();
+        assert_eq!(
+            latest.head.root_hash,
+            carehub_store::checkpoint::hex(&merkle::root(&leaves)),
+            "run {run}"
+        );
+        assert_eq!(
+            s.frontier(logged as u64).unwrap(),
+            Some(merkle::Frontier::of(&leaves)),
+            "run {run}"
+        );
+    }
+    assert_eq!(s.leaf_count().unwrap(), logged as u64);
+}

@@ -379,7 +379,7 @@ fn to_error(e: rusqlite::Error) -> Error {
 
 /// The access log's tables, which live in the `accesslog` database when
 /// there is one.
-const LOG_TABLES: [(&str, &str); 3] = [
+const LOG_TABLES: [(&str, &str); 4] = [
     (
         "log_entries",
         "seq, shard, shard_seq, insurer_number, insured_number, entry, prev_hash, hash",
@@ -392,6 +392,7 @@ const LOG_TABLES: [(&str, &str); 3] = [
         "log_checkpoints",
         "number, tree_size, root_hash, timestamp, signature",
     ),
+    ("log_frontiers", "tree_size, nodes"),
 ];
 
 /// Moves the access log out of `default` (a hub upgraded from before the
@@ -422,6 +423,12 @@ pub fn move_access_log(default: &Path, accesslog: &Path) -> Result<u64> {
         )
         .doing(doing)?;
     if !exists {
+        // Moved before; a log table a later default.db migration created
+        // (log_frontiers) is empty and goes too.
+        for (table, _) in LOG_TABLES {
+            conn.execute_batch(&format!("DROP TABLE IF EXISTS old.{table}"))
+                .doing(doing)?;
+        }
         return Ok(0);
     }
     let count = |table: &str| -> Result<i64> {

@@ -217,10 +217,123 @@ pub fn parse_hash(hex_text: &str) -> Option<Hash> {
     bytes.try_into().ok()
 }
 
+/// The right edge of a tree of `size` leaves: the roots of the perfect
+/// subtrees it splits into, largest (leftmost) first — one per set bit of
+/// `size`. Enough to append leaves and to compute the root without the
+/// leaves before: the checkpoint job keeps one per checkpoint, so a
+/// checkpoint costs the new leaves, not the whole log.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Frontier {
+    size: u64,
+    nodes: Vec<Hash>,
+}
+
+impl Frontier {
+    /// The frontier of the empty tree.
+    pub fn empty() -> Frontier {
+        Frontier::default()
+    }
+
+    /// The frontier of the tree of `leaves`.
+    pub fn of(leaves: &[Hash]) -> Frontier {
+        let mut f = Frontier::empty();
+        f.extend(leaves);
+        f
+    }
+
+    /// The number of leaves.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Appends a leaf (its leaf hash).
+    pub fn push(&mut self, leaf: Hash) {
+        let mut node = leaf;
+        let mut size = self.size;
+        // Each trailing 1 bit of the size is a subtree of the new leaf's
+        // size: the two merge, as a binary counter carries.
+        while size & 1 == 1 {
+            let left = self.nodes.pop().expect("one node per set bit");
+            node = node_hash(&left, &node);
+            size >>= 1;
+        }
+        self.nodes.push(node);
+        self.size += 1;
+    }
+
+    /// Appends leaves in order.
+    pub fn extend(&mut self, leaves: &[Hash]) {
+        for leaf in leaves {
+            self.push(*leaf);
+        }
+    }
+
+    /// The tree's root: MTH over every leaf (RFC 9162 §2.1.1), folded from
+    /// the right as the definition splits at the largest power of two.
+    pub fn root(&self) -> Hash {
+        let mut nodes = self.nodes.iter().rev();
+        let Some(last) = nodes.next() else {
+            return empty_root();
+        };
+        nodes.fold(*last, |right, left| node_hash(left, &right))
+    }
+
+    /// The nodes as text: their lower-case hex, comma-separated.
+    pub fn to_text(&self) -> String {
+        let hexes: Vec<String> = self.nodes.iter().map(hex::encode).collect();
+        hexes.join(",")
+    }
+
+    /// Reads [`Frontier::to_text`] back for a tree of `size` leaves;
+    /// `None` when the text does not hold one hash per set bit of `size`.
+    pub fn from_text(size: u64, text: &str) -> Option<Frontier> {
+        let nodes = if text.is_empty() {
+            Vec::new()
+        } else {
+            text.split(',')
+                .map(parse_hash)
+                .collect::<Option<Vec<_>>>()?
+        };
+        (nodes.len() == size.count_ones() as usize).then_some(Frontier { size, nodes })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_frontier_gives_the_root_of_every_size_grown_at_once_or_a_leaf_at_a_time() {
+        let all = leaves(300);
+        let mut grown = Frontier::empty();
+        for n in 0..=all.len() {
+            let of = Frontier::of(&all[..n]);
+            assert_eq!(of, grown, "size {n}");
+            assert_eq!(of.size(), n as u64);
+            assert_eq!(of.root(), root(&all[..n]), "size {n}");
+            assert_eq!(of.root(), mth(&all[..n]), "size {n}");
+            assert_eq!(Frontier::from_text(n as u64, &of.to_text()), Some(of));
+            if n < all.len() {
+                grown.push(all[n]);
+            }
+        }
+        // Grown from a stored frontier in two pieces.
+        let mut f = Frontier::from_text(97, &Frontier::of(&all[..97]).to_text()).unwrap();
+        f.extend(&all[97..]);
+        assert_eq!(f.root(), root(&all));
+    }
+
+    #[test]
+    fn a_frontier_text_must_fit_its_size() {
+        let f = Frontier::of(&leaves(5)).to_text();
+        assert_eq!(Frontier::from_text(5, &f).map(|f| f.size()), Some(5));
+        assert_eq!(Frontier::from_text(7, &f), None);
+        assert_eq!(Frontier::from_text(4, &f), None);
+        assert_eq!(Frontier::from_text(5, "zz,00"), None);
+        assert_eq!(Frontier::from_text(0, ""), Some(Frontier::empty()));
+        assert_eq!(Frontier::from_text(1, ""), None);
+    }
 
     fn leaves(n: usize) -> Vec<Hash> {
         (0..n)

@@ -15,7 +15,7 @@
 //! 32-byte leaves, about 2n hashes) and finds new entries with an
 //! anti-join over `log_entries`; both are linear in the log's size.
 
-use carehub_domain::merkle::{self, Hash};
+use carehub_domain::merkle::{self, Frontier, Hash};
 use carehub_domain::{
     Checkpoint, CheckpointSigner, InsuredNumber, InsurerNumber, PersonRef, TreeHead,
 };
@@ -62,7 +62,15 @@ pub trait CheckpointStore: AccessLogStore {
     /// job's transaction.
     fn append_leaves(&self, first: u64, leaves: &[NewLeaf]) -> Result<(), StoreError>;
     /// The RFC 9162 leaf hashes of the first `size` leaves, in order.
-    fn leaf_hashes(&self, size: u64) -> Result<Vec<Hash>, StoreError>;
+    fn leaf_hashes(&self, size: u64) -> Result<Vec<Hash>, StoreError> {
+        self.leaf_range(0, size)
+    }
+    /// The leaf hashes of leaves `from..to`, in order.
+    fn leaf_range(&self, from: u64, to: u64) -> Result<Vec<Hash>, StoreError>;
+    /// The stored frontier of the tree of `size` leaves, if any.
+    fn frontier(&self, size: u64) -> Result<Option<Frontier>, StoreError>;
+    /// Stores a frontier. Inside the job's transaction.
+    fn insert_frontier(&self, frontier: &Frontier) -> Result<(), StoreError>;
     /// The checkpoint with the highest number.
     fn latest_checkpoint(&self) -> Result<Option<Checkpoint>, StoreError>;
     /// The checkpoint numbered `number`.
@@ -106,15 +114,29 @@ pub fn make_checkpoint<S: CheckpointStore + ?Sized>(
                 checkpoint: None,
             });
         }
-        let leaves = s.leaf_hashes(size)?;
+        // From the last checkpoint's frontier, only the leaves added since
+        // are hashed; without one (the first checkpoint, or one made
+        // before frontiers were kept) every leaf is, once.
+        let known = match &latest {
+            None => Some(Frontier::empty()),
+            Some(c) => s.frontier(c.head.tree_size)?.filter(|f| f.size() <= size),
+        };
+        let frontier = match known {
+            Some(mut f) => {
+                f.extend(&s.leaf_range(f.size(), size)?);
+                f
+            }
+            None => Frontier::of(&s.leaf_hashes(size)?),
+        };
         let head = TreeHead {
             number: latest.map_or(1, |c| c.head.number + 1),
             tree_size: size,
-            root_hash: hex(&merkle::root(&leaves)),
+            root_hash: hex(&frontier.root()),
             timestamp: now.to_owned(),
         };
         let checkpoint = signer.sign(head);
         s.insert_checkpoint(&checkpoint)?;
+        s.insert_frontier(&frontier)?;
         Ok(CheckpointRun {
             new_leaves,
             checkpoint: Some(checkpoint),
@@ -180,9 +202,12 @@ impl<D: Db> CheckpointStore for SqlStore<D> {
     }
 
     fn leaf_count(&self) -> Result<u64, StoreError> {
-        let rows = self
-            .log_db()
-            .execute("SELECT COUNT(*) FROM log_leaves", Vec::new())?;
+        // Leaf indexes are 0, 1, … without gaps (append_leaves): the
+        // primary key's last one gives the count without a scan.
+        let rows = self.log_db().execute(
+            "SELECT COALESCE(MAX(leaf_index) + 1, 0) FROM log_leaves",
+            Vec::new(),
+        )?;
         let n = rows
             .rows
             .first()
@@ -224,14 +249,15 @@ impl<D: Db> CheckpointStore for SqlStore<D> {
         Ok(())
     }
 
-    fn leaf_hashes(&self, size: u64) -> Result<Vec<Hash>, StoreError> {
+    fn leaf_range(&self, from: u64, to: u64) -> Result<Vec<Hash>, StoreError> {
         let rows = self.log_db().execute(
-            "SELECT entry_hash FROM log_leaves WHERE leaf_index < ?1 ORDER BY leaf_index",
-            vec![Value::Integer(size as i64)],
+            "SELECT entry_hash FROM log_leaves WHERE leaf_index >= ?1 AND leaf_index < ?2 \
+             ORDER BY leaf_index",
+            vec![Value::Integer(from as i64), Value::Integer(to as i64)],
         )?;
-        if rows.rows.len() as u64 != size {
+        if rows.rows.len() as u64 != to.saturating_sub(from) {
             return Err(StoreError::Corrupt(format!(
-                "log_leaves: {} leaves below index {size}",
+                "log_leaves: {} leaves in {from}..{to}",
                 rows.rows.len()
             )));
         }
@@ -239,6 +265,33 @@ impl<D: Db> CheckpointStore for SqlStore<D> {
             .iter()
             .map(|row| leaf_of(RowReader::new(row, "log_leaves").text(0)?))
             .collect()
+    }
+
+    fn frontier(&self, size: u64) -> Result<Option<Frontier>, StoreError> {
+        let rows = self.log_db().execute(
+            "SELECT nodes FROM log_frontiers WHERE tree_size = ?1",
+            vec![Value::Integer(size as i64)],
+        )?;
+        let Some(row) = rows.rows.first() else {
+            return Ok(None);
+        };
+        let text = RowReader::new(row, "log_frontiers").text(0)?;
+        Frontier::from_text(size, text).map(Some).ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "log_frontiers: the frontier of tree size {size} does not fit it"
+            ))
+        })
+    }
+
+    fn insert_frontier(&self, f: &Frontier) -> Result<(), StoreError> {
+        // A run that made no checkpoint stores none, so each size is
+        // stored once; a repeat (the same tree again) changes nothing.
+        self.log_db().execute(
+            "INSERT INTO log_frontiers (tree_size, nodes) VALUES (?1, ?2) \
+             ON CONFLICT (tree_size) DO NOTHING",
+            vec![Value::Integer(f.size() as i64), Value::Text(f.to_text())],
+        )?;
+        Ok(())
     }
 
     fn latest_checkpoint(&self) -> Result<Option<Checkpoint>, StoreError> {

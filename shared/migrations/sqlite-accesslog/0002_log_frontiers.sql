@@ -1,0 +1,12 @@
+-- carehub access-log schema 0002: the Merkle frontier of each checkpoint's
+-- tree (carehub_domain::merkle::Frontier: the roots of its perfect
+-- subtrees, hex, comma-separated), so that the next checkpoint hashes only
+-- the leaves added since, not the whole log. Derived data: a checkpoint
+-- without one (made before this table) is recomputed from its leaves once,
+-- and verify-log checks every checkpoint against the leaves themselves, so
+-- a wrong frontier cannot make a checkpoint that verifies.
+
+CREATE TABLE log_frontiers (
+    tree_size INTEGER PRIMARY KEY,
+    nodes     TEXT    NOT NULL
+) STRICT;
