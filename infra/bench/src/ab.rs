@@ -228,10 +228,14 @@ fn start(
         extra.extend(["--log-format".into(), "off".into()]);
     }
     if side == Side::On {
+        // CAREHUB_BENCH_OPS_B=log or =metrics measures one half alone (the
+        // other is then off on B too); anything else, both.
+        let only = std::env::var("CAREHUB_BENCH_OPS_B").unwrap_or_default();
         if flags.log_format {
-            extra.extend(["--log-format".into(), "json".into()]);
+            let format = if only == "metrics" { "off" } else { "json" };
+            extra.extend(["--log-format".into(), format.into()]);
         }
-        if let Some(addr) = metrics {
+        if let Some(addr) = metrics.filter(|_| only != "log") {
             extra.extend(["--metrics-listen".into(), addr.to_string()]);
         }
     }

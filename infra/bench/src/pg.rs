@@ -240,12 +240,8 @@ impl Drop for Postgres {
 /// its runs do not fall into the cells).
 fn gateway(bench: &mut Bench<'_>, pg: &Postgres, n: usize) -> Result<Up> {
     let cfg = bench.cfg;
-    let mut launch = gateway_launch(
-        cfg,
-        &bench.bench_manifest,
-        "127.0.0.1:0",
-        &["--dispatch-interval-ms", "0"],
-    );
+    // gateway_launch turns the in-process jobs off (the dispatcher too).
+    let mut launch = gateway_launch(cfg, &bench.bench_manifest, "127.0.0.1:0", &[]);
     launch.env.extend([
         ("SPIN_VARIABLE_STORE_BACKEND".into(), "postgres".into()),
         ("SPIN_VARIABLE_DATABASE_URL".into(), pg.url.clone()),

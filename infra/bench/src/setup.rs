@@ -135,12 +135,47 @@ pub fn gateway_launch(
         "--cache-dir".into(),
         cfg.cache_dir.clone().into(),
     ];
+    // The in-process scheduled jobs (webhook dispatcher, retention,
+    // access-log checkpoints) off: their work would land in whichever cell
+    // they happen to run in (a checkpoint after a read cell hashes every
+    // entry it logged), not in the requests measured.
+    if scheduler_flags(&cfg.gateway) {
+        for flag in [
+            "--dispatch-interval-ms",
+            "--purge-interval-ms",
+            "--checkpoint-interval-ms",
+        ] {
+            argv.extend([flag.into(), "0".into()]);
+        }
+    }
     argv.extend(extra.iter().map(OsString::from));
     procs::Launch {
         argv,
         core: cfg.server_core,
         env: vec![("CAREHUB_LOG".into(), "warn".into())],
     }
+}
+
+/// Whether the gateway has all three job intervals (`carehub up --help`,
+/// read once).
+fn scheduler_flags(gateway: &Path) -> bool {
+    static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *HAS.get_or_init(|| {
+        std::process::Command::new(gateway)
+            .args(["up", "--help"])
+            .output()
+            .map(|o| {
+                let help = String::from_utf8_lossy(&o.stdout);
+                [
+                    "--dispatch-interval-ms",
+                    "--purge-interval-ms",
+                    "--checkpoint-interval-ms",
+                ]
+                .iter()
+                .all(|f| help.contains(f))
+            })
+            .unwrap_or(false)
+    })
 }
 
 /// The peer's command line (this binary, `peer`), serving the probe.
