@@ -55,7 +55,7 @@ pub struct EntryLeaf {
 /// The leaves and checkpoints.
 pub trait CheckpointStore: AccessLogStore {
     /// Entries not yet leaves, in `seq` order.
-    fn unleafed_entries(&self) -> Result<Vec<NewLeaf>, StoreError>;
+    fn unleafed_entries(&self, limit: usize) -> Result<Vec<NewLeaf>, StoreError>;
     /// How many leaves there are.
     fn leaf_count(&self) -> Result<u64, StoreError>;
     /// Appends `leaves` as leaves `first`, `first + 1`, … Inside the
@@ -67,8 +67,9 @@ pub trait CheckpointStore: AccessLogStore {
     }
     /// The leaf hashes of leaves `from..to`, in order.
     fn leaf_range(&self, from: u64, to: u64) -> Result<Vec<Hash>, StoreError>;
-    /// The stored frontier of the tree of `size` leaves, if any.
-    fn frontier(&self, size: u64) -> Result<Option<Frontier>, StoreError>;
+    /// The stored frontier of the largest tree of at most `size` leaves,
+    /// if any.
+    fn frontier_at_most(&self, size: u64) -> Result<Option<Frontier>, StoreError>;
     /// Stores a frontier. Inside the job's transaction.
     fn insert_frontier(&self, frontier: &Frontier) -> Result<(), StoreError>;
     /// The checkpoint with the highest number.
@@ -90,23 +91,52 @@ pub struct CheckpointRun {
     pub checkpoint: Option<Checkpoint>,
 }
 
+/// Entries made leaves per transaction of the checkpoint job.
+pub const LEAF_BATCH: usize = 2048;
+
+/// Batches one run of the job makes leaves at most; the rest waits for the
+/// next run (entries keep arriving while it runs).
+const MAX_BATCHES: usize = 512;
+
 /// One run of the checkpoint job at `now` (RFC 3339 UTC): new entries
 /// become leaves, and if there were any, a checkpoint over every leaf is
-/// signed with `signer` and stored. One transaction under
-/// [`LockKey::Checkpoints`], so concurrent runs (two gateways, a cron and a
-/// retry) serialise and never reuse a leaf index or a number.
+/// signed with `signer` and stored. Each step is a short transaction under
+/// [`LockKey::Checkpoints`] on the log's database: up to [`LEAF_BATCH`]
+/// entries become leaves (and the tree's frontier after them is stored),
+/// batch after batch, then the checkpoint is signed from the last
+/// frontier. So concurrent runs (two gateways, a cron and a retry)
+/// serialise and never reuse a leaf index or a number, and the appends of
+/// reads wait at most one batch for the job, however long the log grew
+/// since the last run.
 pub fn make_checkpoint<S: CheckpointStore + ?Sized>(
     store: &S,
     signer: &CheckpointSigner,
     now: &str,
 ) -> Result<CheckpointRun, StoreError> {
+    let mut new_leaves = 0;
+    for _ in 0..MAX_BATCHES {
+        let added = in_log_transaction(store, &[LockKey::Checkpoints], |s| {
+            let first = s.leaf_count()?;
+            let new = s.unleafed_entries(LEAF_BATCH)?;
+            if new.is_empty() {
+                return Ok(0);
+            }
+            s.append_leaves(first, &new)?;
+            let mut frontier = frontier_of(s, first)?;
+            for leaf in &new {
+                frontier.push(leaf_of(&leaf.entry_hash)?);
+            }
+            s.insert_frontier(&frontier)?;
+            Ok::<_, StoreError>(new.len())
+        })?;
+        new_leaves += added as u64;
+        if added < LEAF_BATCH {
+            break;
+        }
+    }
     in_log_transaction(store, &[LockKey::Checkpoints], |s| {
-        let first = s.leaf_count()?;
-        let new = s.unleafed_entries()?;
-        s.append_leaves(first, &new)?;
-        let new_leaves = new.len() as u64;
+        let size = s.leaf_count()?;
         let latest = s.latest_checkpoint()?;
-        let size = first + new_leaves;
         let stale = latest.as_ref().is_some_and(|c| c.head.tree_size == size);
         if size == 0 || stale {
             return Ok(CheckpointRun {
@@ -114,20 +144,7 @@ pub fn make_checkpoint<S: CheckpointStore + ?Sized>(
                 checkpoint: None,
             });
         }
-        // From the last checkpoint's frontier, only the leaves added since
-        // are hashed; without one (the first checkpoint, or one made
-        // before frontiers were kept) every leaf is, once.
-        let known = match &latest {
-            None => Some(Frontier::empty()),
-            Some(c) => s.frontier(c.head.tree_size)?.filter(|f| f.size() <= size),
-        };
-        let frontier = match known {
-            Some(mut f) => {
-                f.extend(&s.leaf_range(f.size(), size)?);
-                f
-            }
-            None => Frontier::of(&s.leaf_hashes(size)?),
-        };
+        let frontier = frontier_of(s, size)?;
         let head = TreeHead {
             number: latest.map_or(1, |c| c.head.number + 1),
             tree_size: size,
@@ -142,6 +159,19 @@ pub fn make_checkpoint<S: CheckpointStore + ?Sized>(
             checkpoint: Some(checkpoint),
         })
     })
+}
+
+/// The frontier of the tree of the first `size` leaves: the nearest stored
+/// one below it, grown over the leaves after it; without any (a log from
+/// before frontiers were kept), from every leaf, once.
+fn frontier_of<S: CheckpointStore + ?Sized>(s: &S, size: u64) -> Result<Frontier, StoreError> {
+    match s.frontier_at_most(size)? {
+        Some(mut f) => {
+            f.extend(&s.leaf_range(f.size(), size)?);
+            Ok(f)
+        }
+        None => Ok(Frontier::of(&s.leaf_hashes(size)?)),
+    }
 }
 
 /// Lower-case hex of a hash.
@@ -180,12 +210,12 @@ fn checkpoint_row(row: &[Value]) -> Result<Checkpoint, StoreError> {
 const CHECKPOINT_COLUMNS: &str = "number, tree_size, root_hash, timestamp, signature";
 
 impl<D: Db> CheckpointStore for SqlStore<D> {
-    fn unleafed_entries(&self) -> Result<Vec<NewLeaf>, StoreError> {
+    fn unleafed_entries(&self, limit: usize) -> Result<Vec<NewLeaf>, StoreError> {
         let rows = self.log_db().execute(
             "SELECT e.seq, e.shard, e.shard_seq, e.hash FROM log_entries e \
              WHERE NOT EXISTS (SELECT 1 FROM log_leaves l WHERE l.entry_seq = e.seq) \
-             ORDER BY e.seq",
-            Vec::new(),
+             ORDER BY e.seq LIMIT ?1",
+            vec![Value::Integer(limit as i64)],
         )?;
         rows.rows
             .iter()
@@ -267,25 +297,29 @@ impl<D: Db> CheckpointStore for SqlStore<D> {
             .collect()
     }
 
-    fn frontier(&self, size: u64) -> Result<Option<Frontier>, StoreError> {
+    fn frontier_at_most(&self, size: u64) -> Result<Option<Frontier>, StoreError> {
         let rows = self.log_db().execute(
-            "SELECT nodes FROM log_frontiers WHERE tree_size = ?1",
+            "SELECT tree_size, nodes FROM log_frontiers WHERE tree_size <= ?1 \
+             ORDER BY tree_size DESC LIMIT 1",
             vec![Value::Integer(size as i64)],
         )?;
         let Some(row) = rows.rows.first() else {
             return Ok(None);
         };
-        let text = RowReader::new(row, "log_frontiers").text(0)?;
-        Frontier::from_text(size, text).map(Some).ok_or_else(|| {
-            StoreError::Corrupt(format!(
-                "log_frontiers: the frontier of tree size {size} does not fit it"
-            ))
-        })
+        let r = RowReader::new(row, "log_frontiers");
+        let size = r.int(0)? as u64;
+        Frontier::from_text(size, r.text(1)?)
+            .map(Some)
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "log_frontiers: the frontier of tree size {size} does not fit it"
+                ))
+            })
     }
 
     fn insert_frontier(&self, f: &Frontier) -> Result<(), StoreError> {
-        // A run that made no checkpoint stores none, so each size is
-        // stored once; a repeat (the same tree again) changes nothing.
+        // The checkpoint stores the frontier its last batch stored: a
+        // repeat of a size changes nothing.
         self.log_db().execute(
             "INSERT INTO log_frontiers (tree_size, nodes) VALUES (?1, ?2) \
              ON CONFLICT (tree_size) DO NOTHING",
