@@ -229,12 +229,8 @@ impl sqlite::HostConnection for SqliteView<'_> {
             return Ok(Err(Error::InvalidConnection));
         };
         let wants_lock = c.writing.is_none() && needs_write_lock(conn, &statement);
-        if wants_lock {
-            let writer = c.pool.writer.clone();
-            match tokio::time::timeout(LOCK_WAIT, writer.lock_owned()).await {
-                Ok(guard) => self.table.get_mut(&connection)?.writing = Some(guard),
-                Err(_) => return Ok(Err(Error::Io(LOCKED.into()))),
-            }
+        if wants_lock && !self.take_writer(&connection).await? {
+            return Ok(Err(Error::Io(LOCKED.into())));
         }
         let mut pause = FIRST_PAUSE;
         loop {
@@ -244,14 +240,15 @@ impl sqlite::HostConnection for SqliteView<'_> {
             let Some(conn) = c.conn.as_ref() else {
                 return Ok(Err(Error::InvalidConnection));
             };
-            let result = if conn.is_autocommit() {
+            let result = if wants_lock && conn.is_autocommit() {
                 // Only another process can hold the file's lock now: wait
                 // for it here rather than in SQLite's busy handler.
                 without_busy_handler(conn, |conn| execute(conn, &statement, &parameters))
             } else {
                 execute(conn, &statement, &parameters)
             };
-            let retry = matches!(&result, Err(e) if is_busy(e)) && conn.is_autocommit();
+            let retry =
+                wants_lock && matches!(&result, Err(e) if is_busy(e)) && conn.is_autocommit();
             if conn.is_autocommit() {
                 c.writing = None;
             }
@@ -260,14 +257,9 @@ impl sqlite::HostConnection for SqliteView<'_> {
                     let left = LOCK_WAIT.saturating_sub(started.elapsed());
                     tokio::time::sleep(pause.min(left)).await;
                     pause = (pause * 2).min(MAX_PAUSE);
-                    let c = self.table.get_mut(&connection)?;
-                    if wants_lock && c.writing.is_none() {
-                        // Take the gateway's lock again before the retry.
-                        let writer = c.pool.writer.clone();
-                        match tokio::time::timeout(LOCK_WAIT, writer.lock_owned()).await {
-                            Ok(guard) => self.table.get_mut(&connection)?.writing = Some(guard),
-                            Err(_) => return Ok(Err(Error::Io(LOCKED.into()))),
-                        }
+                    // Take the gateway's lock again before the retry.
+                    if !self.take_writer(&connection).await? {
+                        return Ok(Err(Error::Io(LOCKED.into())));
                     }
                 }
                 other => return Ok(other.map_err(to_error)),
@@ -279,6 +271,25 @@ impl sqlite::HostConnection for SqliteView<'_> {
         // Dropping the table entry hands the connection back to its pool.
         self.table.delete(connection)?;
         Ok(())
+    }
+}
+
+impl SqliteView<'_> {
+    /// Waits (at most [`LOCK_WAIT`]) for the gateway's write lock of the
+    /// connection's database and keeps it on the connection; `false` when
+    /// it did not come in time.
+    async fn take_writer(
+        &mut self,
+        connection: &Resource<SqliteConnection>,
+    ) -> wasmtime::Result<bool> {
+        let writer = self.table.get(connection)?.pool.writer.clone();
+        match tokio::time::timeout(LOCK_WAIT, writer.lock_owned()).await {
+            Ok(guard) => {
+                self.table.get_mut(connection)?.writing = Some(guard);
+                Ok(true)
+            }
+            Err(_) => Ok(false),
+        }
     }
 }
 
