@@ -265,7 +265,10 @@ async fn serving(opts: &UpOptions, store: metrics::Store) -> Result<server::Serv
 /// the environment does not: the edge's assertion key, the screens' CSRF
 /// key, the webhook secret key, the checkpoint signing key and the
 /// development IdP's public key.
-fn provided_variables(
+/// The variables the hub provides itself when the environment does not
+/// (`SPIN_VARIABLE_<NAME>` unset): the development keys in `dev`, which
+/// [`devpki::ensure`] generates. `env` reads the environment.
+pub fn provided_variables(
     dev: &devpki::DevPaths,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<BTreeMap<String, String>> {

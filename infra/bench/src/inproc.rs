@@ -65,37 +65,25 @@ pub struct InProcess {
     read: usize,
 }
 
-fn app_variables(
-    manifest: &carehub::manifest::Manifest,
-    pki: &Path,
-) -> Result<carehub::variables::Values> {
-    let mut provided = BTreeMap::new();
-    provided.insert(
-        "assertion_key".to_owned(),
-        std::fs::read_to_string(pki.join("assertion.key"))?
-            .trim()
-            .to_owned(),
-    );
-    provided.insert(
-        "person_token_public_key".to_owned(),
-        std::fs::read_to_string(pki.join("person-idp.pub.pem"))?,
-    );
-    Ok(carehub::variables::resolve_application(
-        &manifest.variables,
-        &|_| None,
-        &provided,
-    )?)
-}
-
 impl InProcess {
     /// Loads every component of `manifest` (from the compiled cache).
     pub fn load(manifest: &Path, state: &Path, cache: &Path) -> Result<InProcess> {
         let manifest = carehub::manifest::Manifest::load(manifest)?;
-        let pki = state.join("pki");
-        let vars = app_variables(&manifest, &pki)?;
+        // The development keys, as `carehub up` provides them.
+        let provided =
+            carehub::provided_variables(&carehub::devpki::DevPaths::new(state), &|_| None)?;
+        let vars =
+            carehub::variables::resolve_application(&manifest.variables, &|_| None, &provided)?;
+        // Every label a component names (the access log's too), as the
+        // gateway opens them.
+        let labels: std::collections::BTreeSet<String> = manifest
+            .components
+            .values()
+            .flat_map(|c| c.sqlite_databases.iter().cloned())
+            .collect();
         let dbs = Arc::new(carehub::host::sqlite::Databases::open(
             &state.join("data"),
-            ["default".to_owned()],
+            labels,
         )?);
         let runtime = Runtime::load(
             &manifest,
@@ -308,11 +296,19 @@ impl Case {
     }
 }
 
-/// The store over the gateway's database file, opened as the gateway opens it.
+/// The store over the gateway's database file, opened as the gateway opens
+/// it: with the access log's own file beside it (label `accesslog`) when
+/// there is one, as every gateway since issue 12 keeps it.
 pub fn native_store(db: &Path) -> Result<SqlStore<NativeDb>> {
-    Ok(SqlStore::new(NativeDb(
-        carehub::host::sqlite::Pool::connect(db)?,
-    )))
+    let open = |path: &Path| -> Result<NativeDb> {
+        Ok(NativeDb(carehub::host::sqlite::Pool::connect(path)?))
+    };
+    let log = db.with_file_name(format!("{}.db", carehub::ACCESSLOG_LABEL));
+    Ok(if log.exists() {
+        SqlStore::with_log(open(db)?, open(&log)?)
+    } else {
+        SqlStore::new(open(db)?)
+    })
 }
 
 /// The municipality as a reader.
