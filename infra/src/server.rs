@@ -131,7 +131,7 @@ type Refused = Box<Answer>;
 impl Connection {
     /// A connection from `client_addr` to `local_addr`; `identity` is `None`
     /// without the edge.
-    fn new(
+    pub fn new(
         identity: Option<PeerIdentity>,
         client_addr: SocketAddr,
         local_addr: SocketAddr,

@@ -96,11 +96,32 @@ fn buffered_stdout() -> std::io::BufWriter<Box<dyn std::io::Write + Send>> {
 /// `format`, everything else on standard error (JSON too with `json`),
 /// both under the `CAREHUB_LOG` / `RUST_LOG` filter.
 pub fn init(format: LogFormat) -> LogGuard {
-    use tracing_subscriber::filter::filter_fn;
-    use tracing_subscriber::{EnvFilter, fmt};
-    let filter = EnvFilter::try_from_env("CAREHUB_LOG")
+    let (subscriber, guard) = subscriber(format, env_filter(), buffered_stdout());
+    // Also turns dependencies' `log` records into tracing events.
+    let _ = subscriber.try_init();
+    guard
+}
+
+/// The filter of `CAREHUB_LOG`, else `RUST_LOG`, else `info`.
+pub fn env_filter() -> tracing_subscriber::EnvFilter {
+    use tracing_subscriber::EnvFilter;
+    EnvFilter::try_from_env("CAREHUB_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+        .unwrap_or_else(|_| EnvFilter::new("info"))
+}
+
+/// The gateway's subscriber: the request log written to `out` in `format`
+/// by a writer thread of its own (see the module's documentation),
+/// everything else on standard error, both under `filter`. [`init`]
+/// installs it over standard output; the benchmark times one request's
+/// line through it.
+pub fn subscriber(
+    format: LogFormat,
+    filter: tracing_subscriber::EnvFilter,
+    out: impl std::io::Write + Send + 'static,
+) -> (impl tracing::Subscriber + Send + Sync + 'static, LogGuard) {
+    use tracing_subscriber::filter::filter_fn;
+    use tracing_subscriber::fmt;
     let is_request = |m: &tracing::Metadata<'_>| m.target() == REQUEST_TARGET;
     let (writer, guard) = match format {
         LogFormat::Off => (None, None),
@@ -109,7 +130,7 @@ pub fn init(format: LogFormat) -> LogGuard {
                 .lossy(false)
                 .buffered_lines_limit(QUEUED_LINES)
                 .thread_name("carehub-request-log")
-                .finish(buffered_stdout());
+                .finish(out);
             (Some(writer), Some(guard))
         }
     };
@@ -144,12 +165,11 @@ pub fn init(format: LogFormat) -> LogGuard {
             .with_filter(filter_fn(move |m| !is_request(m)))
             .boxed(),
     };
-    let _ = tracing_subscriber::registry()
+    let subscriber = tracing_subscriber::registry()
         .with(filter)
         .with(requests)
-        .with(diagnostics)
-        .try_init();
-    LogGuard(guard)
+        .with(diagnostics);
+    (subscriber, LogGuard(guard))
 }
 
 /// Whether request-log lines are written at all (the filter and

@@ -6,8 +6,9 @@
 //! same database and the cells alternate A, B per read, the order swapped
 //! every round, so that drift on the shared machine falls on both. Log lines are counted on the
 //! gateway's stdout and in its log file (stderr). The flags are passed when `carehub up --help`
-//! lists them; a gateway without them runs B as A again (an A/A run: the
-//! measurement's own spread), and the table says so.
+//! lists them; a gateway without them, or `CAREHUB_BENCH_OPS_B=none`, runs
+//! B as A again (an A/A run: the measurement's own spread), and the table
+//! says so.
 
 use crate::client::{self, Target};
 use crate::measure::{self, Cell};
@@ -71,7 +72,9 @@ pub async fn run(bench: &mut Bench<'_>, fx: &Fixture) -> Result<()> {
     let cfg = bench.cfg;
     let flags = detect(&cfg.gateway)?;
     let conns = cfg.connections.iter().copied().max().unwrap_or(32);
-    let real_b = flags.log_format || flags.metrics_listen;
+    // CAREHUB_BENCH_OPS_B=none launches B exactly as A: an A/A run, the
+    // spread (and any bias) of two gateway processes side by side.
+    let real_b = (flags.log_format || flags.metrics_listen) && !b_as_a();
     eprintln!(
         "carehub-bench: request log + metrics A/B at {conns} connections ({})",
         if real_b {
@@ -89,7 +92,7 @@ pub async fn run(bench: &mut Bench<'_>, fx: &Fixture) -> Result<()> {
                 }
             )
         } else {
-            "this gateway has neither --log-format nor --metrics-listen: B runs as A, an A/A run"
+            "B runs as A, an A/A run (CAREHUB_BENCH_OPS_B=none, or a gateway without --log-format and --metrics-listen)"
                 .into()
         }
     );
@@ -200,7 +203,7 @@ pub async fn run(bench: &mut Bench<'_>, fx: &Fixture) -> Result<()> {
                 }
             )
         } else {
-            "the gateway has no `--log-format`/`--metrics-listen`: B ran as A (an A/A run, the spread of the measurement itself)".to_owned()
+            "B ran as A (`CAREHUB_BENCH_OPS_B=none`, or a gateway without `--log-format`/`--metrics-listen`): an A/A run, the spread of the measurement itself".to_owned()
         },
         per("off"),
         per(if real_b { "on" } else { "again" }),
@@ -213,6 +216,11 @@ pub async fn run(bench: &mut Bench<'_>, fx: &Fixture) -> Result<()> {
     Ok(())
 }
 
+/// Whether `CAREHUB_BENCH_OPS_B=none` asks for an A/A run.
+fn b_as_a() -> bool {
+    std::env::var("CAREHUB_BENCH_OPS_B").is_ok_and(|v| v == "none")
+}
+
 /// Starts a gateway for one side.
 fn start(
     bench: &mut Bench<'_>,
@@ -222,6 +230,7 @@ fn start(
     log: &std::path::Path,
 ) -> Result<Up> {
     let cfg = bench.cfg;
+    let side = if b_as_a() { Side::Off } else { side };
     let mut extra: Vec<String> = Vec::new();
     // The request log is on by default where the flag exists: A turns it off.
     if side == Side::Off && flags.log_format {

@@ -486,5 +486,91 @@ pub fn micro(
             Ok(0)
         })?,
     ));
+    out.push((
+        REQUEST_LOG_AND_METRICS,
+        request_log_and_metrics(&principal, warmup, duration)?,
+    ));
     Ok(out)
+}
+
+/// The micro row of what the request log and the metrics add to one
+/// answer (issue 13's cost, beside the read's own cost in the same run).
+pub const REQUEST_LOG_AND_METRICS: &str =
+    "gateway: request log line (JSON) + metrics of one answer, incl. writer thread";
+
+/// What `--log-format json` and `--metrics-listen` add to one answered
+/// read, through the gateway's own code: the in-flight gauge, the instance
+/// creation histogram, the response body wrapped in `telemetry::Observed`
+/// and read to its end, which counts the request and its latency and
+/// formats the JSON line; the line goes through the gateway's subscriber
+/// and its writer thread (on this core too) to `/dev/null`. The request id
+/// is made on both sides of the A/B, so it is left out.
+fn request_log_and_metrics(
+    principal: &Principal,
+    warmup: Duration,
+    duration: Duration,
+) -> Result<Measured> {
+    use carehub::metrics::{Metrics, Name, Store};
+    use carehub::telemetry::{self, Exchange, LogFormat, Observed, Routed};
+    use std::future::Future as _;
+    let devnull = std::fs::OpenOptions::new().write(true).open("/dev/null")?;
+    let (subscriber, _flush) = telemetry::subscriber(
+        LogFormat::Json,
+        tracing_subscriber::EnvFilter::new("warn,carehub::request=info"),
+        std::io::BufWriter::with_capacity(64 << 10, devnull),
+    );
+    let metrics = Metrics::new(Store::None);
+    let conn = Arc::new(carehub::server::Connection::new(
+        Some(carehub::edge::PeerIdentity::Principal(principal.clone())),
+        "127.0.0.1:40000".parse()?,
+        "127.0.0.1:8443".parse()?,
+    ));
+    let component = Name(Arc::from("read"));
+    let routed = Routed {
+        route: Arc::from("/api/read/..."),
+        component: component.clone(),
+    };
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    let request_id = http::HeaderValue::from_static("0b6f6d2c-3c1e-4a55-9d1e-8f0c2a8e7b11");
+    let answer = Bytes::from(vec![b'x'; 1120]);
+    /// Takes the in-flight gauge down when the exchange ends, as the
+    /// gateway's guard does.
+    struct InFlight(Arc<Metrics>);
+    impl Drop for InFlight {
+        fn drop(&mut self) {
+            self.0.in_flight().dec();
+        }
+    }
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    tracing::subscriber::with_default(subscriber, || {
+        time_sync(warmup, duration, |_| {
+            let started = Instant::now();
+            metrics.in_flight().inc();
+            metrics.observe_instance_creation(&component, 0.00005);
+            let exchange = Exchange {
+                conn: conn.clone(),
+                request_id: request_id.clone(),
+                method: http::Method::GET,
+                routed: Some(routed.clone()),
+                status: 200,
+                started,
+                log: true,
+                metrics: Some(metrics.clone()),
+                guards: Box::new(InFlight(metrics.clone())),
+            };
+            let mut body = Observed::new(Full::new(answer.clone()), &headers, exchange);
+            let mut sent = 0;
+            while let std::task::Poll::Ready(Some(frame)) =
+                std::pin::pin!(body.frame()).poll(&mut cx)
+            {
+                sent += frame?.into_data().map_or(0, |d| d.len());
+            }
+            Ok(sent)
+        })
+    })
 }

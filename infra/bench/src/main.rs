@@ -469,7 +469,7 @@ fn finish(
     let mut rows = out.rows;
     report::add_ratios(&mut rows);
     let mut targets = report::targets(&rows, &out.cold, Some(dataset.load_rate));
-    targets.extend(report::later_targets(&rows));
+    targets.extend(report::later_targets(&rows, &out.micro));
     let pinning = Pinning {
         server_core: cfg.server_core,
         client_core: cfg.client_core,
