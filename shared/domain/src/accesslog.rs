@@ -210,9 +210,112 @@ pub fn is_request_id(id: &str) -> bool {
 }
 
 impl AccessLogEntry {
-    /// The canonical JSON text to store and hash.
+    /// An allowed list of `person`'s documents by `principal` at `at` that
+    /// returned none: the plainest entry, as tests and tools write one.
+    pub fn listing(at: impl Into<String>, principal: Principal, person: PersonRef) -> Self {
+        AccessLogEntry {
+            at: at.into(),
+            principal,
+            actor: None,
+            subject: None,
+            person: Some(person),
+            action: AccessAction::ListDocuments,
+            kind: None,
+            document_id: None,
+            document_ids: Vec::new(),
+            application_id: None,
+            application_ids: Vec::new(),
+            outcome: AccessOutcome::Allowed,
+            deny_reason: None,
+            request_id: None,
+        }
+    }
+
+    /// The canonical JSON text to store and hash: the same text as
+    /// [`canonical_json`] of the entry's JSON value, written directly (every
+    /// read and refused read makes one, inside the component).
     pub fn canonical_json(&self) -> String {
-        canonical_json(&serde_json::to_value(self).expect("entries serialize"))
+        serde_json::to_string(&Canonical::of(self)).expect("entries serialize")
+    }
+}
+
+/// An entry with its fields declared in the canonical (sorted) key order and
+/// the same omissions, so that serde writes the canonical text without a
+/// JSON value in between.
+#[derive(Serialize)]
+struct Canonical<'a> {
+    action: AccessAction,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    actor: Option<PersonActor>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    application_id: Option<&'a ApplicationId>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    application_ids: &'a [ApplicationId],
+    at: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deny_reason: Option<DenyReason>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    document_id: Option<&'a DocumentId>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    document_ids: &'a [DocumentId],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kind: Option<DocumentKind>,
+    outcome: AccessOutcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    person: Option<CanonicalPerson<'a>>,
+    principal: &'a Principal,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subject: Option<&'a str>,
+}
+
+/// [`PersonRef`]'s fields in sorted key order.
+#[derive(Serialize)]
+struct CanonicalPerson<'a> {
+    insured_number: &'a crate::ids::InsuredNumber,
+    insurer_number: &'a crate::ids::InsurerNumber,
+}
+
+impl<'a> Canonical<'a> {
+    fn of(entry: &'a AccessLogEntry) -> Self {
+        // Every field named, no `..`: a field added to the entry does not
+        // compile here until it is placed in the canonical order above.
+        let AccessLogEntry {
+            at,
+            principal,
+            actor,
+            subject,
+            person,
+            action,
+            kind,
+            document_id,
+            document_ids,
+            application_id,
+            application_ids,
+            outcome,
+            deny_reason,
+            request_id,
+        } = entry;
+        Canonical {
+            action: *action,
+            actor: *actor,
+            application_id: application_id.as_ref(),
+            application_ids,
+            at,
+            deny_reason: *deny_reason,
+            document_id: document_id.as_ref(),
+            document_ids,
+            kind: *kind,
+            outcome: *outcome,
+            person: person.as_ref().map(|p| CanonicalPerson {
+                insured_number: &p.insured_number,
+                insurer_number: &p.insurer_number,
+            }),
+            principal,
+            request_id: request_id.as_deref(),
+            subject: subject.as_deref(),
+        }
     }
 }
 
@@ -304,6 +407,49 @@ mod tests {
             canonical_json(&v),
             r#"{"a":{"c":null,"z":[{"x":"é\"","y":2}]},"b":1}"#
         );
+    }
+
+    /// Every combination of the optional fields, with every action,
+    /// outcome and a subject that needs escaping: the directly written text
+    /// is the canonical JSON of the entry's value, byte for byte.
+    #[test]
+    fn the_direct_canonical_text_is_the_canonical_json_of_the_value() {
+        let person: PersonRef = serde_json::from_value(
+            json!({"insurer_number": "131016", "insured_number": "0000123456"}),
+        )
+        .unwrap();
+        let doc = DocumentId::parse("doc_0123456789abcdef0123456789abcdef").unwrap();
+        let app = ApplicationId::derive(&person, crate::ApplicationType::New, "t", "f");
+        let mut checked = 0;
+        for bits in 0u32..1 << 10 {
+            let on = |i: u32| bits & (1 << i) != 0;
+            let action = AccessAction::ALL[bits as usize % AccessAction::ALL.len()];
+            let outcome = AccessOutcome::ALL[(bits as usize / 7) % AccessOutcome::ALL.len()];
+            let entry = AccessLogEntry {
+                at: "2025-04-01T00:00:00.123456Z".into(),
+                principal: Principal::parse_urn("urn:carehub:portal:mynaportal").unwrap(),
+                actor: on(0).then_some(PersonActor::Proxy),
+                subject: on(1).then(|| "家族 \"7\"\\\u{1}\u{7f}\u{2028}".to_owned()),
+                person: on(2).then(|| person.clone()),
+                action,
+                kind: on(3).then_some(DocumentKind::CarePlan),
+                document_id: on(4).then(|| doc.clone()),
+                document_ids: if on(5) {
+                    vec![doc.clone(), doc.clone()]
+                } else {
+                    Vec::new()
+                },
+                application_id: on(6).then(|| app.clone()),
+                application_ids: if on(7) { vec![app.clone()] } else { Vec::new() },
+                outcome,
+                deny_reason: on(8).then_some(DenyReason::NoConsent),
+                request_id: on(9).then(|| "0b6f6d2c-3c1e-4a55-9d1e-8f0c2a8e7b11".to_owned()),
+            };
+            let reference = canonical_json(&serde_json::to_value(&entry).unwrap());
+            assert_eq!(entry.canonical_json(), reference, "fields {bits:010b}");
+            checked += 1;
+        }
+        assert_eq!(checked, 1024);
     }
 
     #[test]
