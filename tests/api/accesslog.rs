@@ -437,28 +437,15 @@ fn verify_log_names_an_edited_row_a_cut_tail_and_a_forged_checkpoint() {
 /// The old single chain (before sharding): three entries about P, as the
 /// old store wrote them into `access_log`: (entry, hash).
 fn old_chain() -> Vec<(String, String)> {
-    use carehub_domain::{
-        AccessAction, AccessLogEntry, AccessOutcome, GENESIS_HASH, Principal, chain_hash,
-    };
+    use carehub_domain::{AccessLogEntry, GENESIS_HASH, Principal, chain_hash};
     let mut prev = GENESIS_HASH.to_owned();
     (0..3)
         .map(|i| {
-            let entry = AccessLogEntry {
-                at: format!("2025-0{}-01T00:00:00.000000Z", i + 1),
-                principal: Principal::parse_urn("urn:carehub:municipality:131016").unwrap(),
-                actor: None,
-                subject: None,
-                person: Some(crate::care::person(P)),
-                action: AccessAction::ListDocuments,
-                kind: None,
-                document_id: None,
-                document_ids: Vec::new(),
-                application_id: None,
-                application_ids: Vec::new(),
-                outcome: AccessOutcome::Allowed,
-                deny_reason: None,
-                request_id: None,
-            }
+            let entry = AccessLogEntry::listing(
+                format!("2025-0{}-01T00:00:00.000000Z", i + 1),
+                Principal::parse_urn("urn:carehub:municipality:131016").unwrap(),
+                crate::care::person(P),
+            )
             .canonical_json();
             let hash = chain_hash(&prev, &entry);
             prev = hash.clone();

@@ -752,7 +752,7 @@ fn accesses_page_with_a_cursor() {
 
 #[test]
 fn concurrent_appenders_keep_the_shard_chain_linear() {
-    use carehub_domain::{AccessAction, AccessLogEntry};
+    use carehub_domain::AccessLogEntry;
     use carehub_store::log_access;
 
     let path = std::env::temp_dir().join(format!(
@@ -783,22 +783,11 @@ fn concurrent_appenders_keep_the_shard_chain_linear() {
             std::thread::spawn(move || {
                 let s = SqlStore::new(NativeDb(open(&path)));
                 for i in 0..25 {
-                    let entry = AccessLogEntry {
-                        at: format!("2025-11-25T08:00:{i:02}.{t:06}Z"),
-                        principal: principal(MUNICIPALITY),
-                        actor: None,
-                        subject: None,
-                        person: Some(p.clone()),
-                        action: AccessAction::ListDocuments,
-                        kind: None,
-                        document_id: None,
-                        document_ids: Vec::new(),
-                        application_id: None,
-                        application_ids: Vec::new(),
-                        outcome: AccessOutcome::Allowed,
-                        deny_reason: None,
-                        request_id: None,
-                    };
+                    let entry = AccessLogEntry::listing(
+                        format!("2025-11-25T08:00:{i:02}.{t:06}Z"),
+                        principal(MUNICIPALITY),
+                        p.clone(),
+                    );
                     log_access(&s, &[entry]).unwrap();
                 }
             })
@@ -860,25 +849,16 @@ fn the_request_id_goes_into_the_entry_and_a_malformed_one_is_left_out() {
 #[test]
 fn checkpoints_grow_from_the_stored_frontier_and_match_the_roots_over_every_leaf() {
     use carehub_domain::merkle;
-    use carehub_domain::{AccessAction, AccessLogEntry, AccessOutcome, CheckpointSigner};
+    use carehub_domain::{AccessLogEntry, CheckpointSigner};
     use carehub_store::{CheckpointStore, log_access, make_checkpoint};
     let s = SqlStore::new(NativeDb::migrated());
     let signer = CheckpointSigner::from_seed(&[7; 32]);
-    let entry = |i: usize| AccessLogEntry {
-        at: format!("2025-11-25T08:{:02}:{:02}Z", i / 60, i % 60),
-        principal: principal(MUNICIPALITY),
-        actor: None,
-        subject: None,
-        person: Some(person(&format!("{:010}", 1000 + i % 7))),
-        action: AccessAction::ListDocuments,
-        kind: None,
-        document_id: None,
-        document_ids: Vec::new(),
-        application_id: None,
-        application_ids: Vec::new(),
-        outcome: AccessOutcome::Allowed,
-        deny_reason: None,
-        request_id: None,
+    let entry = |i: usize| {
+        AccessLogEntry::listing(
+            format!("2025-11-25T08:{:02}:{:02}Z", i / 60, i % 60),
+            principal(MUNICIPALITY),
+            person(&format!("{:010}", 1000 + i % 7)),
+        )
     };
     let mut logged = 0;
     // 4_101: more than two of the job's batches in one run.

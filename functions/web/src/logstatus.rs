@@ -86,9 +86,7 @@ pub fn status<D: Db>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use carehub_domain::{
-        AccessAction, AccessLogEntry, AccessOutcome, InsuredNumber, InsurerNumber, Principal,
-    };
+    use carehub_domain::{AccessLogEntry, InsuredNumber, InsurerNumber, Principal};
     use carehub_store::log_access;
     use carehub_store::native::NativeDb;
 
@@ -100,22 +98,11 @@ mod tests {
     }
 
     fn read_of(p: &PersonRef, i: usize) -> AccessLogEntry {
-        AccessLogEntry {
-            at: format!("2026-01-05T09:00:{i:02}Z"),
-            principal: Principal::parse_urn("urn:carehub:care-manager:1371234567").unwrap(),
-            actor: None,
-            subject: None,
-            person: Some(p.clone()),
-            action: AccessAction::ListDocuments,
-            kind: None,
-            document_id: None,
-            document_ids: Vec::new(),
-            application_id: None,
-            application_ids: Vec::new(),
-            outcome: AccessOutcome::Allowed,
-            deny_reason: None,
-            request_id: None,
-        }
+        AccessLogEntry::listing(
+            format!("2026-01-05T09:00:{i:02}Z"),
+            Principal::parse_urn("urn:carehub:care-manager:1371234567").unwrap(),
+            p.clone(),
+        )
     }
 
     #[test]
