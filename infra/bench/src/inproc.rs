@@ -486,6 +486,33 @@ pub fn micro(
             Ok(0)
         })?,
     ));
+    // The text each access-log append hashes, written directly (what the
+    // components do) and through a `serde_json::Value` (what they did
+    // before), side by side: a portal read's entry, every common field set.
+    let person: carehub_domain::PersonRef = serde_json::from_value(
+        serde_json::json!({"insurer_number": "131016", "insured_number": "0000123456"}),
+    )?;
+    let mut entry = carehub_domain::AccessLogEntry::listing(
+        "2026-12-03T06:30:00.123456Z",
+        principal.clone(),
+        person,
+    );
+    entry.kind = Some(carehub_domain::DocumentKind::InsuranceCertificate);
+    entry.document_ids = vec![
+        DocumentId::parse("doc_0123456789abcdef0123456789abcdef")
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
+    ];
+    entry.request_id = Some("0b6f6d2c-3c1e-4a55-9d1e-8f0c2a8e7b11".into());
+    out.push((
+        "component: access-log entry's canonical text, direct, native",
+        time_sync(warmup, duration, |_| Ok(entry.canonical_json().len()))?,
+    ));
+    out.push((
+        "component: the same through serde_json::Value (before), native",
+        time_sync(warmup, duration, |_| {
+            Ok(carehub_domain::canonical_json(&serde_json::to_value(&entry)?).len())
+        })?,
+    ));
     out.push((
         REQUEST_LOG_AND_METRICS,
         request_log_and_metrics(&principal, warmup, duration)?,
