@@ -261,13 +261,11 @@ async fn serving(opts: &UpOptions, store: metrics::Store) -> Result<server::Serv
     ))
 }
 
-/// The variables the gateway provides from its development material when
-/// the environment does not: the edge's assertion key, the screens' CSRF
-/// key, the webhook secret key, the checkpoint signing key and the
-/// development IdP's public key.
-/// The variables the hub provides itself when the environment does not
-/// (`SPIN_VARIABLE_<NAME>` unset): the development keys in `dev`, which
-/// [`devpki::ensure`] generates. `env` reads the environment.
+/// The variables the gateway provides from its development material in
+/// `dev` (which [`devpki::ensure`] generates) when the environment does not
+/// (`SPIN_VARIABLE_<NAME>` unset; `env` reads it): the edge's assertion key,
+/// the screens' CSRF key, the webhook secret key, the checkpoint signing key
+/// and the development IdP's public key.
 pub fn provided_variables(
     dev: &devpki::DevPaths,
     env: &dyn Fn(&str) -> Option<String>,
