@@ -33,7 +33,7 @@ pub mod migrations {
 }
 
 use error::Doing;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -323,13 +323,11 @@ fn open_sqlite(
     state_dir: &Path,
     app_vars: &variables::Values,
 ) -> Result<Arc<host::sqlite::Databases>> {
-    let labels: BTreeSet<String> = manifest
-        .components
-        .values()
-        .flat_map(|c| c.sqlite_databases.iter().cloned())
-        .collect();
     let data_dir = state_dir.join("data");
-    let databases = Arc::new(host::sqlite::Databases::open(&data_dir, labels)?);
+    let databases = Arc::new(host::sqlite::Databases::open(
+        &data_dir,
+        manifest.sqlite_labels(),
+    )?);
     // `carehub restore` refuses while this is held.
     backup::hold_running_lock(&data_dir)?;
     if let Some(pool) = databases.get("default") {

@@ -96,6 +96,15 @@ struct RawTriggers {
 }
 
 impl Manifest {
+    /// Every SQLite database label a component names (`sqlite_databases`),
+    /// each once: the files the gateway opens.
+    pub fn sqlite_labels(&self) -> std::collections::BTreeSet<String> {
+        self.components
+            .values()
+            .flat_map(|c| c.sqlite_databases.iter().cloned())
+            .collect()
+    }
+
     /// Reads and checks a manifest file.
     pub fn load(path: &Path) -> Result<Manifest> {
         let text = std::fs::read_to_string(path)

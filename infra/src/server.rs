@@ -783,7 +783,15 @@ fn observed(resp: Answer, exchange: Exchange) -> Answer {
 }
 
 /// Keeps the in-flight gauge while a request lives.
-struct InFlightGauge(Arc<Metrics>);
+pub struct InFlightGauge(Arc<Metrics>);
+
+impl InFlightGauge {
+    /// Counts one more request in flight until dropped.
+    pub fn start(metrics: Arc<Metrics>) -> InFlightGauge {
+        metrics.in_flight().inc();
+        InFlightGauge(metrics)
+    }
+}
 
 impl Drop for InFlightGauge {
     fn drop(&mut self) {
@@ -803,10 +811,7 @@ async fn serve_request(
 ) -> Answer {
     let started = Instant::now();
     let busy = in_flight.start();
-    let gauge = serving.metrics.as_ref().map(|m| {
-        m.in_flight().inc();
-        InFlightGauge(m.clone())
-    });
+    let gauge = serving.metrics.clone().map(InFlightGauge::start);
     let principal = match &conn.identity {
         Some(PeerIdentity::Principal(p)) => Some(p),
         _ => None,

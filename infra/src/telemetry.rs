@@ -103,7 +103,7 @@ pub fn init(format: LogFormat) -> LogGuard {
 }
 
 /// The filter of `CAREHUB_LOG`, else `RUST_LOG`, else `info`.
-pub fn env_filter() -> tracing_subscriber::EnvFilter {
+fn env_filter() -> tracing_subscriber::EnvFilter {
     use tracing_subscriber::EnvFilter;
     EnvFilter::try_from_env("CAREHUB_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())

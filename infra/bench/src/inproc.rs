@@ -76,14 +76,9 @@ impl InProcess {
             carehub::variables::resolve_application(&manifest.variables, &|_| None, &provided)?;
         // Every label a component names (the access log's too), as the
         // gateway opens them.
-        let labels: std::collections::BTreeSet<String> = manifest
-            .components
-            .values()
-            .flat_map(|c| c.sqlite_databases.iter().cloned())
-            .collect();
         let dbs = Arc::new(carehub::host::sqlite::Databases::open(
             &state.join("data"),
-            labels,
+            manifest.sqlite_labels(),
         )?);
         let runtime = Runtime::load(
             &manifest,
@@ -303,7 +298,10 @@ pub fn native_store(db: &Path) -> Result<SqlStore<NativeDb>> {
     let open = |path: &Path| -> Result<NativeDb> {
         Ok(NativeDb(carehub::host::sqlite::Pool::connect(path)?))
     };
-    let log = db.with_file_name(format!("{}.db", carehub::ACCESSLOG_LABEL));
+    let log = carehub::host::sqlite::file_of(
+        db.parent().unwrap_or(Path::new(".")),
+        carehub::ACCESSLOG_LABEL,
+    );
     Ok(if log.exists() {
         SqlStore::with_log(open(db)?, open(&log)?)
     } else {
@@ -564,20 +562,12 @@ fn request_log_and_metrics(
     );
     let request_id = http::HeaderValue::from_static("0b6f6d2c-3c1e-4a55-9d1e-8f0c2a8e7b11");
     let answer = Bytes::from(vec![b'x'; 1120]);
-    /// Takes the in-flight gauge down when the exchange ends, as the
-    /// gateway's guard does.
-    struct InFlight(Arc<Metrics>);
-    impl Drop for InFlight {
-        fn drop(&mut self) {
-            self.0.in_flight().dec();
-        }
-    }
     let waker = std::task::Waker::noop();
     let mut cx = std::task::Context::from_waker(waker);
     tracing::subscriber::with_default(subscriber, || {
         time_sync(warmup, duration, |_| {
             let started = Instant::now();
-            metrics.in_flight().inc();
+            let in_flight = carehub::server::InFlightGauge::start(metrics.clone());
             metrics.observe_instance_creation(&component, 0.00005);
             let exchange = Exchange {
                 conn: conn.clone(),
@@ -588,7 +578,7 @@ fn request_log_and_metrics(
                 started,
                 log: true,
                 metrics: Some(metrics.clone()),
-                guards: Box::new(InFlight(metrics.clone())),
+                guards: Box::new(in_flight),
             };
             let mut body = Observed::new(Full::new(answer.clone()), &headers, exchange);
             let mut sent = 0;

@@ -122,14 +122,19 @@ pub struct Databases {
     by_label: HashMap<String, Arc<Pool>>,
 }
 
+/// The file of database `label` under `data_dir`: `<label>.db`.
+pub fn file_of(data_dir: &Path, label: &str) -> PathBuf {
+    data_dir.join(format!("{label}.db"))
+}
+
 impl Databases {
-    /// One file per label under `data_dir`, created if missing.
+    /// One file per label under `data_dir` ([`file_of`]), created if missing.
     pub fn open(data_dir: &Path, labels: impl IntoIterator<Item = String>) -> Result<Databases> {
         std::fs::create_dir_all(data_dir)
             .doing(|| format!("creating data directory {}", data_dir.display()))?;
         let mut by_label = HashMap::new();
         for label in labels {
-            let path = data_dir.join(format!("{label}.db"));
+            let path = file_of(data_dir, &label);
             // Open once now so a bad path fails at start, not at the first request.
             Pool::connect(&path).doing(|| format!("opening {}", path.display()))?;
             by_label.insert(label, Arc::new(Pool::new(path)));
