@@ -339,15 +339,39 @@ impl Runtime {
     /// Starts the background lane: [`Lane::Background`] requests run from
     /// now on on threads of their own at scheduling priority `nice`
     /// (1–19). Without it both lanes share the gateway's worker threads.
+    ///
+    /// Returns once every worker thread of the lane has lowered its own
+    /// priority: tokio spawns them at once, but each runs its start hook
+    /// only when the kernel first schedules it, which on a busy machine can
+    /// be after the gateway has begun to serve.
     pub fn start_background_lane(&mut self, nice: i32) -> Result<()> {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let started = Arc::new((std::sync::Mutex::new(0usize), std::sync::Condvar::new()));
+        let counted = started.clone();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)
             .thread_name("carehub-background")
-            .on_thread_start(move || lower_thread_priority(nice))
+            .on_thread_start(move || {
+                lower_thread_priority(nice);
+                let (count, changed) = &*counted;
+                *count.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+                changed.notify_all();
+            })
             .enable_all()
             .build()
             .doing(|| "starting the background lane's threads".into())?;
+        let (count, changed) = &*started;
+        let guard = count.lock().unwrap_or_else(|e| e.into_inner());
+        let (guard, waited) = changed
+            .wait_timeout_while(guard, Duration::from_secs(30), |n| *n < threads)
+            .unwrap_or_else(|e| e.into_inner());
+        if waited.timed_out() {
+            tracing::warn!(
+                "background lane: {} of {threads} threads started within 30 s",
+                *guard
+            );
+        }
+        drop(guard);
         self.background = Some(BackgroundLane {
             runtime: Some(runtime),
         });
