@@ -22,6 +22,13 @@
 //! may be yielded to the executor while it holds a lock itself: whoever
 //! waits for that lock waits on the executor, not on the thread the holder
 //! needs to resume.
+//!
+//! Nor does a serving thread ever checkpoint the WAL: pooled connections
+//! have `wal_autocheckpoint` off, and a thread per database
+//! ([`Checkpointer`]) runs a `PASSIVE` checkpoint every
+//! [`CHECKPOINT_EVERY`], so its page copies and `fsync`s wait on that
+//! thread instead of stalling a worker (and every request on it) inside
+//! the `COMMIT` that crossed SQLite's 1,000-page threshold.
 
 use super::bindings::fermyon::spin::sqlite::{self, Error, QueryResult, RowResult, Value};
 use crate::error::{Doing, Result};
@@ -44,6 +51,12 @@ pub const LOCK_WAIT: Duration = Duration::from_secs(5);
 /// [`MAX_PAUSE`].
 const FIRST_PAUSE: Duration = Duration::from_micros(250);
 const MAX_PAUSE: Duration = Duration::from_millis(8);
+
+/// How often each database's WAL is checkpointed by its checkpointer
+/// thread ([`Checkpointer`]). It also bounds what a power loss can take:
+/// with `synchronous=NORMAL` a commit reaches the disk at the checkpoint
+/// that follows it.
+pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 
 /// One database file and its idle connections.
 pub struct Pool {
@@ -89,7 +102,14 @@ impl Pool {
         if let Some(c) = self.idle.lock().expect("pool lock").pop() {
             return Ok(c);
         }
-        Self::connect(&self.path)
+        let conn = Self::connect(&self.path)?;
+        // A serving connection never checkpoints: SQLite's automatic
+        // checkpoint runs inside the COMMIT that crosses 1,000 WAL pages,
+        // and its `fsync`s would block the worker thread, and with it every
+        // request on that thread, for milliseconds. The database's
+        // checkpointer thread does it instead.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        Ok(conn)
     }
 
     fn give_back(&self, conn: rusqlite::Connection) {
@@ -120,6 +140,74 @@ impl Pool {
 /// Every database of the application, by label.
 pub struct Databases {
     by_label: HashMap<String, Arc<Pool>>,
+    /// One per database, stopped when the databases are dropped.
+    _checkpointers: Vec<Checkpointer>,
+}
+
+/// A thread that checkpoints one database's WAL every
+/// [`CHECKPOINT_EVERY`], on a connection of its own, so that the copying
+/// and the `fsync`s happen off the serving threads. Its checkpoints are
+/// `PASSIVE`: they never wait for a reader or a writer, and a writer or a
+/// reader never waits for them (pages still in use by a reader's snapshot
+/// are copied at a later one).
+struct Checkpointer {
+    stop: Arc<(Mutex<bool>, std::sync::Condvar)>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    fn start(path: PathBuf) -> Result<Checkpointer> {
+        let conn = Pool::connect(&path).doing(|| format!("opening {}", path.display()))?;
+        let stop = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+        let stopped = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("carehub-checkpoint".into())
+            .spawn(move || {
+                let (flag, changed) = &*stopped;
+                let mut failing = false;
+                loop {
+                    let guard = flag.lock().unwrap_or_else(|e| e.into_inner());
+                    let (guard, _) = changed
+                        .wait_timeout_while(guard, CHECKPOINT_EVERY, |stop| !*stop)
+                        .unwrap_or_else(|e| e.into_inner());
+                    if *guard {
+                        return;
+                    }
+                    drop(guard);
+                    match checkpoint(&conn) {
+                        Ok(()) => failing = false,
+                        Err(e) if !failing => {
+                            failing = true;
+                            tracing::warn!("checkpointing {}: {e}", path.display());
+                        }
+                        Err(_) => {}
+                    }
+                }
+            })
+            .doing(|| "starting a checkpointer thread".into())?;
+        Ok(Checkpointer {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+/// One `PASSIVE` checkpoint of `conn`'s database. (It never calls the busy
+/// handler; another process's checkpoint running at the time is `SQLITE_BUSY`
+/// in the answer's first column, not an error.)
+fn checkpoint(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        let (flag, changed) = &*self.stop;
+        *flag.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        changed.notify_all();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 /// The file of database `label` under `data_dir`: `<label>.db`.
@@ -133,13 +221,17 @@ impl Databases {
         std::fs::create_dir_all(data_dir)
             .doing(|| format!("creating data directory {}", data_dir.display()))?;
         let mut by_label = HashMap::new();
+        let mut checkpointers = Vec::new();
         for label in labels {
             let path = file_of(data_dir, &label);
-            // Open once now so a bad path fails at start, not at the first request.
-            Pool::connect(&path).doing(|| format!("opening {}", path.display()))?;
+            // Opened now, so a bad path fails at start, not at the first request.
+            checkpointers.push(Checkpointer::start(path.clone())?);
             by_label.insert(label, Arc::new(Pool::new(path)));
         }
-        Ok(Databases { by_label })
+        Ok(Databases {
+            by_label,
+            _checkpointers: checkpointers,
+        })
     }
 
     /// The pool for a label.
@@ -520,4 +612,46 @@ pub fn migrate(
         applied.push((*name).to_owned());
     }
     Ok(applied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Serving connections leave the WAL to the checkpointer thread, which
+    /// copies committed pages into the database file within a few periods.
+    #[test]
+    fn the_checkpointer_thread_checkpoints_what_serving_connections_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let dbs = Databases::open(dir.path(), ["default".to_owned()]).unwrap();
+        let pool = dbs.get("default").unwrap();
+        let conn = pool.take().unwrap();
+        let every: i64 = conn
+            .query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(every, 0, "a serving connection checkpoints inline");
+        // 8 MiB: past SQLite's automatic checkpoint (1,000 pages of 4 KiB).
+        conn.execute_batch(
+            "CREATE TABLE t (b BLOB); \
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 128) \
+             INSERT INTO t SELECT zeroblob(65536) FROM n;",
+        )
+        .unwrap();
+        pool.give_back(conn);
+        let file = file_of(dir.path(), "default");
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let size = std::fs::metadata(&file).unwrap().len();
+            if size >= 8 << 20 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the database file is {size} bytes 5 s after the commit: not checkpointed"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Dropping the databases stops (and joins) the thread.
+        drop(dbs);
+    }
 }
