@@ -162,6 +162,12 @@ pub fn engine(limits: &Limits) -> Result<Engine> {
     // A trap's wasm backtrace is only for debugging; capturing one costs time
     // on every failing request and we never show it to clients.
     config.wasm_backtrace_max_frames(None);
+    // For profiling only: `CAREHUB_PERF_MAP=1` has wasmtime write
+    // /tmp/perf-<pid>.map, so `perf report` names the guests' functions
+    // (the bench's `--perf` cells) instead of showing bare JIT addresses.
+    if std::env::var_os("CAREHUB_PERF_MAP").is_some_and(|v| v == "1") {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     let mut pool = PoolingAllocationConfig::new();
     let n = limits.max_instances.max(1);
     pool.total_component_instances(n);
