@@ -847,42 +847,37 @@ impl<D: Db> AccessLogStore for SqlStore<D> {
         // (shard, shard_seq) refuses a fork should one try.
         for entry in entries {
             let shard = shard_of(entry);
-            let rows = self.log_exec(
-                "SELECT hash, shard_seq FROM log_entries WHERE shard = ?1 \
-                 ORDER BY shard_seq DESC LIMIT 1",
-                vec![shard.as_str().into()],
-            )?;
-            let (prev, shard_seq) = match rows.rows.first() {
-                Some(row) => {
-                    let r = RowReader::new(row, "log_entries");
-                    (r.text(0)?.to_owned(), r.int(1)? + 1)
-                }
-                None => (GENESIS_HASH.to_owned(), 1),
-            };
-            let text = entry.canonical_json();
-            let hash = chain_hash(&prev, &text);
-            let (insurer, insured) = match &entry.person {
-                Some(p) => (
-                    Value::from(p.insurer_number.as_str()),
-                    Value::from(p.insured_number.as_str()),
-                ),
-                None => (Value::Null, Value::Null),
-            };
+            let (prev, shard_seq) = self.log_head(&shard)?;
+            let row = LogRow::new(entry, shard, shard_seq, prev);
             self.log_exec(
                 "INSERT INTO log_entries (shard, shard_seq, insurer_number, insured_number, \
                  entry, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                vec![
-                    shard.into(),
-                    shard_seq.into(),
-                    insurer,
-                    insured,
-                    text.into(),
-                    prev.into(),
-                    hash.into(),
-                ],
+                row.params(),
             )?;
         }
         Ok(())
+    }
+
+    fn append_one_access(&self, entry: &AccessLogEntry) -> Result<(), StoreError> {
+        let shard = shard_of(entry);
+        let text = entry.canonical_json();
+        for _ in 0..crate::APPEND_TRIES {
+            let (prev, shard_seq) = self.log_head(&shard)?;
+            let row = LogRow::with_text(entry, shard.clone(), shard_seq, prev, text.clone());
+            let inserted = self.log_exec(
+                "INSERT INTO log_entries (shard, shard_seq, insurer_number, insured_number, \
+                 entry, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+                 ON CONFLICT (shard, shard_seq) DO NOTHING RETURNING seq",
+                row.params(),
+            )?;
+            if !inserted.rows.is_empty() {
+                return Ok(());
+            }
+        }
+        Err(StoreError::Db(super::DbError(format!(
+            "access log shard {shard}: {} appends in a row lost the race for its next place",
+            crate::APPEND_TRIES
+        ))))
     }
 
     fn person_accesses(
@@ -917,9 +912,215 @@ impl<D: Db> AccessLogStore for SqlStore<D> {
     }
 }
 
+impl<D: Db> SqlStore<D> {
+    /// The hash and number a new entry of `shard` chains after: the
+    /// shard's last row's hash and the next `shard_seq` (the genesis hash
+    /// and 1 for a new shard).
+    fn log_head(&self, shard: &str) -> Result<(String, i64), StoreError> {
+        let rows = self.log_exec(
+            "SELECT hash, shard_seq FROM log_entries WHERE shard = ?1 \
+             ORDER BY shard_seq DESC LIMIT 1",
+            vec![shard.into()],
+        )?;
+        match rows.rows.first() {
+            Some(row) => {
+                let r = RowReader::new(row, "log_entries");
+                Ok((r.text(0)?.to_owned(), r.int(1)? + 1))
+            }
+            None => Ok((GENESIS_HASH.to_owned(), 1)),
+        }
+    }
+}
+
+/// One `log_entries` row to insert: the entry chained after `prev`.
+struct LogRow {
+    shard: String,
+    shard_seq: i64,
+    insurer: Value,
+    insured: Value,
+    text: String,
+    prev: String,
+    hash: String,
+}
+
+impl LogRow {
+    fn new(entry: &AccessLogEntry, shard: String, shard_seq: i64, prev: String) -> LogRow {
+        let text = entry.canonical_json();
+        LogRow::with_text(entry, shard, shard_seq, prev, text)
+    }
+
+    fn with_text(
+        entry: &AccessLogEntry,
+        shard: String,
+        shard_seq: i64,
+        prev: String,
+        text: String,
+    ) -> LogRow {
+        let hash = chain_hash(&prev, &text);
+        let (insurer, insured) = match &entry.person {
+            Some(p) => (
+                Value::from(p.insurer_number.as_str()),
+                Value::from(p.insured_number.as_str()),
+            ),
+            None => (Value::Null, Value::Null),
+        };
+        LogRow {
+            shard,
+            shard_seq,
+            insurer,
+            insured,
+            text,
+            prev,
+            hash,
+        }
+    }
+
+    /// `?1`…`?7` of the insert.
+    fn params(self) -> Vec<Value> {
+        vec![
+            self.shard.into(),
+            self.shard_seq.into(),
+            self.insurer,
+            self.insured,
+            self.text.into(),
+            self.prev.into(),
+            self.hash.into(),
+        ]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A log database on which another appender takes the place a single
+    /// append read, between its read of the shard's head and its insert
+    /// (the first `tries` inserts).
+    #[cfg(feature = "native-sqlite")]
+    struct Racing {
+        db: crate::native::NativeDb,
+        rivals: std::cell::Cell<usize>,
+    }
+
+    #[cfg(feature = "native-sqlite")]
+    impl Db for Racing {
+        fn execute(
+            &self,
+            sql: &str,
+            params: Vec<Value>,
+        ) -> Result<super::super::Rows, super::super::DbError> {
+            if sql.starts_with("INSERT INTO log_entries") && self.rivals.get() > 0 {
+                self.rivals.set(self.rivals.get() - 1);
+                // The rival chains after the head as it is now, in the
+                // place the append has just read as free.
+                let Value::Text(shard) = &params[0] else {
+                    panic!("shard")
+                };
+                let head = self.db.execute(
+                    "SELECT hash, shard_seq FROM log_entries WHERE shard = ?1 \
+                     ORDER BY shard_seq DESC LIMIT 1",
+                    vec![shard.as_str().into()],
+                )?;
+                let (prev, next) = match head.rows.first() {
+                    Some(r) => match (&r[0], &r[1]) {
+                        (Value::Text(h), Value::Integer(n)) => (h.clone(), n + 1),
+                        _ => panic!("head row"),
+                    },
+                    None => (GENESIS_HASH.to_owned(), 1),
+                };
+                let text = format!("{{\"rival\":{next}}}");
+                let hash = chain_hash(&prev, &text);
+                self.db.execute(
+                    "INSERT INTO log_entries (shard, shard_seq, entry, prev_hash, hash) \
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    vec![
+                        shard.as_str().into(),
+                        next.into(),
+                        text.into(),
+                        prev.into(),
+                        hash.into(),
+                    ],
+                )?;
+            }
+            self.db.execute(sql, params)
+        }
+    }
+
+    #[cfg(feature = "native-sqlite")]
+    fn racing_store(rivals: usize) -> SqlStore<Racing> {
+        SqlStore::new(Racing {
+            db: crate::native::NativeDb::migrated(),
+            rivals: std::cell::Cell::new(rivals),
+        })
+    }
+
+    #[cfg(feature = "native-sqlite")]
+    fn entry() -> AccessLogEntry {
+        AccessLogEntry::listing(
+            "2026-12-03T15:00:00Z",
+            Principal::parse_urn("urn:carehub:care-manager:1371234567").unwrap(),
+            PersonRef::new(
+                InsurerNumber::parse("131016").unwrap(),
+                InsuredNumber::parse("0000012345").unwrap(),
+            ),
+        )
+    }
+
+    /// Every row of `shard`, in chain order: (shard_seq, prev_hash, hash, entry).
+    #[cfg(feature = "native-sqlite")]
+    fn chain(s: &SqlStore<Racing>, shard: &str) -> Vec<(i64, String, String, String)> {
+        let rows = s
+            .log_exec(
+                "SELECT shard_seq, prev_hash, hash, entry FROM log_entries WHERE shard = ?1 \
+                 ORDER BY shard_seq",
+                vec![shard.into()],
+            )
+            .unwrap();
+        rows.rows
+            .iter()
+            .map(|r| {
+                let r = RowReader::new(r, "log_entries");
+                (
+                    r.int(0).unwrap(),
+                    r.text(1).unwrap().to_owned(),
+                    r.text(2).unwrap().to_owned(),
+                    r.text(3).unwrap().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    #[cfg(feature = "native-sqlite")]
+    #[test]
+    fn a_single_append_that_loses_its_place_chains_after_the_one_that_took_it() {
+        let s = racing_store(3);
+        let e = entry();
+        crate::log_access(&s, std::slice::from_ref(&e)).unwrap();
+        let rows = chain(&s, &shard_of(&e));
+        // Three rivals took places 1, 2 and 3; the append is the fourth,
+        // after the third, and the chain is one line from the genesis hash.
+        assert_eq!(rows.len(), 4);
+        let mut prev = GENESIS_HASH.to_owned();
+        for (i, (seq, p, h, text)) in rows.iter().enumerate() {
+            assert_eq!(*seq, i as i64 + 1);
+            assert_eq!(p, &prev, "row {seq} chains after the row before it");
+            assert_eq!(h, &chain_hash(p, text), "row {seq}'s hash");
+            prev = h.clone();
+        }
+        assert_eq!(rows[3].3, e.canonical_json());
+    }
+
+    #[cfg(feature = "native-sqlite")]
+    #[test]
+    fn a_single_append_that_keeps_losing_its_place_fails_and_leaves_the_chain_whole() {
+        let s = racing_store(crate::APPEND_TRIES);
+        let e = entry();
+        let err = crate::log_access(&s, std::slice::from_ref(&e)).unwrap_err();
+        assert!(err.to_string().contains("lost the race"), "{err}");
+        let rows = chain(&s, &shard_of(&e));
+        assert_eq!(rows.len(), crate::APPEND_TRIES, "only the rivals' rows");
+        assert!(rows.iter().all(|r| r.3.contains("rival")));
+    }
 
     #[test]
     fn value_rows_are_numbered() {
