@@ -25,7 +25,7 @@
 //!
 //! Nor does a serving thread ever checkpoint the WAL: pooled connections
 //! have `wal_autocheckpoint` off, and a thread per database
-//! ([`Checkpointer`]) runs a `PASSIVE` checkpoint every
+//! (`Checkpointer`) runs a `PASSIVE` checkpoint every
 //! [`CHECKPOINT_EVERY`], so its page copies and `fsync`s wait on that
 //! thread instead of stalling a worker (and every request on it) inside
 //! the `COMMIT` that crossed SQLite's 1,000-page threshold.
@@ -53,7 +53,7 @@ const FIRST_PAUSE: Duration = Duration::from_micros(250);
 const MAX_PAUSE: Duration = Duration::from_millis(8);
 
 /// How often each database's WAL is checkpointed by its checkpointer
-/// thread ([`Checkpointer`]). It also bounds what a power loss can take:
+/// thread (`Checkpointer`). It also bounds what a power loss can take:
 /// with `synchronous=NORMAL` a commit reaches the disk at the checkpoint
 /// that follows it.
 pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
