@@ -101,6 +101,18 @@ fn a_stored_document_reads_back_with_its_history() {
         .unwrap();
     assert_eq!(old["version"], 1);
     assert_ne!(old["content"]["address"], "東京都千代田区霞が関1-2-2");
+    // The old version's own metadata, and the whole history beside it.
+    assert_eq!(old["versions"], doc["versions"]);
+    assert_eq!(old["content_sha256"], versions[0]["content_sha256"]);
+    assert_eq!(old["stored_at"], versions[0]["stored_at"]);
+    assert_eq!(doc["content_sha256"], versions[1]["content_sha256"]);
+    assert_ne!(old["content_sha256"], doc["content_sha256"]);
+    // A version the document does not have.
+    let none = muni
+        .get(app.url(&format!("{location}?version=3")))
+        .send()
+        .unwrap();
+    assert_eq!(none.status(), 404);
     assert_eq!(version_count(&app), 2);
 }
 

@@ -16,8 +16,8 @@ use carehub_guest::http::{Reply, RequestHead};
 use carehub_guest::problem::{forbidden, internal, invalid_identifier, invalid_request};
 use carehub_guest::routing::{Page, Route, paginate, parse_cursor, parse_limit, parse_query};
 use carehub_store::{
-    AccessLogStore, ConsentStore, DocumentRecord, DocumentStore, ListQuery, RegistrationStore,
-    StoreError, VersionMeta, log_access, office_registration_state,
+    AccessLogStore, ConsentStore, DocumentForRead, DocumentRecord, DocumentStore, ListQuery,
+    RegistrationStore, StoreError, VersionMeta, log_access, office_registration_state,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -543,15 +543,19 @@ struct Readable {
     record: DocumentRecord,
     /// The wanted version's content (JSON text).
     content: String,
-    /// The wanted version's number.
-    version: i64,
+    /// The wanted version's metadata.
+    meta: VersionMeta,
+    /// Every version's metadata, oldest first.
+    versions: Vec<VersionMeta>,
 }
 
 /// The decision for reading one document (the current or the given
 /// version): `Ok(Err(reply))` is the answer already, a refusal logged like
 /// every refused read (a missing document and an unreadable one give the
 /// same 403), or 404 for a version that does not exist. On `Ok(Ok(_))` the
-/// caller answers and logs the read itself.
+/// caller answers and logs the read itself. The document, the two contents
+/// and the versions come in one statement
+/// ([`carehub_store::DocumentStore::document_for_read`]).
 fn readable<S: ReadStore + ?Sized>(
     store: &S,
     reader: &Reader,
@@ -559,7 +563,7 @@ fn readable<S: ReadStore + ?Sized>(
     version: Option<i64>,
     now: &str,
 ) -> Result<Result<Readable, Reply>, StoreError> {
-    let Some(record) = store.document(id)? else {
+    let Some(found) = store.document_for_read(id, version)? else {
         let missing = read_entry(
             reader,
             id,
@@ -569,10 +573,13 @@ fn readable<S: ReadStore + ?Sized>(
         );
         return Ok(Err(logged(store, missing, forbidden())));
     };
+    let DocumentForRead {
+        record,
+        current,
+        other,
+        versions,
+    } = found;
     let facts = person_facts(store, reader, &record.person, now)?;
-    let current = store
-        .version_content(record.seq, record.current_version)?
-        .ok_or_else(|| StoreError::Corrupt(format!("{} has no current version", id.as_str())))?;
     let decide_for = |content: &str| -> Result<Decision, StoreError> {
         let decision_content = content_for_decision(record.kind, content)?;
         let doc = DocumentFacts {
@@ -592,7 +599,7 @@ fn readable<S: ReadStore + ?Sized>(
     let content = if wanted == record.current_version {
         current
     } else {
-        let Some(old) = store.version_content(record.seq, wanted)? else {
+        let Some(old) = other else {
             return Ok(Err(Reply::problem_of(
                 ProblemType::NotFound,
                 format!("This document has no version {wanted}; see its versions list."),
@@ -607,10 +614,18 @@ fn readable<S: ReadStore + ?Sized>(
         }
         old
     };
+    let meta = versions
+        .iter()
+        .find(|v| v.version == wanted)
+        .cloned()
+        .ok_or_else(|| {
+            StoreError::Corrupt(format!("{} lacks version {wanted} metadata", id.as_str()))
+        })?;
     Ok(Ok(Readable {
         record,
         content,
-        version: wanted,
+        meta,
+        versions,
     }))
 }
 
@@ -624,18 +639,12 @@ fn try_one<S: ReadStore + ?Sized>(
     let Readable {
         record,
         content,
-        version: wanted,
+        meta,
+        versions,
     } = match readable(store, reader, id, version, now)? {
         Ok(readable) => readable,
         Err(reply) => return Ok(reply),
     };
-    let versions = store.versions(record.seq)?;
-    let meta = versions
-        .iter()
-        .find(|v| v.version == wanted)
-        .ok_or_else(|| {
-            StoreError::Corrupt(format!("{} lacks version {wanted} metadata", id.as_str()))
-        })?;
     let content = raw(content)?;
     let view = OneView {
         document_id: record.document_id.as_str(),
@@ -686,20 +695,14 @@ fn try_export_csv<S: ReadStore + ?Sized>(
     let Readable {
         record,
         content,
-        version: wanted,
+        meta,
+        ..
     } = match readable(store, reader, id, version, now)? {
         Ok(readable) => readable,
         Err(reply) => return Ok(reply),
     };
     let reply = if record.kind == DocumentKind::CarePlan {
-        let stored_at = store
-            .versions(record.seq)?
-            .into_iter()
-            .find(|v| v.version == wanted)
-            .map(|v| v.stored_at)
-            .ok_or_else(|| {
-                StoreError::Corrupt(format!("{} lacks version {wanted} metadata", id.as_str()))
-            })?;
+        let stored_at = meta.stored_at;
         let value: Value = serde_json::from_str(&content)
             .map_err(|e| StoreError::Corrupt(format!("stored content is not JSON: {e}")))?;
         let timestamp = csv_timestamp(&stored_at);

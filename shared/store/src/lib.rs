@@ -242,6 +242,20 @@ pub struct DocumentRecord {
     pub current_version: i64,
 }
 
+/// One document as [`DocumentStore::document_for_read`] finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentForRead {
+    /// The document.
+    pub record: DocumentRecord,
+    /// Its current version's content.
+    pub current: String,
+    /// The content of the version asked for, when that is not the current
+    /// one and exists.
+    pub other: Option<String>,
+    /// Every version's metadata, oldest first.
+    pub versions: Vec<VersionMeta>,
+}
+
 /// A document in a person's list: its record, current version and content.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListedDocument {
@@ -336,6 +350,18 @@ pub trait DocumentStore {
 
     /// One version's canonical JSON content.
     fn version_content(&self, seq: i64, version: i64) -> Result<Option<String>, StoreError>;
+
+    /// What reading one document needs: the document with this id, the
+    /// content of its current version and of version `version` (when that
+    /// is another and exists), and every version's metadata, oldest first.
+    /// One statement (each statement crosses the component boundary); the
+    /// same as [`Self::document`], [`Self::version_content`] and
+    /// [`Self::versions`] together.
+    fn document_for_read(
+        &self,
+        id: &DocumentId,
+        version: Option<i64>,
+    ) -> Result<Option<DocumentForRead>, StoreError>;
 
     /// A person's documents with their current versions, newest document
     /// first (descending sequence number).

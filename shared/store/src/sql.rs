@@ -20,10 +20,10 @@ use carehub_domain::webhook::{Event, EventFacts, RegistrationChange};
 
 use super::outbox::OutboxStore;
 use super::{
-    AccessLogStore, ConsentRecord, ConsentStore, Db, Deregistration, DocumentRecord, DocumentStore,
-    IdempotencyRecord, ListQuery, ListedDocument, LockKey, LoggedAccess, NewRegistration,
-    NewVersion, RegistrationRecord, RegistrationStore, RowReader, StoreError, Value, VersionMeta,
-    WriteOutcome, Written, lock_order, take_text,
+    AccessLogStore, ConsentRecord, ConsentStore, Db, Deregistration, DocumentForRead,
+    DocumentRecord, DocumentStore, IdempotencyRecord, ListQuery, ListedDocument, LockKey,
+    LoggedAccess, NewRegistration, NewVersion, RegistrationRecord, RegistrationStore, RowReader,
+    StoreError, Value, VersionMeta, WriteOutcome, Written, lock_order, take_text,
 };
 
 /// Documents per multi-row statement. 8 parameters per document row keeps a
@@ -477,6 +477,46 @@ impl<D: Db> DocumentStore for SqlStore<D> {
             .first_mut()
             .map(|row| take_text(row, 0, "document_versions"))
             .transpose()
+    }
+
+    fn document_for_read(
+        &self,
+        id: &DocumentId,
+        version: Option<i64>,
+    ) -> Result<Option<DocumentForRead>, StoreError> {
+        // A row per version; the content only of the two wanted (0 is no
+        // version: they count from 1).
+        let sql = format!(
+            "SELECT {DOCUMENT_COLUMNS}, {VERSION_COLUMNS}, \
+             CASE WHEN v.version = d.current_version OR v.version = ?2 THEN v.content END \
+             FROM documents d JOIN document_versions v ON v.document_seq = d.seq \
+             WHERE d.document_id = ?1 ORDER BY v.version"
+        );
+        let mut rows = self.exec(&sql, vec![id.as_str().into(), version.unwrap_or(0).into()])?;
+        let Some(first) = rows.rows.first() else {
+            return Ok(None);
+        };
+        let record = document_record(first, 0)?;
+        let (mut current, mut other) = (None, None);
+        let mut versions = Vec::with_capacity(rows.rows.len());
+        for row in &mut rows.rows {
+            let meta = version_meta(row, 8)?;
+            if meta.version == record.current_version {
+                current = Some(take_text(row, 12, "document_versions")?);
+            } else if Some(meta.version) == version {
+                other = Some(take_text(row, 12, "document_versions")?);
+            }
+            versions.push(meta);
+        }
+        let current = current.ok_or_else(|| {
+            StoreError::Corrupt(format!("{} has no current version", id.as_str()))
+        })?;
+        Ok(Some(DocumentForRead {
+            record,
+            current,
+            other,
+            versions,
+        }))
     }
 
     fn person_documents(
