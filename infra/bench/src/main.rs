@@ -10,6 +10,7 @@
 //! row means.
 
 mod ab;
+mod abbuild;
 mod client;
 mod csvplan;
 mod data;
@@ -101,7 +102,7 @@ struct RunArgs {
     #[arg(long)]
     cold_runs_no_cache: Option<usize>,
     /// Only these groups: floors, read, contend, ingest, csv, plain, inproc,
-    /// ops, pg, cold (default: all).
+    /// ops, pg, cold, ab (default: all but ab).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Record `perf` profiles of the server during these cells (`key@conns`,
@@ -123,6 +124,14 @@ struct RunArgs {
     /// Where the components are [default: target/wasm32-wasip2/release].
     #[arg(long)]
     wasm_dir: Option<PathBuf>,
+    /// The build A/B (group `ab`): B's gateway binary [default: the
+    /// `--gateway` A runs].
+    #[arg(long)]
+    b_gateway: Option<PathBuf>,
+    /// The build A/B (group `ab`): where B's components are [default: the
+    /// `--wasm-dir` A runs].
+    #[arg(long)]
+    b_wasm_dir: Option<PathBuf>,
     /// Core for the server (gateway or peer).
     #[arg(long, default_value_t = 0)]
     server_core: usize,
@@ -169,6 +178,9 @@ struct Config {
     cache_dir: PathBuf,
     gateway: PathBuf,
     wasm_dir: PathBuf,
+    /// The build A/B's B side: `None` runs A again (an A/A run).
+    b_gateway: Option<PathBuf>,
+    b_wasm_dir: Option<PathBuf>,
     server_core: Option<usize>,
     client_core: Option<usize>,
     groups: Vec<String>,
@@ -225,6 +237,8 @@ impl Config {
                 .wasm_dir
                 .clone()
                 .unwrap_or_else(|| target.join("wasm32-wasip2/release")),
+            b_gateway: a.b_gateway.clone(),
+            b_wasm_dir: a.b_wasm_dir.clone(),
             server_core: (!a.no_pin).then_some(a.server_core),
             client_core: (!a.no_pin).then_some(a.client_core),
             groups,
@@ -263,7 +277,8 @@ impl Config {
     }
 }
 
-/// The groups `--only` names (every group without it).
+/// The groups `--only` names (without it, every group but `ab`, which
+/// compares two builds and is asked for by name).
 fn groups(only: &[String]) -> Result<Vec<String>> {
     let all = scenario::GROUPS;
     for g in only {
@@ -272,7 +287,10 @@ fn groups(only: &[String]) -> Result<Vec<String>> {
         }
     }
     Ok(if only.is_empty() {
-        all.iter().map(|s| (*s).to_owned()).collect()
+        all.iter()
+            .filter(|g| **g != "ab")
+            .map(|s| (*s).to_owned())
+            .collect()
     } else {
         only.to_vec()
     })

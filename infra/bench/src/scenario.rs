@@ -74,6 +74,9 @@ pub enum Runs {
     /// The reads on gateways without and with the request log and the
     /// metrics endpoint, alternated A, B, A, B (issue 13).
     OpsAb,
+    /// The reads on two builds side by side (`--b-gateway`, `--b-wasm-dir`),
+    /// alternated A, B, A, B (`crate::abbuild`).
+    BuildAb,
     /// The reads on PostgreSQL through one gateway process, then through two
     /// sharing the database (issue 12).
     Postgres,
@@ -157,8 +160,8 @@ pub enum Persons {
 }
 
 /// The groups `--only` names.
-pub const GROUPS: [&str; 10] = [
-    "floors", "read", "ingest", "plain", "inproc", "cold", "contend", "csv", "ops", "pg",
+pub const GROUPS: [&str; 11] = [
+    "floors", "read", "ingest", "plain", "inproc", "cold", "contend", "csv", "ops", "pg", "ab",
 ];
 
 const FLOORS: &[&str] = &["floors"];
@@ -171,6 +174,7 @@ const CONTEND: &[&str] = &["contend"];
 const CSV: &[&str] = &["csv"];
 const OPS: &[&str] = &["ops"];
 const PG: &[&str] = &["pg"];
+const AB: &[&str] = &["ab"];
 const CARE_MANAGER: Option<&str> = Some("care-manager");
 
 const MUNICIPALITY: Option<&str> = Some("municipality");
@@ -526,6 +530,13 @@ fn micro_and_cold() -> Vec<Scenario> {
             report: rows(GATEWAY_MTLS, "municipality"),
         },
         Scenario {
+            key: "ab",
+            name: "build A/B".into(),
+            groups: AB,
+            runs: Runs::BuildAb,
+            report: rows(GATEWAY_MTLS, "municipality"),
+        },
+        Scenario {
             key: "pg",
             name: "PostgreSQL".into(),
             groups: PG,
@@ -566,7 +577,7 @@ impl Scenario {
         match self.runs {
             Runs::Load { server, .. } => Needs::Server(server),
             Runs::Contended { .. } => Needs::Server(Server::Gateway),
-            Runs::OpsAb | Runs::Postgres => Needs::FreshGateways,
+            Runs::OpsAb | Runs::BuildAb | Runs::Postgres => Needs::FreshGateways,
             Runs::Native(_) => Needs::Store,
             Runs::Runtime { .. } => Needs::Runtime,
             Runs::Micro => Needs::ThisProcess,
@@ -627,6 +638,7 @@ impl Scenario {
                 }
             }
             (Runs::OpsAb, Report::Rows { .. }) => crate::ab::run(bench, fx).await?,
+            (Runs::BuildAb, Report::Rows { .. }) => crate::abbuild::run(bench, fx).await?,
             (Runs::Postgres, Report::Rows { .. }) => {
                 if let Err(e) = crate::pg::run_cells(bench, fx).await {
                     eprintln!("  PostgreSQL cells FAILED: {e:#}");
@@ -953,6 +965,7 @@ mod tests {
                     | Runs::Native(_)
                     | Runs::Contended { .. }
                     | Runs::OpsAb
+                    | Runs::BuildAb
                     | Runs::Postgres,
                     Report::Rows { .. },
                 )

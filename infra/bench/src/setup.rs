@@ -76,6 +76,29 @@ impl Bench<'_> {
 /// Writes the manifests: `app.toml` (the real spin.toml, absolute paths)
 /// and `bench.toml` (the same plus the probe on `/probe/...`).
 fn write_manifests(cfg: &Config) -> Result<(PathBuf, PathBuf)> {
+    let (app, bench) = manifests(cfg)?;
+    std::fs::create_dir_all(&cfg.state_dir)?;
+    let (a, b) = (
+        cfg.state_dir.join("app.toml"),
+        cfg.state_dir.join("bench.toml"),
+    );
+    std::fs::write(&a, app)?;
+    std::fs::write(&b, bench)?;
+    Ok((a, b))
+}
+
+/// Writes the bench manifest of `cfg`'s components (its `wasm_dir`) as
+/// `file` in the state directory; returns its path.
+pub fn write_bench_manifest(cfg: &Config, file: &str) -> Result<PathBuf> {
+    let (_, bench) = manifests(cfg)?;
+    let path = cfg.state_dir.join(file);
+    std::fs::write(&path, bench)?;
+    Ok(path)
+}
+
+/// The texts of the app manifest (spin.toml with the components of
+/// `cfg.wasm_dir`) and the bench manifest (that, plus the probe).
+fn manifests(cfg: &Config) -> Result<(String, String)> {
     let real = std::fs::read_to_string(cfg.workspace.join("spin.toml"))?;
     let mut app = String::new();
     for line in real.lines() {
@@ -105,14 +128,7 @@ fn write_manifests(cfg: &Config) -> Result<(PathBuf, PathBuf)> {
         "{app}\n[[trigger.http]]\nroute = \"/probe/...\"\ncomponent = \"probe\"\n\n[component.probe]\nsource = {:?}\nallowed_outbound_hosts = []\n",
         probe.display().to_string()
     );
-    std::fs::create_dir_all(&cfg.state_dir)?;
-    let (a, b) = (
-        cfg.state_dir.join("app.toml"),
-        cfg.state_dir.join("bench.toml"),
-    );
-    std::fs::write(&a, app)?;
-    std::fs::write(&b, bench)?;
-    Ok((a, b))
+    Ok((app, bench))
 }
 
 /// The gateway's command line: `carehub up` on `manifest`, the run's state
