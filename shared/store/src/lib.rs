@@ -587,30 +587,30 @@ pub fn log_access<S: AccessLogStore + ?Sized>(
     store: &S,
     entries: &[AccessLogEntry],
 ) -> Result<(), StoreError> {
-    let mut shards: Vec<LockKey> = entries
-        .iter()
-        .map(|e| LockKey::LogShard(carehub_domain::shard_of(e)))
-        .collect();
-    shards.dedup();
-    match store.request_id() {
-        Some(id) if entries.iter().any(|e| e.request_id.is_none()) => {
-            let entries: Vec<AccessLogEntry> = entries
+    let with_id: Option<Vec<AccessLogEntry>> = match store.request_id() {
+        Some(id) if entries.iter().any(|e| e.request_id.is_none()) => Some(
+            entries
                 .iter()
                 .cloned()
                 .map(|mut e| {
                     e.request_id.get_or_insert_with(|| id.to_owned());
                     e
                 })
+                .collect(),
+        ),
+        _ => None,
+    };
+    let entries = with_id.as_deref().unwrap_or(entries);
+    match entries {
+        [one] => store.append_one_access(one),
+        _ => {
+            let mut shards: Vec<LockKey> = entries
+                .iter()
+                .map(|e| LockKey::LogShard(carehub_domain::shard_of(e)))
                 .collect();
-            match entries.as_slice() {
-                [one] => store.append_one_access(one),
-                _ => in_log_transaction(store, &shards, |s| s.append_access(&entries)),
-            }
+            shards.dedup();
+            in_log_transaction(store, &shards, |s| s.append_access(entries))
         }
-        _ => match entries {
-            [one] => store.append_one_access(one),
-            _ => in_log_transaction(store, &shards, |s| s.append_access(entries)),
-        },
     }
 }
 
