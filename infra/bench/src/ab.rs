@@ -53,8 +53,9 @@ enum Side {
     On,
 }
 
-/// The reads of the A/B: (key suffix, row name, request).
-const READS: [(&str, &str, Requests); 2] = [
+/// The reads of the A/Bs (this one and the build A/B, `crate::abbuild`):
+/// (key suffix, row name, request).
+pub const READS: [(&str, &str, Requests); 2] = [
     ("get", "read get", Requests::Get),
     (
         "list",
@@ -133,7 +134,6 @@ pub async fn run(bench: &mut Bench<'_>, fx: &Fixture) -> Result<()> {
                     Side::Off => (&a, 0),
                     Side::On => (&b, 1),
                 };
-                let target = up.target(Some("municipality"))?;
                 let key = format!("ops_{}_{suffix}", tag(side));
                 let row_name = format!(
                     "{name}, {} (round {})",
@@ -144,19 +144,7 @@ pub async fn run(bench: &mut Bench<'_>, fx: &Fixture) -> Result<()> {
                     },
                     round + 1
                 );
-                let cell = Cell {
-                    key: &key,
-                    name: &row_name,
-                    server: "gateway (mTLS)",
-                    identity: "municipality",
-                    make: send.over_http(fx, &target),
-                    targets: vec![target.clone()],
-                    expect: 200,
-                    count: None,
-                    pids: vec![up.server.pid],
-                    parents: Vec::new(),
-                };
-                measure::load_cell(bench, &cell, conns).await?;
+                read_cell(bench, fx, up, send, &key, &row_name, conns).await?;
                 answered[i] += bench.out.rows.last().map_or(0, |r| r.requests);
             }
         }
@@ -256,20 +244,60 @@ fn start(
             ("RUST_LOG".into(), "info".into()),
         ];
     }
-    let server = procs::start(&launch, log)?;
-    bench.out.notes.push(note(
+    start_side(
+        bench,
+        &launch,
+        log,
         match side {
             Side::Off => "gateway, A side of the request-log A/B",
             Side::On => "gateway, B side of the request-log A/B",
         },
-        &server,
-    ));
+    )
+}
+
+/// Starts one side's gateway from `launch`, logging to `log`, notes it as
+/// `what`, and gives it the municipality's client, which both A/Bs read as.
+pub fn start_side(
+    bench: &mut Bench<'_>,
+    launch: &procs::Launch,
+    log: &std::path::Path,
+    what: &str,
+) -> Result<Up> {
+    let server = procs::start(launch, log)?;
+    bench.out.notes.push(note(what, &server));
     let mut targets = BTreeMap::new();
     targets.insert(
         "municipality",
-        target_for(cfg, server.addr, "municipality")?,
+        target_for(bench.cfg, server.addr, "municipality")?,
     );
     Ok(Up { server, targets })
+}
+
+/// Measures one read of an A/B on `up` as the municipality and adds its
+/// row as `key`, named `row_name`.
+pub async fn read_cell(
+    bench: &mut Bench<'_>,
+    fx: &Fixture,
+    up: &Up,
+    send: Requests,
+    key: &str,
+    row_name: &str,
+    conns: usize,
+) -> Result<()> {
+    let target = up.target(Some("municipality"))?;
+    let cell = Cell {
+        key,
+        name: row_name,
+        server: "gateway (mTLS)",
+        identity: "municipality",
+        make: send.over_http(fx, &target),
+        targets: vec![target.clone()],
+        expect: 200,
+        count: None,
+        pids: vec![up.server.pid],
+        parents: Vec::new(),
+    };
+    measure::load_cell(bench, &cell, conns).await
 }
 
 /// Scrapes `/metrics` every `every` until stopped.

@@ -7,26 +7,11 @@
 //! database; the cells alternate A, B per read, the order swapped every
 //! round (`--ab-rounds`), as in the request-log A/B (`crate::ab`).
 
-use crate::measure::{self, Cell};
-use crate::scenario::{Persons, Requests};
-use crate::setup::{Bench, Fixture, Up, gateway_launch, note, target_for, write_bench_manifest};
-use crate::{Config, procs};
+use crate::Config;
+use crate::ab::{READS, read_cell, start_side};
+use crate::setup::{Bench, Fixture, Up, gateway_launch, write_bench_manifest};
 use anyhow::Result;
 use std::collections::BTreeMap;
-
-/// The reads compared: (key suffix, row name, request).
-const READS: [(&str, &str, Requests); 2] = [
-    ("get", "read get", Requests::Get),
-    (
-        "list",
-        "read list",
-        Requests::List {
-            persons: Persons::Sampled,
-            kind: None,
-            token: false,
-        },
-    ),
-];
 
 /// One cell of one side: (server µs per request, p99 ms).
 type Seen = (Option<f64>, f64);
@@ -69,23 +54,10 @@ pub async fn run(bench: &mut Bench<'_>, fx: &Fixture) -> Result<()> {
             let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
             for side in order {
                 let up = if side == 0 { &a } else { &b };
-                let target = up.target(Some("municipality"))?;
                 let label = ["A", "B"][side];
                 let key = format!("ab_{}_{suffix}", label.to_lowercase());
                 let row_name = format!("{name}, build {label} (round {})", round + 1);
-                let cell = Cell {
-                    key: &key,
-                    name: &row_name,
-                    server: "gateway (mTLS)",
-                    identity: "municipality",
-                    make: send.over_http(fx, &target),
-                    targets: vec![target.clone()],
-                    expect: 200,
-                    count: None,
-                    pids: vec![up.server.pid],
-                    parents: Vec::new(),
-                };
-                measure::load_cell(bench, &cell, conns).await?;
+                read_cell(bench, fx, up, send, &key, &row_name, conns).await?;
                 if let Some(row) = bench.out.rows.last() {
                     seen.entry((suffix, side))
                         .or_default()
@@ -153,15 +125,10 @@ fn start(
         .logs
         .join(format!("gateway-ab-{}.log", label.to_lowercase()));
     let _ = std::fs::remove_file(&log);
-    let server = procs::start(&launch, &log)?;
-    bench.out.notes.push(note(
+    start_side(
+        bench,
+        &launch,
+        &log,
         &format!("gateway, build {label} of the build A/B"),
-        &server,
-    ));
-    let mut targets = BTreeMap::new();
-    targets.insert(
-        "municipality",
-        target_for(cfg, server.addr, "municipality")?,
-    );
-    Ok(Up { server, targets })
+    )
 }
