@@ -851,6 +851,107 @@ mod tests {
         ));
     }
 
+    /// An access-log file of the schema before 0003 (UNIQUE hash, the
+    /// person index) holding a pre-sharding chain, two person shards, their
+    /// leaves and a signed checkpoint over them, migrated to the current
+    /// schema as a hub upgrading starts: its chains and its checkpoint still
+    /// verify, it is still append-only, and a fork of a shard is still
+    /// refused.
+    #[test]
+    fn an_access_log_migrated_to_the_slim_table_keeps_its_chains_and_checkpoints() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("accesslog.db");
+        let (old, new): (Vec<_>, Vec<_>) = crate::migrations::SQLITE_ACCESSLOG
+            .iter()
+            .copied()
+            .partition(|(name, _)| *name < "0003");
+        assert_eq!((old.len(), new.len()), (2, 1));
+        crate::host::sqlite::migrate(&path, &old, None).unwrap();
+        let conn = Connection::open(&path).unwrap();
+        let mut heads: HashMap<&str, (i64, String)> = HashMap::new();
+        let mut leaves = Vec::new();
+        for i in 0..9 {
+            let shard = [
+                "legacy",
+                "person:131016:0000000001",
+                "person:131016:0000000002",
+            ][i % 3];
+            let (n, prev) = heads
+                .get(shard)
+                .cloned()
+                .unwrap_or((0, GENESIS_HASH.to_owned()));
+            let e = format!("{{\"n\":{i}}}");
+            let h = chain_hash(&prev, &e);
+            conn.execute(
+                "INSERT INTO log_entries (shard, shard_seq, insurer_number, insured_number, \
+                 entry, prev_hash, hash) VALUES (?1, ?2, '131016', '0000000001', ?3, ?4, ?5)",
+                (shard, n + 1, &e, &prev, &h),
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO log_leaves (leaf_index, entry_seq, entry_hash, shard, shard_seq) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                (i as i64, i as i64 + 1, &h, shard, n + 1),
+            )
+            .unwrap();
+            leaves.push(merkle::leaf_hash(&merkle::parse_hash(&h).unwrap()));
+            heads.insert(shard, (n + 1, h));
+        }
+        let signer = carehub_domain::CheckpointSigner::from_seed(&[5u8; 32]);
+        let cp = signer.sign(TreeHead {
+            number: 1,
+            tree_size: 9,
+            root_hash: hex::encode(merkle::root(&leaves)),
+            timestamp: "2026-01-01T00:00:00Z".into(),
+        });
+        conn.execute(
+            "INSERT INTO log_checkpoints (number, tree_size, root_hash, timestamp, signature) \
+             VALUES (1, 9, ?1, ?2, ?3)",
+            (&cp.head.root_hash, &cp.head.timestamp, &cp.signature),
+        )
+        .unwrap();
+        drop(conn);
+
+        let applied =
+            crate::host::sqlite::migrate(&path, crate::migrations::SQLITE_ACCESSLOG, None).unwrap();
+        assert_eq!(applied, ["0003_slim_log_entries.sql"]);
+        let conn = Connection::open(&path).unwrap();
+        let report = verify_all_connection(&conn, Some(&signer.verifier())).unwrap();
+        assert!(report.intact(), "{report:?}");
+        assert_eq!(
+            report.chains,
+            Verdict::Intact {
+                entries: 9,
+                shards: 3
+            }
+        );
+        let indexes: Vec<String> = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'log_entries' ORDER BY name")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(
+            indexes,
+            ["log_entries_by_shard", "log_entries_legacy_by_person"]
+        );
+        // Still append-only, and a second row in a shard's place is refused.
+        for sql in [
+            "UPDATE log_entries SET entry = '{}' WHERE seq = 2",
+            "DELETE FROM log_entries WHERE seq = 9",
+        ] {
+            let err = conn.execute(sql, []).unwrap_err().to_string();
+            assert!(err.contains("append-only"), "{sql}: {err}");
+        }
+        let fork = conn.execute(
+            "INSERT INTO log_entries (shard, shard_seq, entry, prev_hash, hash) \
+             VALUES ('person:131016:0000000001', 3, '{}', 'x', 'y')",
+            [],
+        );
+        assert!(fork.unwrap_err().to_string().contains("UNIQUE"));
+    }
+
     /// Leaves over `n` entries and checkpoints of the given sizes, signed.
     fn signed_log(
         n: usize,

@@ -597,6 +597,9 @@ pub fn migrate(
             continue;
         }
         let applying = || format!("applying migration {name}");
+        // Said before, not only after: a migration that rebuilds a table
+        // (the access log's 0003) takes a while on a large database.
+        eprintln!("carehub: applying migration {name} to {}", path.display());
         let tx = conn.transaction().doing(applying)?;
         tx.execute_batch(sql).doing(applying)?;
         if *name == crate::sealing::MIGRATION {

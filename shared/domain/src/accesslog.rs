@@ -72,13 +72,18 @@ pub const LEGACY_SHARD: &str = "legacy";
 /// lock).
 pub fn shard_of(entry: &AccessLogEntry) -> String {
     match &entry.person {
-        Some(p) => format!(
-            "person:{}:{}",
-            p.insurer_number.as_str(),
-            p.insured_number.as_str()
-        ),
+        Some(p) => shard_of_person(p),
         None => format!("principal:{}", entry.principal.to_urn()),
     }
+}
+
+/// The shard of the entries about `person` (see [`shard_of`]).
+pub fn shard_of_person(person: &PersonRef) -> String {
+    format!(
+        "person:{}:{}",
+        person.insurer_number.as_str(),
+        person.insured_number.as_str()
+    )
 }
 
 /// A JSON text with object keys sorted (by UTF-8 bytes) and no whitespace.

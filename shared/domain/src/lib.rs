@@ -53,7 +53,7 @@ pub mod webhook;
 
 pub use accesslog::{
     AccessAction, AccessLogEntry, AccessOutcome, GENESIS_HASH, LEGACY_SHARD, canonical_json,
-    chain_hash, is_request_id, shard_of, verify_chain, verify_chain_from,
+    chain_hash, is_request_id, shard_of, shard_of_person, verify_chain, verify_chain_from,
 };
 pub use checkpoint::{Checkpoint, CheckpointSigner, CheckpointVerifier, TreeHead};
 pub use codes::{ApplicationType, CareLevel};

@@ -28,7 +28,15 @@ impl NativeDb {
 
 /// The SQLite migrations, `(file name, SQL)`, in the order they apply.
 pub fn migrations() -> Vec<(String, String)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../migrations/sqlite");
+    migrations_of("sqlite")
+}
+
+/// The migrations of one directory of `shared/migrations` (`sqlite`,
+/// `sqlite-accesslog`), `(file name, SQL)`, in the order they apply.
+pub fn migrations_of(set: &str) -> Vec<(String, String)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../migrations")
+        .join(set);
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
         .map(|e| e.expect("directory entry").path())

@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 use carehub_domain::{
     AccessLogEntry, ConsentEvent, ConsentState, DocumentId, DocumentKey, DocumentKind,
     GENESIS_HASH, InsuredNumber, InsurerNumber, PersonRef, Principal, RegistrationId,
-    VerificationMethod, canonical_json, chain_hash, shard_of,
+    VerificationMethod, canonical_json, chain_hash, shard_of, shard_of_person,
 };
 
 use carehub_domain::webhook::{Event, EventFacts, RegistrationChange};
@@ -926,20 +926,25 @@ impl<D: Db> AccessLogStore for SqlStore<D> {
         before_seq: Option<i64>,
         limit: u32,
     ) -> Result<Vec<LoggedAccess>, StoreError> {
-        let [insurer, insured] = person_params(person);
-        let rows = self.log_exec(
-            "SELECT seq, entry, hash FROM log_entries \
-             WHERE insurer_number = ?1 AND insured_number = ?2 AND seq < ?3 \
-             ORDER BY seq DESC LIMIT ?4",
-            vec![
-                insurer,
-                insured,
-                before_seq.unwrap_or(i64::MAX).into(),
-                i64::from(limit).into(),
-            ],
+        // The person's own shard, newest first (within a shard seq and
+        // shard_seq rise together, so the shard's index gives seq order),
+        // and the person's entries of the pre-sharding shard, which the
+        // partial index holds; merged, newest first.
+        let before = before_seq.unwrap_or(i64::MAX);
+        let shard = shard_of_person(person);
+        let own = self.log_exec(
+            OWN_ACCESSES_SQL,
+            vec![shard.into(), before.into(), i64::from(limit).into()],
         )?;
-        rows.rows
+        let [insurer, insured] = person_params(person);
+        let legacy = self.log_exec(
+            LEGACY_ACCESSES_SQL,
+            vec![insurer, insured, before.into(), i64::from(limit).into()],
+        )?;
+        let mut list = own
+            .rows
             .iter()
+            .chain(&legacy.rows)
             .map(|row| {
                 let r = RowReader::new(row, "log_entries");
                 Ok(LoggedAccess {
@@ -948,9 +953,26 @@ impl<D: Db> AccessLogStore for SqlStore<D> {
                     hash: r.text(2)?.to_owned(),
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        list.sort_unstable_by_key(|a| std::cmp::Reverse(a.seq));
+        list.truncate(limit as usize);
+        Ok(list)
     }
 }
+
+/// A person's entries in their own shard, newest first: within a shard
+/// `seq` and `shard_seq` rise together, so `log_entries_by_shard` gives the
+/// order without a sort.
+const OWN_ACCESSES_SQL: &str = "SELECT seq, entry, hash FROM log_entries \
+     WHERE shard = ?1 AND seq < ?2 ORDER BY shard_seq DESC LIMIT ?3";
+
+/// A person's entries of the pre-sharding shard, newest first. The shard
+/// is a literal, not a parameter, so that SQLite plans the statement with
+/// the partial index that holds that shard's entries
+/// (`log_entries_legacy_by_person`).
+const LEGACY_ACCESSES_SQL: &str = "SELECT seq, entry, hash FROM log_entries \
+     WHERE shard = 'legacy' AND insurer_number = ?1 AND insured_number = ?2 AND seq < ?3 \
+     ORDER BY seq DESC LIMIT ?4";
 
 impl<D: Db> SqlStore<D> {
     /// The hash and number a new entry of `shard` chains after: the
@@ -1128,6 +1150,141 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    /// An access-log database as it was before migration 0003, holding
+    /// a pre-sharding (`legacy`) chain of three entries about `p` and one
+    /// about `q` between them, then migrated to the current schema.
+    #[cfg(feature = "native-sqlite")]
+    fn upgraded_log(p: &PersonRef, q: &PersonRef) -> SqlStore<crate::native::NativeDb> {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let (old, new): (Vec<_>, Vec<_>) = crate::native::migrations_of("sqlite-accesslog")
+            .into_iter()
+            .partition(|(name, _)| name.as_str() < "0003");
+        assert_eq!(old.len(), 2);
+        for (_, sql) in &old {
+            conn.execute_batch(sql).unwrap();
+        }
+        let mut prev = GENESIS_HASH.to_owned();
+        for (i, who) in [p, p, q, p].into_iter().enumerate() {
+            let e = AccessLogEntry::listing(
+                format!("2025-01-0{}T00:00:00Z", i + 1),
+                Principal::parse_urn("urn:carehub:municipality:131016").unwrap(),
+                who.clone(),
+            )
+            .canonical_json();
+            let h = chain_hash(&prev, &e);
+            conn.execute(
+                "INSERT INTO log_entries (shard, shard_seq, insurer_number, insured_number, \
+                 entry, prev_hash, hash) VALUES ('legacy', ?1, ?2, ?3, ?4, ?5, ?6)",
+                rusqlite::params![
+                    i as i64 + 1,
+                    who.insurer_number.as_str(),
+                    who.insured_number.as_str(),
+                    e,
+                    prev,
+                    h
+                ],
+            )
+            .unwrap();
+            prev = h;
+        }
+        for (_, sql) in &new {
+            conn.execute_batch(sql).unwrap();
+        }
+        SqlStore::new(crate::native::NativeDb(conn))
+    }
+
+    #[cfg(feature = "native-sqlite")]
+    fn person(insured: &str) -> PersonRef {
+        PersonRef::new(
+            InsurerNumber::parse("131016").unwrap(),
+            InsuredNumber::parse(insured).unwrap(),
+        )
+    }
+
+    /// After migration 0003 (no person index, no hash index) a person's
+    /// access list is still their pre-sharding entries and their own
+    /// shard's, newest first, in pages; nobody else's.
+    #[cfg(feature = "native-sqlite")]
+    #[test]
+    fn a_persons_access_list_merges_their_legacy_entries_and_their_shard_newest_first() {
+        let (p, q) = (person("0000000001"), person("0000000002"));
+        let s = upgraded_log(&p, &q);
+        let principal = Principal::parse_urn("urn:carehub:care-manager:1371234567").unwrap();
+        for day in 1..=2 {
+            for who in [&p, &q] {
+                let e = AccessLogEntry::listing(
+                    format!("2026-02-0{day}T00:00:00Z"),
+                    principal.clone(),
+                    who.clone(),
+                );
+                crate::log_access(&s, std::slice::from_ref(&e)).unwrap();
+            }
+        }
+        let at = |list: &[LoggedAccess]| -> Vec<String> {
+            list.iter().map(|a| a.entry.at.clone()).collect()
+        };
+        let all = s.person_accesses(&p, None, 10).unwrap();
+        assert_eq!(
+            at(&all),
+            [
+                "2026-02-02T00:00:00Z",
+                "2026-02-01T00:00:00Z",
+                "2025-01-04T00:00:00Z",
+                "2025-01-02T00:00:00Z",
+                "2025-01-01T00:00:00Z"
+            ]
+        );
+        assert!(all.windows(2).all(|w| w[0].seq > w[1].seq));
+        // Pages of two, each starting below the last one's oldest entry,
+        // cross from the shard into the legacy entries.
+        let first = s.person_accesses(&p, None, 2).unwrap();
+        let second = s.person_accesses(&p, Some(first[1].seq), 2).unwrap();
+        let third = s.person_accesses(&p, Some(second[1].seq), 2).unwrap();
+        assert_eq!(
+            [at(&first), at(&second), at(&third)].concat(),
+            at(&all),
+            "the pages are the whole list, once"
+        );
+        assert_eq!(s.person_accesses(&q, None, 10).unwrap().len(), 3);
+    }
+
+    /// The list's two statements are index lookups, not scans of the log.
+    #[cfg(feature = "native-sqlite")]
+    #[test]
+    fn a_persons_access_list_reads_through_the_shard_and_legacy_indexes() {
+        let s = upgraded_log(&person("0000000001"), &person("0000000002"));
+        let plan = |sql: &str, n: usize| -> String {
+            let rows = s
+                .log_exec(
+                    &format!("EXPLAIN QUERY PLAN {sql}"),
+                    vec!["x".into(), "y".into(), 1.into(), 1.into()][..n].to_vec(),
+                )
+                .unwrap();
+            rows.rows
+                .iter()
+                .map(|r| match &r[3] {
+                    Value::Text(t) => t.clone(),
+                    other => panic!("{other:?}"),
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        let own = plan(OWN_ACCESSES_SQL, 3);
+        assert!(
+            own.contains("USING INDEX log_entries_by_shard") && !own.contains("TEMP B-TREE"),
+            "{own}"
+        );
+        let legacy = plan(LEGACY_ACCESSES_SQL, 4);
+        assert!(
+            legacy.contains("USING INDEX log_entries_legacy_by_person")
+                && !legacy.contains("TEMP B-TREE"),
+            "{legacy}"
+        );
+        assert!(
+            LEGACY_ACCESSES_SQL.contains(&format!("shard = '{}'", carehub_domain::LEGACY_SHARD))
+        );
     }
 
     #[cfg(feature = "native-sqlite")]
