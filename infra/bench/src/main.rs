@@ -272,6 +272,21 @@ impl Config {
     fn db(&self) -> PathBuf {
         self.state_dir.join("data/default.db")
     }
+    /// Entries in the state directory's access log (its highest `seq`),
+    /// when it has a file of its own. Every run appends to the stored
+    /// dataset's log, and what an append costs depends on the log's
+    /// size, so the preamble says it.
+    fn access_log_entries(&self) -> Option<i64> {
+        let conn = rusqlite::Connection::open_with_flags(
+            self.state_dir.join("data/accesslog.db"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .ok()?;
+        conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM log_entries", [], |r| {
+            r.get(0)
+        })
+        .ok()
+    }
     fn wasm(&self, name: &str) -> PathBuf {
         self.wasm_dir.join(format!("{name}.wasm"))
     }
@@ -326,6 +341,8 @@ struct Results {
     loadavg_after: String,
     config: Config,
     dataset: Option<data::Dataset>,
+    /// Access-log entries when the cells began ([`Config::access_log_entries`]).
+    access_log_entries: Option<i64>,
     envelope_bytes: BTreeMap<String, usize>,
     component_bytes: BTreeMap<String, u64>,
     rows: Vec<Row>,
@@ -401,6 +418,7 @@ async fn run(cfg: Config) -> Result<()> {
     let stored = setup::stored_dataset(&cfg)?;
     let gateway = Up::start(&mut bench, Server::Gateway)?;
     let dataset = setup::dataset(&cfg, stored, &gateway).await?;
+    let log_entries = cfg.access_log_entries();
     let fixture = Fixture::new(&cfg, bench.run_id)?;
     let mut gateway = Some(gateway);
     let mut place = Place::Empty;
@@ -412,7 +430,13 @@ async fn run(cfg: Config) -> Result<()> {
     if let Some(g) = gateway {
         g.stop();
     }
-    let report = finish(bench, &machine, &load_before, dataset, &fixture)?;
+    let report = finish(
+        bench,
+        &machine,
+        &load_before,
+        (dataset, log_entries),
+        &fixture,
+    )?;
     eprintln!(
         "carehub-bench: done in {:.0} s; results in {} and {}",
         started.elapsed().as_secs_f64(),
@@ -479,7 +503,7 @@ fn finish(
     bench: Bench<'_>,
     machine: &sys::Machine,
     load_before: &str,
-    dataset: data::Dataset,
+    (dataset, log_entries): (data::Dataset, Option<i64>),
     fixture: &Fixture,
 ) -> Result<PathBuf> {
     let cfg = bench.cfg;
@@ -494,7 +518,7 @@ fn finish(
         load_generator_cpus_allowed: sys::allowed_cpus("self"),
         servers: out.notes,
     };
-    let mut md = preamble(cfg, machine, &pinning, &dataset, load_before);
+    let mut md = preamble(cfg, machine, &pinning, &dataset, log_entries, load_before);
     md.push_str(&tables(&rows, &out.micro, &out.cold, &targets));
     md.push_str(&report::comparisons(
         &rows,
@@ -520,6 +544,7 @@ fn finish(
         loadavg_after: sys::loadavg(),
         config: cfg.clone(),
         dataset: Some(dataset),
+        access_log_entries: log_entries,
         envelope_bytes: fixture.templates.sizes(),
         component_bytes: ["carehub_ingest", "carehub_read", "carehub_probe"]
             .iter()
@@ -548,6 +573,7 @@ fn preamble(
     machine: &sys::Machine,
     pinning: &Pinning,
     d: &data::Dataset,
+    log_entries: Option<i64>,
     load_before: &str,
 ) -> String {
     let mut md = format!(
@@ -577,6 +603,11 @@ fn preamble(
         d.load_seconds,
         d.register_seconds
     ));
+    if let Some(n) = log_entries {
+        md.push_str(&format!(
+            "access log: {n} entries when the cells began (each run appends to the stored dataset's; --regenerate starts afresh)\n"
+        ));
+    }
     md.push_str(&format!(
         "load average: {load_before} before the run, {} after (other work on the machine shows as noise %)\n",
         sys::loadavg()
