@@ -604,12 +604,31 @@ fn an_upgraded_postgres_database_keeps_its_old_entries_verifiable_and_provable()
     });
     let app = TestApp::spawn_with(Options {
         args: vec!["--checkpoint-interval-ms".into(), "0".into()],
-        shared_database: Some(TestDb::Postgres(url)),
+        shared_database: Some(TestDb::Postgres(url.clone())),
         ..Options::default()
     });
     old_entries_survive(&app);
     drop(app);
     rt.block_on(async {
+        // Migration 0009: an append writes the table and the shard's
+        // index only; the legacy entries keep a partial index of their own.
+        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+        let indexes: Vec<(String,)> = sqlx::query_as(
+            "SELECT indexname::text FROM pg_indexes WHERE tablename = 'log_entries' ORDER BY 1",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+        let indexes: Vec<&str> = indexes.iter().map(|(n,)| n.as_str()).collect();
+        assert_eq!(
+            indexes,
+            [
+                "log_entries_legacy_by_person",
+                "log_entries_pkey",
+                "log_entries_shard_shard_seq_key"
+            ]
+        );
+        drop(conn);
         let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
         let _ = sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
             .execute(&mut conn)

@@ -1,0 +1,8 @@
+-- carehub schema 0009 (SQLite default.db): nothing to do here. PostgreSQL's
+-- 0009 drops the access log's two randomly keyed indexes; on SQLite the
+-- log lives in its own file, whose migration 0003
+-- (shared/migrations/sqlite-accesslog) does the same. The log tables
+-- default.db's 0005 created are moved out at start and dropped; a hub run
+-- without the `accesslog` label keeps them here with their old indexes,
+-- which the store's queries still use. Kept so that every SQLite migration
+-- has its PostgreSQL twin of the same name.
