@@ -871,10 +871,10 @@ mod tests {
         let mut heads: HashMap<&str, (i64, String)> = HashMap::new();
         let mut leaves = Vec::new();
         for i in 0..9 {
-            let shard = [
-                "legacy",
-                "person:131016:0000000001",
-                "person:131016:0000000002",
+            let (shard, insured) = [
+                ("legacy", "0000000001"),
+                ("person:131016:0000000001", "0000000001"),
+                ("person:131016:0000000002", "0000000002"),
             ][i % 3];
             let (n, prev) = heads
                 .get(shard)
@@ -884,8 +884,8 @@ mod tests {
             let h = chain_hash(&prev, &e);
             conn.execute(
                 "INSERT INTO log_entries (shard, shard_seq, insurer_number, insured_number, \
-                 entry, prev_hash, hash) VALUES (?1, ?2, '131016', '0000000001', ?3, ?4, ?5)",
-                (shard, n + 1, &e, &prev, &h),
+                 entry, prev_hash, hash) VALUES (?1, ?2, '131016', ?3, ?4, ?5, ?6)",
+                (shard, n + 1, insured, &e, &prev, &h),
             )
             .unwrap();
             conn.execute(

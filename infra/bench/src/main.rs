@@ -434,7 +434,8 @@ async fn run(cfg: Config) -> Result<()> {
         bench,
         &machine,
         &load_before,
-        (dataset, log_entries),
+        dataset,
+        log_entries,
         &fixture,
     )?;
     eprintln!(
@@ -503,7 +504,8 @@ fn finish(
     bench: Bench<'_>,
     machine: &sys::Machine,
     load_before: &str,
-    (dataset, log_entries): (data::Dataset, Option<i64>),
+    dataset: data::Dataset,
+    log_entries: Option<i64>,
     fixture: &Fixture,
 ) -> Result<PathBuf> {
     let cfg = bench.cfg;
