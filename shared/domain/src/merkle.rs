@@ -52,6 +52,63 @@ fn split(n: usize) -> usize {
     k
 }
 
+/// A perfect subtree: the `2^level` leaves from `index << level` on, the
+/// unit a log keeps hashes of ([`Frontier::push_noting`]) so that a proof
+/// costs `O(log n)` of them instead of every leaf. Level 0 is a leaf.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Subtree {
+    /// Its height: it holds `2^level` leaves.
+    pub level: u32,
+    /// Its place among the subtrees of its level, left to right.
+    pub index: u64,
+}
+
+impl Subtree {
+    /// Its first leaf.
+    pub fn first_leaf(self) -> u64 {
+        self.index << self.level
+    }
+
+    /// One past its last leaf.
+    pub fn end_leaf(self) -> u64 {
+        (self.index + 1) << self.level
+    }
+
+    /// Its two halves (`None` for a leaf).
+    pub fn children(self) -> Option<(Subtree, Subtree)> {
+        let level = self.level.checked_sub(1)?;
+        let left = Subtree {
+            level,
+            index: self.index * 2,
+        };
+        Some((
+            left,
+            Subtree {
+                level,
+                index: left.index + 1,
+            },
+        ))
+    }
+}
+
+/// The perfect subtrees the first `size` leaves split into, largest
+/// (leftmost) first: one per set bit of `size`, as a [`Frontier`] holds
+/// their hashes.
+pub fn decomposition(size: u64) -> Vec<Subtree> {
+    let mut start = 0;
+    let mut out = Vec::with_capacity(size.count_ones() as usize);
+    for level in (0..64).rev() {
+        if size >> level & 1 == 1 {
+            out.push(Subtree {
+                level,
+                index: start >> level,
+            });
+            start += 1 << level;
+        }
+    }
+    out
+}
+
 /// The Merkle tree hash of the leaves whose leaf hashes are `leaves`
 /// (MTH, RFC 9162 §2.1.1).
 pub fn root(leaves: &[Hash]) -> Hash {
@@ -68,24 +125,85 @@ pub fn root(leaves: &[Hash]) -> Hash {
 /// The inclusion proof of leaf `index` in the tree of `leaves`
 /// (PATH, RFC 9162 §2.1.3.1), or `None` when `index` is out of range.
 pub fn inclusion_proof(index: usize, leaves: &[Hash]) -> Option<Vec<Hash>> {
-    (index < leaves.len()).then(|| path(index, leaves))
+    let proof = inclusion_proof_from(index as u64, leaves.len() as u64, &mut of_leaves(leaves));
+    proof.unwrap_or_else(|never| match never {})
 }
 
-fn path(m: usize, d: &[Hash]) -> Vec<Hash> {
-    let n = d.len();
+/// [`inclusion_proof`] in the tree of `size` leaves, from the hashes of
+/// perfect subtrees that `subtree` gives (at most two per level of the
+/// tree), rather than from every leaf.
+pub fn inclusion_proof_from<E>(
+    index: u64,
+    size: u64,
+    subtree: &mut impl FnMut(Subtree) -> Result<Hash, E>,
+) -> Result<Option<Vec<Hash>>, E> {
+    if index >= size {
+        return Ok(None);
+    }
+    path(index, 0, size, subtree).map(Some)
+}
+
+/// [`Subtree`] hashes computed from all the leaves (the leaf-based proofs,
+/// and tests).
+fn of_leaves(leaves: &[Hash]) -> impl FnMut(Subtree) -> Result<Hash, std::convert::Infallible> {
+    |s| {
+        Ok(root(
+            &leaves[s.first_leaf() as usize..s.end_leaf() as usize],
+        ))
+    }
+}
+
+/// PATH(m, D[start:start+n]).
+fn path<E>(
+    m: u64,
+    start: u64,
+    n: u64,
+    subtree: &mut impl FnMut(Subtree) -> Result<Hash, E>,
+) -> Result<Vec<Hash>, E> {
     if n <= 1 {
-        return Vec::new();
+        return Ok(Vec::new());
     }
-    let k = split(n);
+    let k = split_u64(n);
     if m < k {
-        let mut p = path(m, &d[..k]);
-        p.push(root(&d[k..]));
-        p
+        let mut p = path(m, start, k, subtree)?;
+        p.push(range_root(start + k, n - k, subtree)?);
+        Ok(p)
     } else {
-        let mut p = path(m - k, &d[k..]);
-        p.push(root(&d[..k]));
-        p
+        let mut p = path(m - k, start + k, n - k, subtree)?;
+        p.push(range_root(start, k, subtree)?);
+        Ok(p)
     }
+}
+
+/// The largest power of two strictly below `n` (`n >= 2`).
+fn split_u64(n: u64) -> u64 {
+    debug_assert!(n >= 2);
+    1 << (63 - (n - 1).leading_zeros())
+}
+
+/// MTH(D[start:start+n]) for a range the RFC's recursion reaches: `start`
+/// is a multiple of every power of two up to `n`, so the range is perfect
+/// subtrees, split at the largest power of two below `n` as §2.1.1 does.
+fn range_root<E>(
+    start: u64,
+    n: u64,
+    subtree: &mut impl FnMut(Subtree) -> Result<Hash, E>,
+) -> Result<Hash, E> {
+    if n == 0 {
+        return Ok(empty_root());
+    }
+    if n.is_power_of_two() {
+        let level = n.trailing_zeros();
+        debug_assert_eq!(start % n, 0, "an aligned subtree");
+        return subtree(Subtree {
+            level,
+            index: start >> level,
+        });
+    }
+    let k = split_u64(n);
+    let left = range_root(start, k, subtree)?;
+    let right = range_root(start + k, n - k, subtree)?;
+    Ok(node_hash(&left, &right))
 }
 
 /// Verifies an inclusion proof (RFC 9162 §2.1.3.2): that the leaf with
@@ -123,29 +241,52 @@ pub fn verify_inclusion(index: u64, size: u64, leaf: &Hash, proof: &[Hash], root
 /// `old_size` exceeds `leaves.len()`. Empty when the sizes are equal or
 /// the old tree is empty.
 pub fn consistency_proof(old_size: usize, leaves: &[Hash]) -> Option<Vec<Hash>> {
-    if old_size > leaves.len() {
-        return None;
-    }
-    if old_size == 0 || old_size == leaves.len() {
-        return Some(Vec::new());
-    }
-    Some(subproof(old_size, leaves, true))
+    let proof =
+        consistency_proof_from(old_size as u64, leaves.len() as u64, &mut of_leaves(leaves));
+    proof.unwrap_or_else(|never| match never {})
 }
 
-fn subproof(m: usize, d: &[Hash], complete: bool) -> Vec<Hash> {
-    let n = d.len();
-    if m == n {
-        return if complete { Vec::new() } else { vec![root(d)] };
+/// [`consistency_proof`] from the tree of `old_size` leaves to the tree
+/// of `size`, from the hashes of perfect subtrees that `subtree` gives,
+/// as [`inclusion_proof_from`].
+pub fn consistency_proof_from<E>(
+    old_size: u64,
+    size: u64,
+    subtree: &mut impl FnMut(Subtree) -> Result<Hash, E>,
+) -> Result<Option<Vec<Hash>>, E> {
+    if old_size > size {
+        return Ok(None);
     }
-    let k = split(n);
+    if old_size == 0 || old_size == size {
+        return Ok(Some(Vec::new()));
+    }
+    subproof(old_size, 0, size, true, subtree).map(Some)
+}
+
+/// SUBPROOF(m, D[start:start+n], b).
+fn subproof<E>(
+    m: u64,
+    start: u64,
+    n: u64,
+    complete: bool,
+    subtree: &mut impl FnMut(Subtree) -> Result<Hash, E>,
+) -> Result<Vec<Hash>, E> {
+    if m == n {
+        return Ok(if complete {
+            Vec::new()
+        } else {
+            vec![range_root(start, n, subtree)?]
+        });
+    }
+    let k = split_u64(n);
     if m <= k {
-        let mut p = subproof(m, &d[..k], complete);
-        p.push(root(&d[k..]));
-        p
+        let mut p = subproof(m, start, k, complete, subtree)?;
+        p.push(range_root(start + k, n - k, subtree)?);
+        Ok(p)
     } else {
-        let mut p = subproof(m - k, &d[k..], false);
-        p.push(root(&d[..k]));
-        p
+        let mut p = subproof(m - k, start + k, n - k, false, subtree)?;
+        p.push(range_root(start, k, subtree)?);
+        Ok(p)
     }
 }
 
@@ -248,17 +389,41 @@ impl Frontier {
 
     /// Appends a leaf (its leaf hash).
     pub fn push(&mut self, leaf: Hash) {
+        self.push_noting(leaf, &mut |_, _| {});
+    }
+
+    /// Appends a leaf, and gives `completed` each perfect subtree of two
+    /// or more leaves the leaf completes, smallest first, with its hash:
+    /// every such subtree of the log once, as the leaves arrive.
+    pub fn push_noting(&mut self, leaf: Hash, completed: &mut impl FnMut(Subtree, &Hash)) {
         let mut node = leaf;
         let mut size = self.size;
+        let end = self.size + 1;
+        let mut level = 0;
         // Each trailing 1 bit of the size is a subtree of the new leaf's
         // size: the two merge, as a binary counter carries.
         while size & 1 == 1 {
             let left = self.nodes.pop().expect("one node per set bit");
             node = node_hash(&left, &node);
             size >>= 1;
+            level += 1;
+            completed(
+                Subtree {
+                    level,
+                    index: (end >> level) - 1,
+                },
+                &node,
+            );
         }
         self.nodes.push(node);
         self.size += 1;
+    }
+
+    /// The frontier of a tree of `size` leaves from the hashes of its
+    /// [`decomposition`], in that order; `None` when there are not one
+    /// per set bit of `size`.
+    pub fn from_nodes(size: u64, nodes: Vec<Hash>) -> Option<Frontier> {
+        (nodes.len() == size.count_ones() as usize).then_some(Frontier { size, nodes })
     }
 
     /// Appends leaves in order.
@@ -322,6 +487,109 @@ mod tests {
         let mut f = Frontier::from_text(97, &Frontier::of(&all[..97]).to_text()).unwrap();
         f.extend(&all[97..]);
         assert_eq!(f.root(), root(&all));
+    }
+
+    /// The subtree hashes a log keeps: every perfect subtree of two or
+    /// more leaves, noted as the leaves were pushed.
+    fn noted(all: &[Hash]) -> std::collections::HashMap<Subtree, Hash> {
+        let mut kept = std::collections::HashMap::new();
+        let mut f = Frontier::empty();
+        for leaf in all {
+            f.push_noting(*leaf, &mut |s, h| {
+                assert!(kept.insert(s, *h).is_none(), "{s:?} noted twice");
+            });
+        }
+        kept
+    }
+
+    #[test]
+    fn pushing_notes_every_perfect_subtree_once_with_its_hash() {
+        let all = leaves(300);
+        let kept = noted(&all);
+        let expected: u64 = (1..9).map(|level| 300u64 >> level).sum();
+        assert_eq!(kept.len() as u64, expected);
+        for (s, h) in &kept {
+            assert!(s.level >= 1 && s.end_leaf() <= 300, "{s:?}");
+            assert_eq!(
+                *h,
+                root(&all[s.first_leaf() as usize..s.end_leaf() as usize]),
+                "{s:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_frontier_is_the_decomposition_of_its_size() {
+        let all = leaves(300);
+        let kept = noted(&all);
+        let hash = |s: Subtree| {
+            if s.level == 0 {
+                all[s.index as usize]
+            } else {
+                kept[&s]
+            }
+        };
+        for n in 0..=300u64 {
+            let parts = decomposition(n);
+            assert_eq!(parts.len(), n.count_ones() as usize);
+            assert_eq!(parts.last().map_or(0, |s| s.end_leaf()), n);
+            let f = Frontier::from_nodes(n, parts.into_iter().map(hash).collect());
+            assert_eq!(f, Some(Frontier::of(&all[..n as usize])), "size {n}");
+        }
+        assert_eq!(Frontier::from_nodes(3, vec![all[0]]), None);
+        let s = Subtree { level: 2, index: 3 };
+        assert_eq!((s.first_leaf(), s.end_leaf()), (12, 16));
+        assert_eq!(
+            s.children(),
+            Some((
+                Subtree { level: 1, index: 6 },
+                Subtree { level: 1, index: 7 }
+            ))
+        );
+        assert_eq!(Subtree { level: 0, index: 5 }.children(), None);
+    }
+
+    #[test]
+    fn proofs_from_kept_subtrees_are_the_proofs_from_the_leaves_and_ask_for_few() {
+        let all = leaves(70);
+        let kept = noted(&all);
+        for n in 0..=all.len() {
+            let d = &all[..n];
+            let mut asked = 0;
+            let mut from_kept = |s: Subtree| -> Result<Hash, ()> {
+                asked += 1;
+                assert!(s.end_leaf() <= n as u64, "{s:?} beyond the tree of {n}");
+                Ok(if s.level == 0 {
+                    all[s.index as usize]
+                } else {
+                    kept[&s]
+                })
+            };
+            for m in 0..=n {
+                let proof = inclusion_proof_from(m as u64, n as u64, &mut from_kept).unwrap();
+                assert_eq!(proof, inclusion_proof(m, d), "leaf {m} of {n}");
+                if let Some(p) = &proof {
+                    assert!(verify_inclusion(m as u64, n as u64, &d[m], p, &root(d)));
+                }
+                let proof = consistency_proof_from(m as u64, n as u64, &mut from_kept).unwrap();
+                assert_eq!(proof, consistency_proof(m, d), "{m} to {n}");
+                let p = proof.unwrap();
+                assert!(verify_consistency(
+                    m as u64,
+                    n as u64,
+                    &root(&d[..m]),
+                    &root(d),
+                    &p
+                ));
+            }
+            // Each proof asks for at most about two subtrees per level.
+            let levels = 64 - (n as u64).leading_zeros() as usize + 1;
+            assert!(asked <= (n + 1) * 2 * 2 * levels, "{asked} for size {n}");
+        }
+        let mut failing = |_: Subtree| -> Result<Hash, &str> { Err("gone") };
+        assert_eq!(inclusion_proof_from(1, 5, &mut failing), Err("gone"));
+        assert_eq!(inclusion_proof_from(5, 5, &mut failing), Ok(None));
+        assert_eq!(consistency_proof_from(5, 5, &mut failing), Ok(Some(vec![])));
     }
 
     #[test]
