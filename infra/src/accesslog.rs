@@ -865,7 +865,7 @@ mod tests {
             .iter()
             .copied()
             .partition(|(name, _)| *name < "0003");
-        assert_eq!((old.len(), new.len()), (2, 1));
+        assert_eq!((old.len(), new.len()), (2, 2));
         crate::host::sqlite::migrate(&path, &old, None).unwrap();
         let conn = Connection::open(&path).unwrap();
         let mut heads: HashMap<&str, (i64, String)> = HashMap::new();
@@ -914,7 +914,7 @@ mod tests {
 
         let applied =
             crate::host::sqlite::migrate(&path, crate::migrations::SQLITE_ACCESSLOG, None).unwrap();
-        assert_eq!(applied, ["0003_slim_log_entries.sql"]);
+        assert_eq!(applied, ["0003_slim_log_entries.sql", "0004_log_nodes.sql"]);
         let conn = Connection::open(&path).unwrap();
         let report = verify_all_connection(&conn, Some(&signer.verifier())).unwrap();
         assert!(report.intact(), "{report:?}");

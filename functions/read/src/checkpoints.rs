@@ -17,15 +17,15 @@
 //! An entry's leaf data is its chained hash (32 bytes, `hash` in the access
 //! list), its leaf hash `SHA-256(0x00 || data)` (RFC 9162 §2.1.1).
 
+use carehub_domain::ProblemType;
 use carehub_domain::policy::records::{
     may_fetch_checkpoints, may_make_checkpoint, may_prove_access,
 };
 use carehub_domain::{Checkpoint, CheckpointSigner, CheckpointVerifier, PersonRef, Principal};
-use carehub_domain::{ProblemType, merkle};
 use carehub_guest::http::Reply;
 use carehub_guest::problem::{forbidden, internal, invalid_request};
 use carehub_guest::routing::parse_query;
-use carehub_store::checkpoint::hex;
+use carehub_store::checkpoint::{self, hex};
 use carehub_store::{CheckpointStore, make_checkpoint};
 use serde::Serialize;
 
@@ -193,10 +193,8 @@ fn consistency_of<S: CheckpointStore + ?Sized>(
         ));
     }
     let (a, b) = (load(store, first)?, load(store, second)?);
-    let leaves = store
-        .leaf_hashes(b.head.tree_size)
-        .map_err(|e| internal("reading the log's leaves", &e))?;
-    let proof = merkle::consistency_proof(a.head.tree_size as usize, &leaves)
+    let proof = checkpoint::consistency_proof(store, a.head.tree_size, b.head.tree_size)
+        .map_err(|e| internal("reading the log's tree", &e))?
         .ok_or_else(|| internal("consistency proof", &"older tree larger than newer"))?;
     Ok(Reply::json(
         200,
@@ -275,17 +273,17 @@ fn inclusion_of<S: CheckpointStore + ?Sized>(
             ));
         }
     };
-    let leaves = store
-        .leaf_hashes(checkpoint.head.tree_size)
-        .map_err(|e| internal("reading the log's leaves", &e))?;
-    let path = merkle::inclusion_proof(index as usize, &leaves)
+    let path = checkpoint::inclusion_proof(store, index, checkpoint.head.tree_size)
+        .map_err(|e| internal("reading the log's tree", &e))?
         .ok_or_else(|| internal("inclusion proof", &"leaf index out of range"))?;
+    let leaf =
+        checkpoint::leaf_of(&entry.entry_hash).map_err(|e| internal("reading a log entry", &e))?;
     Ok(Reply::json(
         200,
         &InclusionView {
             seq: entry.seq,
             entry_hash: &entry.entry_hash,
-            leaf_hash: hex(&leaves[index as usize]),
+            leaf_hash: hex(&leaf),
             leaf_index: index,
             tree_size: checkpoint.head.tree_size,
             audit_path: path.iter().map(hex).collect(),

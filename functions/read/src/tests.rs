@@ -901,4 +901,62 @@ fn checkpoints_grow_from_the_stored_frontier_and_match_the_roots_over_every_leaf
         );
     }
     assert_eq!(s.leaf_count().unwrap(), logged as u64);
+    let n = logged as u64;
+    let leaves = s.leaf_hashes(n).unwrap();
+    let every_subtree: u64 = (1..64).map(|level| n >> level).sum();
+    let kept = |s: &SqlStore<NativeDb>| -> u64 {
+        s.db()
+            .0
+            .query_row("SELECT COUNT(*) FROM log_nodes", [], |r| r.get::<_, i64>(0))
+            .unwrap() as u64
+    };
+    // Every perfect subtree of two or more leaves is kept, once.
+    assert_eq!(kept(&s), every_subtree);
+    assert_eq!(s.node_cursor().unwrap(), n);
+    let proofs_agree = |s: &SqlStore<NativeDb>, n: u64| {
+        let leaves = &leaves[..n as usize];
+        for i in [0, 1, 2, 7, 64, 1023, 1024, 2049, n / 2, n - 2, n - 1] {
+            assert_eq!(
+                carehub_store::checkpoint::inclusion_proof(s, i, n).unwrap(),
+                merkle::inclusion_proof(i as usize, leaves),
+                "leaf {i} of {n}"
+            );
+        }
+        for m in [0, 1, 3, 8, 61, 1000, 2048, 4097, n - 1, n] {
+            let m = m.min(n);
+            assert_eq!(
+                carehub_store::checkpoint::consistency_proof(s, m, n).unwrap(),
+                merkle::consistency_proof(m as usize, leaves),
+                "{m} to {n}"
+            );
+        }
+        assert_eq!(
+            carehub_store::checkpoint::inclusion_proof(s, n, n).unwrap(),
+            None
+        );
+    };
+    proofs_agree(&s, n);
+    proofs_agree(&s, n - 3);
+    // A log whose leaves were made before subtrees were kept: the proofs
+    // are the same (hashed from the leaves meanwhile), and the next run
+    // keeps the older subtrees too.
+    s.db()
+        .0
+        .execute_batch("DELETE FROM log_nodes; UPDATE log_node_cursor SET next_leaf = 0")
+        .unwrap();
+    proofs_agree(&s, n);
+    for _ in 0..3 {
+        log_access(&s, &[entry(logged)]).unwrap();
+        logged += 1;
+    }
+    let made = make_checkpoint(&s, &signer, "2025-11-25T10:00:00Z").unwrap();
+    assert_eq!(made.new_leaves, 3);
+    let n = logged as u64;
+    assert_eq!(s.node_cursor().unwrap(), n);
+    assert_eq!(kept(&s), (1..64).map(|level| n >> level).sum::<u64>());
+    let leaves = s.leaf_hashes(n).unwrap();
+    assert_eq!(
+        carehub_store::checkpoint::inclusion_proof(&s, n - 1, n).unwrap(),
+        merkle::inclusion_proof(n as usize - 1, &leaves)
+    );
 }

@@ -530,13 +530,20 @@ pub fn move_access_log(default: &Path, accesslog: &Path) -> Result<u64> {
             |r| r.get(0),
         )
         .doing(doing)?;
-    if !exists {
-        // Moved before; a log table a later default.db migration created
-        // (log_frontiers) is empty and goes too.
-        for (table, _) in LOG_TABLES {
+    // The kept subtree hashes are derived: the log's file keeps its own,
+    // from the leaves (its node cursor starts at 0).
+    let derived = ["log_nodes", "log_node_cursor"];
+    let drop_old = || -> Result<()> {
+        for table in LOG_TABLES.iter().map(|(t, _)| *t).chain(derived) {
             conn.execute_batch(&format!("DROP TABLE IF EXISTS old.{table}"))
                 .doing(doing)?;
         }
+        Ok(())
+    };
+    if !exists {
+        // Moved before; a log table a later default.db migration created
+        // (log_frontiers, log_nodes) is empty and goes too.
+        drop_old()?;
         return Ok(0);
     }
     let count = |table: &str| -> Result<i64> {
@@ -565,10 +572,7 @@ pub fn move_access_log(default: &Path, accesslog: &Path) -> Result<u64> {
             accesslog: accesslog.display().to_string(),
         });
     }
-    for (table, _) in LOG_TABLES {
-        conn.execute_batch(&format!("DROP TABLE IF EXISTS old.{table}"))
-            .doing(doing)?;
-    }
+    drop_old()?;
     Ok(moved)
 }
 

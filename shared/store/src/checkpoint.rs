@@ -11,11 +11,17 @@
 //! last one still commits to the whole log); nor is one made for an empty
 //! log.
 //!
-//! Cost: a run recomputes the root from every leaf hash (SHA-256 over
-//! 32-byte leaves, about 2n hashes) and finds new entries with an
-//! anti-join over `log_entries`; both are linear in the log's size.
+//! Cost: a run hashes its new leaves into the tree from the stored
+//! frontier of the last one (`log_frontiers`), and keeps the hash of every
+//! perfect subtree they complete (`log_nodes`, about one per leaf). A
+//! proof ([`inclusion_proof`], [`consistency_proof`]) then reads about two
+//! kept subtrees per level of the tree, `O(log n)` statements, never the
+//! leaves of the whole tree; on a log from before `log_nodes` the job
+//! keeps the older subtrees too, [`BACKFILL_LEAVES`] leaves a run, and a
+//! proof hashes what is not kept yet from its leaves, [`FOLD_LEAVES`] at a
+//! time.
 
-use carehub_domain::merkle::{self, Frontier, Hash};
+use carehub_domain::merkle::{self, Frontier, Hash, Subtree};
 use carehub_domain::{
     Checkpoint, CheckpointSigner, InsuredNumber, InsurerNumber, PersonRef, TreeHead,
 };
@@ -25,6 +31,9 @@ use crate::{AccessLogStore, Db, LockKey, RowReader, StoreError, Value, in_log_tr
 
 /// Leaves per multi-row insert (5 parameters each).
 const LEAF_CHUNK: usize = 256;
+
+/// Subtree hashes per multi-row insert (3 parameters each).
+const NODE_CHUNK: usize = 256;
 
 /// A log entry that is not yet a leaf.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +89,74 @@ pub trait CheckpointStore: AccessLogStore {
     fn insert_checkpoint(&self, checkpoint: &Checkpoint) -> Result<(), StoreError>;
     /// The entry `seq` and its leaf, if the entry exists.
     fn entry_leaf(&self, seq: i64) -> Result<Option<EntryLeaf>, StoreError>;
+
+    /// The kept hash of a perfect subtree of two or more leaves, if it is
+    /// kept (`log_nodes`).
+    fn node(&self, subtree: Subtree) -> Result<Option<Hash>, StoreError>;
+    /// Keeps subtree hashes (a repeat of a kept one changes nothing).
+    /// Inside the job's transaction.
+    fn insert_nodes(&self, nodes: &[(Subtree, Hash)]) -> Result<(), StoreError>;
+    /// The leaf count below which every perfect subtree is kept
+    /// (`log_node_cursor`): the job keeps those of new leaves as it adds
+    /// them, and those of older leaves (a log from before `log_nodes`)
+    /// from this cursor on, a bounded number a run.
+    fn node_cursor(&self) -> Result<u64, StoreError>;
+    /// Moves the cursor. Inside the job's transaction.
+    fn set_node_cursor(&self, leaves: u64) -> Result<(), StoreError>;
+
+    /// The hash of a perfect subtree of the first leaves: a leaf's own,
+    /// a kept one, or (not kept: leaves the job has not reached yet)
+    /// computed from its halves, down to runs of at most [`FOLD_LEAVES`]
+    /// leaves read at once. With every subtree kept, one statement.
+    fn subtree_hash(&self, subtree: Subtree) -> Result<Hash, StoreError> {
+        if subtree.level == 0 {
+            let leaf = self.leaf_range(subtree.index, subtree.index + 1)?;
+            return Ok(leaf[0]);
+        }
+        if let Some(h) = self.node(subtree)? {
+            return Ok(h);
+        }
+        if subtree.end_leaf() - subtree.first_leaf() <= FOLD_LEAVES {
+            return Ok(merkle::root(
+                &self.leaf_range(subtree.first_leaf(), subtree.end_leaf())?,
+            ));
+        }
+        let (left, right) = subtree.children().expect("level above 0");
+        Ok(merkle::node_hash(
+            &self.subtree_hash(left)?,
+            &self.subtree_hash(right)?,
+        ))
+    }
+}
+
+/// A subtree not kept is hashed from its leaves when it has at most this
+/// many, from its halves when it has more.
+pub const FOLD_LEAVES: u64 = 1024;
+
+/// Leaves a run of the checkpoint job hashes into kept subtrees at most,
+/// besides its new leaves (a log from before `log_nodes`).
+pub const BACKFILL_LEAVES: u64 = 65_536;
+
+/// The inclusion proof of leaf `index` in the tree of the first `size`
+/// leaves, from kept subtrees (RFC 9162 §2.1.3.1); `None` when `index` is
+/// out of range.
+pub fn inclusion_proof<S: CheckpointStore + ?Sized>(
+    store: &S,
+    index: u64,
+    size: u64,
+) -> Result<Option<Vec<Hash>>, StoreError> {
+    merkle::inclusion_proof_from(index, size, &mut |t| store.subtree_hash(t))
+}
+
+/// The consistency proof from the tree of the first `old_size` leaves to
+/// the tree of the first `size`, from kept subtrees (RFC 9162 §2.1.4.1);
+/// `None` when `old_size` exceeds `size`.
+pub fn consistency_proof<S: CheckpointStore + ?Sized>(
+    store: &S,
+    old_size: u64,
+    size: u64,
+) -> Result<Option<Vec<Hash>>, StoreError> {
+    merkle::consistency_proof_from(old_size, size, &mut |t| store.subtree_hash(t))
 }
 
 /// What one run of the checkpoint job did.
@@ -123,8 +200,13 @@ pub fn make_checkpoint<S: CheckpointStore + ?Sized>(
             }
             s.append_leaves(first, &new)?;
             let mut frontier = frontier_of(s, first)?;
+            let mut nodes = Vec::with_capacity(new.len());
             for leaf in &new {
-                frontier.push(leaf_of(&leaf.entry_hash)?);
+                frontier.push_noting(leaf_of(&leaf.entry_hash)?, &mut |t, h| nodes.push((t, *h)));
+            }
+            s.insert_nodes(&nodes)?;
+            if s.node_cursor()? == first {
+                s.set_node_cursor(frontier.size())?;
             }
             s.insert_frontier(&frontier)?;
             Ok::<_, StoreError>(new.len())
@@ -134,6 +216,7 @@ pub fn make_checkpoint<S: CheckpointStore + ?Sized>(
             break;
         }
     }
+    backfill_nodes(store)?;
     in_log_transaction(store, &[LockKey::Checkpoints], |s| {
         let size = s.leaf_count()?;
         let latest = s.latest_checkpoint()?;
@@ -159,6 +242,41 @@ pub fn make_checkpoint<S: CheckpointStore + ?Sized>(
             checkpoint: Some(checkpoint),
         })
     })
+}
+
+/// Keeps the subtrees of up to [`BACKFILL_LEAVES`] leaves from the node
+/// cursor on, when it is behind the leaves (a log from before
+/// `log_nodes`), in transactions of [`LEAF_BATCH`] leaves: each grows the
+/// frontier at the cursor (its subtrees are kept already) over the next
+/// leaves, keeps what they complete and moves the cursor.
+fn backfill_nodes<S: CheckpointStore + ?Sized>(store: &S) -> Result<(), StoreError> {
+    let mut done = 0;
+    while done < BACKFILL_LEAVES {
+        let moved = in_log_transaction(store, &[LockKey::Checkpoints], |s| {
+            let from = s.node_cursor()?;
+            let to = s.leaf_count()?.min(from + LEAF_BATCH as u64);
+            if from >= to {
+                return Ok::<_, StoreError>(0);
+            }
+            let parts = merkle::decomposition(from)
+                .into_iter()
+                .map(|t| s.subtree_hash(t))
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut frontier = Frontier::from_nodes(from, parts).expect("one per set bit");
+            let mut nodes = Vec::new();
+            for leaf in s.leaf_range(from, to)? {
+                frontier.push_noting(leaf, &mut |t, h| nodes.push((t, *h)));
+            }
+            s.insert_nodes(&nodes)?;
+            s.set_node_cursor(to)?;
+            Ok(to - from)
+        })?;
+        if moved == 0 {
+            break;
+        }
+        done += moved;
+    }
+    Ok(())
 }
 
 /// The frontier of the tree of the first `size` leaves: the nearest stored
@@ -324,6 +442,65 @@ impl<D: Db> CheckpointStore for SqlStore<D> {
             "INSERT INTO log_frontiers (tree_size, nodes) VALUES (?1, ?2) \
              ON CONFLICT (tree_size) DO NOTHING",
             vec![Value::Integer(f.size() as i64), Value::Text(f.to_text())],
+        )?;
+        Ok(())
+    }
+
+    fn node(&self, t: Subtree) -> Result<Option<Hash>, StoreError> {
+        let rows = self.log_db().execute(
+            "SELECT hash FROM log_nodes WHERE level = ?1 AND idx = ?2",
+            vec![
+                Value::Integer(i64::from(t.level)),
+                Value::Integer(t.index as i64),
+            ],
+        )?;
+        rows.rows
+            .first()
+            .map(|row| {
+                let text = RowReader::new(row, "log_nodes").text(0)?;
+                merkle::parse_hash(text)
+                    .ok_or_else(|| StoreError::Corrupt("log_nodes: hash is not a SHA-256".into()))
+            })
+            .transpose()
+    }
+
+    fn insert_nodes(&self, nodes: &[(Subtree, Hash)]) -> Result<(), StoreError> {
+        for chunk in nodes.chunks(NODE_CHUNK) {
+            let mut sql = String::from("INSERT INTO log_nodes (level, idx, hash) VALUES ");
+            let mut params = Vec::with_capacity(chunk.len() * 3);
+            for (i, (t, h)) in chunk.iter().enumerate() {
+                if i > 0 {
+                    sql.push(',');
+                }
+                let n = i * 3;
+                sql.push_str(&format!("(?{}, ?{}, ?{})", n + 1, n + 2, n + 3));
+                params.push(Value::Integer(i64::from(t.level)));
+                params.push(Value::Integer(t.index as i64));
+                params.push(Value::Text(hex(h)));
+            }
+            sql.push_str(" ON CONFLICT (level, idx) DO NOTHING");
+            self.log_db().execute(&sql, params)?;
+        }
+        Ok(())
+    }
+
+    fn node_cursor(&self) -> Result<u64, StoreError> {
+        let rows = self.log_db().execute(
+            "SELECT next_leaf FROM log_node_cursor WHERE id = 1",
+            Vec::new(),
+        )?;
+        let row = rows
+            .rows
+            .first()
+            .ok_or_else(|| StoreError::Corrupt("log_node_cursor: no row".into()))?;
+        let n = RowReader::new(row, "log_node_cursor").int(0)?;
+        u64::try_from(n).map_err(|_| StoreError::Corrupt("log_node_cursor: negative".into()))
+    }
+
+    fn set_node_cursor(&self, leaves: u64) -> Result<(), StoreError> {
+        self.log_db().execute(
+            "UPDATE log_node_cursor SET next_leaf = ?1 WHERE id = 1",
+            vec![Value::Integer(leaves as i64)],
         )?;
         Ok(())
     }
