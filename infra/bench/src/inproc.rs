@@ -347,6 +347,81 @@ pub fn sqlite_list(
     })
 }
 
+/// Entries of the access log the proof cells prove in: every one a leaf.
+pub const PROOF_LOG_ENTRIES: usize = 262_145;
+
+/// The proof cells' access log: [`PROOF_LOG_ENTRIES`] entries about 1,000
+/// persons in an in-memory database, made leaves by the checkpoint job,
+/// built at the first proof cell of the run.
+fn proof_log() -> Result<&'static std::sync::Mutex<SqlStore<NativeDb>>> {
+    static LOG: std::sync::OnceLock<std::sync::Mutex<SqlStore<NativeDb>>> =
+        std::sync::OnceLock::new();
+    if let Some(log) = LOG.get() {
+        return Ok(log);
+    }
+    use carehub_domain::{AccessLogEntry, CheckpointSigner, InsuredNumber, InsurerNumber};
+    let started = Instant::now();
+    let store = SqlStore::new(NativeDb::migrated());
+    let insurer = InsurerNumber::parse("131016").map_err(|e| anyhow::anyhow!("{e}"))?;
+    let reader = Principal::parse_urn(MUNICIPALITY).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut made = 0;
+    while made < PROOF_LOG_ENTRIES {
+        let batch: Vec<AccessLogEntry> = (made..(made + 8192).min(PROOF_LOG_ENTRIES))
+            .map(|i| {
+                let insured =
+                    InsuredNumber::parse(&format!("{:010}", 1 + i % 1000)).expect("ten digits");
+                AccessLogEntry::listing(
+                    "2026-12-04T00:00:00Z",
+                    reader.clone(),
+                    carehub_domain::PersonRef::new(insurer.clone(), insured),
+                )
+            })
+            .collect();
+        carehub_store::log_access(&store, &batch).map_err(|e| anyhow::anyhow!("{e}"))?;
+        made += batch.len();
+    }
+    let signer = CheckpointSigner::from_seed(&[9; 32]);
+    let run = carehub_store::make_checkpoint(&store, &signer, "2026-12-04T00:00:00Z")
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if run.new_leaves != PROOF_LOG_ENTRIES as u64 {
+        bail!(
+            "the proof log has {} leaves, not {PROOF_LOG_ENTRIES}",
+            run.new_leaves
+        );
+    }
+    eprintln!(
+        "carehub-bench: built the proof cells' access log ({PROOF_LOG_ENTRIES} entries, all leaves) in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(LOG.get_or_init(|| std::sync::Mutex::new(store)))
+}
+
+const MUNICIPALITY: &str = "urn:carehub:municipality:131016";
+
+/// Inclusion proofs of leaves spread over the tree of the first `N`
+/// leaves of the proof log: from the kept subtrees (`KEPT`), or from every
+/// leaf of the tree (what the read component did before `log_nodes`). The
+/// answer size is the proof's bytes.
+pub fn proof_cell<const N: u64, const KEPT: bool>(
+    warmup: Duration,
+    duration: Duration,
+) -> Result<Measured> {
+    use carehub_store::CheckpointStore as _;
+    let log = proof_log()?.lock().expect("proof log lock");
+    let store = &*log;
+    let err = |e: carehub_store::StoreError| anyhow::anyhow!("{e}");
+    time_sync(warmup, duration, |i| {
+        let leaf = i.wrapping_mul(7919) % N;
+        let proof = if KEPT {
+            carehub_store::checkpoint::inclusion_proof(store, leaf, N).map_err(err)?
+        } else {
+            let leaves = store.leaf_hashes(N).map_err(err)?;
+            carehub_domain::merkle::inclusion_proof(leaf as usize, &leaves)
+        };
+        Ok(proof.context("leaf out of range")?.len() * 32)
+    })
+}
+
 /// Floor (d), get: the reads of one document (document, consent, current
 /// content, version history); the access-log append is not included.
 pub fn sqlite_get(

@@ -102,7 +102,7 @@ struct RunArgs {
     #[arg(long)]
     cold_runs_no_cache: Option<usize>,
     /// Only these groups: floors, read, contend, ingest, csv, plain, inproc,
-    /// ops, pg, cold, ab (default: all but ab).
+    /// ops, pg, cold, proof, ab (default: all but ab).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Record `perf` profiles of the server during these cells (`key@conns`,

@@ -33,6 +33,9 @@ pub struct Scenario {
     pub report: Report,
 }
 
+/// A cell measured in this process on the dataset's store.
+type NativeRun = fn(&NativeStore, &Fixture, Duration, Duration) -> Result<Measured>;
+
 /// How a scenario runs.
 pub enum Runs {
     /// Requests back to back over keep-alive connections to `server`, at
@@ -53,7 +56,7 @@ pub enum Runs {
     },
     /// A native function back to back in this process, against the
     /// database the gateway wrote.
-    Native(fn(&NativeStore, &Fixture, Duration, Duration) -> Result<Measured>),
+    Native(NativeRun),
     /// Calls through the gateway's runtime in this process, as `principal`
     /// (a principal URN): the requests the load would send, without TLS or
     /// HTTP.
@@ -160,8 +163,9 @@ pub enum Persons {
 }
 
 /// The groups `--only` names.
-pub const GROUPS: [&str; 11] = [
+pub const GROUPS: [&str; 12] = [
     "floors", "read", "ingest", "plain", "inproc", "cold", "contend", "csv", "ops", "pg", "ab",
+    "proof",
 ];
 
 const FLOORS: &[&str] = &["floors"];
@@ -175,6 +179,7 @@ const CSV: &[&str] = &["csv"];
 const OPS: &[&str] = &["ops"];
 const PG: &[&str] = &["pg"];
 const AB: &[&str] = &["ab"];
+const PROOF: &[&str] = &["proof"];
 const CARE_MANAGER: Option<&str> = Some("care-manager");
 
 const MUNICIPALITY: Option<&str> = Some("municipality");
@@ -228,6 +233,7 @@ pub fn table(cfg: &Config) -> Vec<Scenario> {
     all.extend(csv_and_care_plans(cfg));
     all.extend(peer_and_plain());
     all.extend(native());
+    all.extend(proofs());
     all.extend(runtime());
     all.extend(micro_and_cold());
     all
@@ -466,6 +472,48 @@ fn native() -> Vec<Scenario> {
             }),
             report: rows(NATIVE_HANDLER, "municipality"),
         },
+    ]
+}
+
+/// Inclusion proofs natively on one access log of
+/// [`inproc::PROOF_LOG_ENTRIES`] entries, all leaves: from the kept
+/// subtree hashes (`log_nodes`), and from every leaf of the tree as the
+/// read component proved before them, in trees of three sizes.
+fn proofs() -> Vec<Scenario> {
+    fn cell(key: &'static str, n: u64, kept: bool, runs: NativeRun) -> Scenario {
+        let how = if kept {
+            "from kept subtrees"
+        } else {
+            "from every leaf (before log_nodes)"
+        };
+        Scenario {
+            key,
+            name: format!("inclusion proof {how}, tree of {n} leaves"),
+            groups: PROOF,
+            runs: Runs::Native(runs),
+            report: rows(NATIVE_SQLITE, "–"),
+        }
+    }
+    use inproc::proof_cell as p;
+    vec![
+        cell("proof_kept_4k", 4_097, true, |_, _, w, d| {
+            p::<4_097, true>(w, d)
+        }),
+        cell("proof_leaves_4k", 4_097, false, |_, _, w, d| {
+            p::<4_097, false>(w, d)
+        }),
+        cell("proof_kept_64k", 65_537, true, |_, _, w, d| {
+            p::<65_537, true>(w, d)
+        }),
+        cell("proof_leaves_64k", 65_537, false, |_, _, w, d| {
+            p::<65_537, false>(w, d)
+        }),
+        cell("proof_kept_256k", 262_145, true, |_, _, w, d| {
+            p::<262_145, true>(w, d)
+        }),
+        cell("proof_leaves_256k", 262_145, false, |_, _, w, d| {
+            p::<262_145, false>(w, d)
+        }),
     ]
 }
 
