@@ -156,8 +156,10 @@ pub async fn up(opts: UpOptions) -> Result<()> {
         openapi: bytes::Bytes::from_static(include_bytes!("../openapi.json")),
         floor_route: opts.floor_route,
     });
+    // The scheduled jobs, stopped before the gateway stops (below).
+    let mut jobs = Vec::new();
     if let Some(interval) = opts.dispatch_interval
-        && scheduler::spawn(gateway.clone(), interval).is_none()
+        && !push_job(&mut jobs, scheduler::spawn(gateway.clone(), interval))
     {
         eprintln!(
             "carehub: webhook dispatch not scheduled (no {} route, or no edge to assert the scheduler)",
@@ -165,13 +167,15 @@ pub async fn up(opts: UpOptions) -> Result<()> {
         );
     }
     if let Some(interval) = opts.purge_interval
-        && scheduler::spawn_job(
-            gateway.clone(),
-            scheduler::PURGE_PATH,
-            interval,
-            "retention",
+        && !push_job(
+            &mut jobs,
+            scheduler::spawn_job(
+                gateway.clone(),
+                scheduler::PURGE_PATH,
+                interval,
+                "retention",
+            ),
         )
-        .is_none()
     {
         eprintln!(
             "carehub: retention job not scheduled (no {} route, or no edge to assert the scheduler)",
@@ -179,13 +183,15 @@ pub async fn up(opts: UpOptions) -> Result<()> {
         );
     }
     if let Some(interval) = opts.checkpoint_interval
-        && scheduler::spawn_job(
-            gateway.clone(),
-            scheduler::CHECKPOINT_PATH,
-            interval,
-            "checkpoint",
+        && !push_job(
+            &mut jobs,
+            scheduler::spawn_job(
+                gateway.clone(),
+                scheduler::CHECKPOINT_PATH,
+                interval,
+                "checkpoint",
+            ),
         )
-        .is_none()
     {
         eprintln!(
             "carehub: log checkpoints not scheduled (no {} route, or no edge to assert the scheduler)",
@@ -200,15 +206,39 @@ pub async fn up(opts: UpOptions) -> Result<()> {
         .doing(|| "reading the listening address".into())?;
     let try_it = (!opts.no_edge && !custom_tls).then_some(&dev);
     print_banner(&gateway, addr, started, opts.no_edge, try_it)?;
-    server::run(
-        gateway,
+    let served = server::run(
+        gateway.clone(),
         listener,
         tls,
         Arc::new(serving),
         shutdown_signal(),
         opts.drain,
     )
-    .await
+    .await;
+    // No new job runs; the one running on the background lane (and a bulk
+    // load whose connection the drain cut) ends before the runtimes stop.
+    for job in &jobs {
+        job.abort();
+    }
+    if !gateway.runtime.background_lane_idle(opts.drain).await {
+        tracing::warn!(
+            "shutting down: a background request still ran after {:?}",
+            opts.drain
+        );
+    }
+    served
+}
+
+/// Keeps a scheduled job's task; `false` when there was none to keep.
+fn push_job(
+    jobs: &mut Vec<tokio::task::JoinHandle<()>>,
+    job: Option<tokio::task::JoinHandle<()>>,
+) -> bool {
+    let Some(job) = job else {
+        return false;
+    };
+    jobs.push(job);
+    true
 }
 
 /// The PostgreSQL connection string when the store is PostgreSQL.

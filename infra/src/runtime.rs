@@ -119,6 +119,25 @@ pub enum Lane {
 /// at night.
 struct BackgroundLane {
     runtime: Option<tokio::runtime::Runtime>,
+    /// Requests running on it now.
+    running: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// Counts one request on the background lane while it runs (dropped when
+/// it ends, however it ends).
+struct Running(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Running {
+    fn start(count: &Arc<std::sync::atomic::AtomicUsize>) -> Running {
+        count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Running(count.clone())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 impl Drop for BackgroundLane {
@@ -380,8 +399,29 @@ impl Runtime {
         drop(guard);
         self.background = Some(BackgroundLane {
             runtime: Some(runtime),
+            running: Arc::default(),
         });
         Ok(())
+    }
+
+    /// Waits until no request runs on the background lane any more (a
+    /// scheduled job, a bulk load whose client went away), at most `wait`;
+    /// `false` if one still ran then. For shutdown, once nothing starts new
+    /// ones: the lane's requests may wait on tasks of the gateway's own
+    /// runtime (a PostgreSQL connection's), which end with that runtime, so
+    /// the lane must be idle before it stops.
+    pub async fn background_lane_idle(&self, wait: Duration) -> bool {
+        let Some(lane) = &self.background else {
+            return true;
+        };
+        let deadline = tokio::time::Instant::now() + wait;
+        while lane.running.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        true
     }
 
     /// The index of a component by id.
@@ -498,11 +538,20 @@ impl Runtime {
                 .call_handle(&mut store, incoming, out)
                 .await
         };
-        let task = match (
-            lane,
-            self.background.as_ref().and_then(|b| b.runtime.as_ref()),
-        ) {
-            (Lane::Background, Some(rt)) => rt.spawn(run),
+        let task = match (lane, self.background.as_ref()) {
+            (
+                Lane::Background,
+                Some(BackgroundLane {
+                    runtime: Some(rt),
+                    running,
+                }),
+            ) => {
+                let running = Running::start(running);
+                rt.spawn(async move {
+                    let _running = running;
+                    run.await
+                })
+            }
             _ => tokio::task::spawn(run),
         };
 

@@ -64,6 +64,9 @@ pub struct Options {
     /// [`TestApp::db`]: two gateways on one database). Never dropped by
     /// this app.
     pub shared_database: Option<TestDb>,
+    /// Write the gateway's stderr to `stderr.log` in the state directory
+    /// ([`TestApp::stderr`]) instead of the test's own.
+    pub capture_stderr: bool,
 }
 
 /// The environment variable naming the PostgreSQL server the suite runs
@@ -315,7 +318,11 @@ impl TestApp {
             .env("CAREHUB_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(if opts.capture_stderr {
+                Stdio::from(std::fs::File::create(state.path().join("stderr.log")).unwrap())
+            } else {
+                Stdio::inherit()
+            });
         let mut created = None;
         let restarted = KILLED.lock().unwrap().remove(&state.path().to_path_buf());
         let db = match (&opts.shared_database, std::env::var(PG_ENV).ok()) {
@@ -400,6 +407,12 @@ impl TestApp {
             db,
             created,
         }
+    }
+
+    /// What the gateway wrote on stderr so far, when started with
+    /// [`Options::capture_stderr`].
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self.state.path().join("stderr.log")).unwrap_or_default()
     }
 
     /// The gateway's process id (to send it a signal).
