@@ -205,13 +205,14 @@ pub async fn up(opts: UpOptions) -> Result<()> {
         .local_addr()
         .doing(|| "reading the listening address".into())?;
     let try_it = (!opts.no_edge && !custom_tls).then_some(&dev);
+    let shutdown = shutdown_signal();
     print_banner(&gateway, addr, started, opts.no_edge, try_it)?;
     let served = server::run(
         gateway.clone(),
         listener,
         tls,
         Arc::new(serving),
-        shutdown_signal(),
+        shutdown,
         opts.drain,
     )
     .await;
@@ -435,25 +436,36 @@ fn print_banner(
         .doing(|| "writing to standard output".into())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Resolves at SIGINT or SIGTERM. The handlers are installed when this is
+/// called, not when the future is first polled: called before the ready
+/// line, a signal that comes right after it (a supervisor stopping a
+/// gateway that has just started) shuts it down gracefully instead of
+/// killing it before the accept loop first looked.
+fn shutdown_signal() -> impl Future<Output = ()> {
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
+        use tokio::signal::unix::{SignalKind, signal};
+        let signals = signal(SignalKind::interrupt())
+            .and_then(|int| signal(SignalKind::terminate()).map(|term| (int, term)));
+        async move {
+            match signals {
+                Ok((mut int, mut term)) => {
+                    tokio::select! {
+                        _ = int.recv() => {},
+                        _ = term.recv() => {},
+                    }
                 }
-            };
-        tokio::select! {
-            _ = ctrl_c => {},
-            _ = term.recv() => {},
+                // No handlers (not expected on Unix): Ctrl-C at least.
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = ctrl_c.await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
