@@ -26,7 +26,7 @@ use carehub_domain::{
     Checkpoint, CheckpointSigner, InsuredNumber, InsurerNumber, PersonRef, TreeHead,
 };
 
-use crate::sql::SqlStore;
+use crate::sql::{SqlStore, push_value_rows};
 use crate::{AccessLogStore, Db, LockKey, RowReader, StoreError, Value, in_log_transaction};
 
 /// Leaves per multi-row insert (5 parameters each).
@@ -371,20 +371,9 @@ impl<D: Db> CheckpointStore for SqlStore<D> {
             let mut sql = String::from(
                 "INSERT INTO log_leaves (leaf_index, entry_seq, entry_hash, shard, shard_seq) VALUES ",
             );
+            push_value_rows(&mut sql, chunk.len(), 5, 1, "");
             let mut params = Vec::with_capacity(chunk.len() * 5);
-            for (i, leaf) in chunk.iter().enumerate() {
-                if i > 0 {
-                    sql.push(',');
-                }
-                let n = i * 5;
-                sql.push_str(&format!(
-                    "(?{}, ?{}, ?{}, ?{}, ?{})",
-                    n + 1,
-                    n + 2,
-                    n + 3,
-                    n + 4,
-                    n + 5
-                ));
+            for leaf in chunk {
                 params.push(Value::Integer(index));
                 params.push(Value::Integer(leaf.entry_seq));
                 params.push(Value::Text(leaf.entry_hash.clone()));
@@ -467,13 +456,9 @@ impl<D: Db> CheckpointStore for SqlStore<D> {
     fn insert_nodes(&self, nodes: &[(Subtree, Hash)]) -> Result<(), StoreError> {
         for chunk in nodes.chunks(NODE_CHUNK) {
             let mut sql = String::from("INSERT INTO log_nodes (level, idx, hash) VALUES ");
+            push_value_rows(&mut sql, chunk.len(), 3, 1, "");
             let mut params = Vec::with_capacity(chunk.len() * 3);
-            for (i, (t, h)) in chunk.iter().enumerate() {
-                if i > 0 {
-                    sql.push(',');
-                }
-                let n = i * 3;
-                sql.push_str(&format!("(?{}, ?{}, ?{})", n + 1, n + 2, n + 3));
+            for (t, h) in chunk {
                 params.push(Value::Integer(i64::from(t.level)));
                 params.push(Value::Integer(t.index as i64));
                 params.push(Value::Text(hex(h)));

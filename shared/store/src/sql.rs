@@ -111,7 +111,13 @@ impl<D: Db> SqlStore<D> {
 /// Appends `(?a, ?b, …)` groups: `rows` groups of `width` numbered
 /// placeholders starting at `first`, with `fixed` text spliced in after the
 /// per-row placeholders (e.g. a shared `?1`).
-fn push_value_rows(sql: &mut String, rows: usize, width: usize, first: usize, tail: &str) {
+pub(crate) fn push_value_rows(
+    sql: &mut String,
+    rows: usize,
+    width: usize,
+    first: usize,
+    tail: &str,
+) {
     let mut n = first;
     for r in 0..rows {
         if r > 0 {
