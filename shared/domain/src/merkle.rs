@@ -42,16 +42,6 @@ pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
     h.finalize().into()
 }
 
-/// The largest power of two strictly below `n` (`n >= 2`).
-fn split(n: usize) -> usize {
-    debug_assert!(n >= 2);
-    let mut k = 1;
-    while k << 1 < n {
-        k <<= 1;
-    }
-    k
-}
-
 /// A perfect subtree: the `2^level` leaves from `index << level` on, the
 /// unit a log keeps hashes of ([`Frontier::push_noting`]) so that a proof
 /// costs `O(log n)` of them instead of every leaf. Level 0 is a leaf.
@@ -116,7 +106,7 @@ pub fn root(leaves: &[Hash]) -> Hash {
         0 => empty_root(),
         1 => leaves[0],
         n => {
-            let k = split(n);
+            let k = split(n as u64) as usize;
             node_hash(&root(&leaves[..k]), &root(&leaves[k..]))
         }
     }
@@ -163,7 +153,7 @@ fn path<E>(
     if n <= 1 {
         return Ok(Vec::new());
     }
-    let k = split_u64(n);
+    let k = split(n);
     if m < k {
         let mut p = path(m, start, k, subtree)?;
         p.push(range_root(start + k, n - k, subtree)?);
@@ -176,7 +166,7 @@ fn path<E>(
 }
 
 /// The largest power of two strictly below `n` (`n >= 2`).
-fn split_u64(n: u64) -> u64 {
+fn split(n: u64) -> u64 {
     debug_assert!(n >= 2);
     1 << (63 - (n - 1).leading_zeros())
 }
@@ -200,7 +190,7 @@ fn range_root<E>(
             index: start >> level,
         });
     }
-    let k = split_u64(n);
+    let k = split(n);
     let left = range_root(start, k, subtree)?;
     let right = range_root(start + k, n - k, subtree)?;
     Ok(node_hash(&left, &right))
@@ -278,7 +268,7 @@ fn subproof<E>(
             vec![range_root(start, n, subtree)?]
         });
     }
-    let k = split_u64(n);
+    let k = split(n);
     if m <= k {
         let mut p = subproof(m, start, k, complete, subtree)?;
         p.push(range_root(start + k, n - k, subtree)?);
@@ -459,7 +449,7 @@ impl Frontier {
                 .map(parse_hash)
                 .collect::<Option<Vec<_>>>()?
         };
-        (nodes.len() == size.count_ones() as usize).then_some(Frontier { size, nodes })
+        Frontier::from_nodes(size, nodes)
     }
 }
 
