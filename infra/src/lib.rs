@@ -156,47 +156,39 @@ pub async fn up(opts: UpOptions) -> Result<()> {
         openapi: bytes::Bytes::from_static(include_bytes!("../openapi.json")),
         floor_route: opts.floor_route,
     });
-    // The scheduled jobs, stopped before the gateway stops (below).
+    // The scheduled jobs (interval, route, name in the run's log, name
+    // when not scheduled), stopped before the gateway stops (below).
+    let schedule = [
+        (
+            opts.dispatch_interval,
+            scheduler::DISPATCH_PATH,
+            "webhook dispatch",
+            "webhook dispatch",
+        ),
+        (
+            opts.purge_interval,
+            scheduler::PURGE_PATH,
+            "retention",
+            "retention job",
+        ),
+        (
+            opts.checkpoint_interval,
+            scheduler::CHECKPOINT_PATH,
+            "checkpoint",
+            "log checkpoints",
+        ),
+    ];
     let mut jobs = Vec::new();
-    if let Some(interval) = opts.dispatch_interval
-        && !push_job(&mut jobs, scheduler::spawn(gateway.clone(), interval))
-    {
-        eprintln!(
-            "carehub: webhook dispatch not scheduled (no {} route, or no edge to assert the scheduler)",
-            scheduler::DISPATCH_PATH
-        );
-    }
-    if let Some(interval) = opts.purge_interval
-        && !push_job(
-            &mut jobs,
-            scheduler::spawn_job(
-                gateway.clone(),
-                scheduler::PURGE_PATH,
-                interval,
-                "retention",
+    for (interval, path, what, named) in schedule {
+        let Some(interval) = interval else {
+            continue;
+        };
+        match scheduler::spawn_job(gateway.clone(), path, interval, what) {
+            Some(job) => jobs.push(job),
+            None => eprintln!(
+                "carehub: {named} not scheduled (no {path} route, or no edge to assert the scheduler)"
             ),
-        )
-    {
-        eprintln!(
-            "carehub: retention job not scheduled (no {} route, or no edge to assert the scheduler)",
-            scheduler::PURGE_PATH
-        );
-    }
-    if let Some(interval) = opts.checkpoint_interval
-        && !push_job(
-            &mut jobs,
-            scheduler::spawn_job(
-                gateway.clone(),
-                scheduler::CHECKPOINT_PATH,
-                interval,
-                "checkpoint",
-            ),
-        )
-    {
-        eprintln!(
-            "carehub: log checkpoints not scheduled (no {} route, or no edge to assert the scheduler)",
-            scheduler::CHECKPOINT_PATH
-        );
+        }
     }
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
@@ -228,18 +220,6 @@ pub async fn up(opts: UpOptions) -> Result<()> {
         );
     }
     served
-}
-
-/// Keeps a scheduled job's task; `false` when there was none to keep.
-fn push_job(
-    jobs: &mut Vec<tokio::task::JoinHandle<()>>,
-    job: Option<tokio::task::JoinHandle<()>>,
-) -> bool {
-    let Some(job) = job else {
-        return false;
-    };
-    jobs.push(job);
-    true
 }
 
 /// The PostgreSQL connection string when the store is PostgreSQL.

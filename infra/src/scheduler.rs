@@ -37,15 +37,10 @@ pub const CHECKPOINT_PATH: &str = "/api/read/checkpoints";
 /// The principal a run asserts: the one the policy lets dispatch.
 pub const SCHEDULER_URN: &str = carehub_domain::policy::webhooks::SCHEDULER;
 
-/// Starts the schedule on the current runtime; it runs until the process
-/// ends. `None` when there is nothing to schedule: no route serves
-/// [`DISPATCH_PATH`], or no edge signs assertions (`--no-edge`).
-pub fn spawn(gateway: Arc<Gateway>, interval: Duration) -> Option<tokio::task::JoinHandle<()>> {
-    spawn_job(gateway, DISPATCH_PATH, interval, "webhook dispatch")
-}
-
-/// Starts the job calling `path` every `interval`, the first call at once,
-/// as [`spawn`] does; `None` when no route serves `path` or there is no edge.
+/// Starts the job calling `path` every `interval` on the current runtime,
+/// the first call at once; it runs until aborted or the process ends.
+/// `None` when there is nothing to schedule: no route serves `path`, or no
+/// edge signs assertions (`--no-edge`).
 pub fn spawn_job(
     gateway: Arc<Gateway>,
     path: &'static str,
