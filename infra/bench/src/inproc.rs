@@ -311,8 +311,7 @@ pub fn native_store(db: &Path) -> Result<SqlStore<NativeDb>> {
 
 /// The municipality as a reader.
 pub fn municipality_reader() -> Result<Reader> {
-    let p = Principal::parse_urn("urn:carehub:municipality:131016")
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let p = Principal::parse_urn(MUNICIPALITY).map_err(|e| anyhow::anyhow!("{e}"))?;
     Reader::new(p, None).context("a municipality reads")
 }
 
@@ -518,8 +517,7 @@ pub fn micro(
         .trim()
         .to_owned();
     let asserter = carehub::edge::Asserter::new(&key)?;
-    let principal = Principal::parse_urn("urn:carehub:municipality:131016")
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let principal = Principal::parse_urn(MUNICIPALITY).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut out = Vec::new();
     out.push((
         "edge: sign assertion (HS256)",

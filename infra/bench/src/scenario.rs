@@ -480,40 +480,27 @@ fn native() -> Vec<Scenario> {
 /// subtree hashes (`log_nodes`), and from every leaf of the tree as the
 /// read component proved before them, in trees of three sizes.
 fn proofs() -> Vec<Scenario> {
-    fn cell(key: &'static str, n: u64, kept: bool, runs: NativeRun) -> Scenario {
-        let how = if kept {
+    fn cell<const N: u64, const KEPT: bool>(key: &'static str) -> Scenario {
+        let how = if KEPT {
             "from kept subtrees"
         } else {
             "from every leaf (before log_nodes)"
         };
         Scenario {
             key,
-            name: format!("inclusion proof {how}, tree of {n} leaves"),
+            name: format!("inclusion proof {how}, tree of {N} leaves"),
             groups: PROOF,
-            runs: Runs::Native(runs),
+            runs: Runs::Native(|_, _, w, d| inproc::proof_cell::<N, KEPT>(w, d)),
             report: rows(NATIVE_SQLITE, "–"),
         }
     }
-    use inproc::proof_cell as p;
     vec![
-        cell("proof_kept_4k", 4_097, true, |_, _, w, d| {
-            p::<4_097, true>(w, d)
-        }),
-        cell("proof_leaves_4k", 4_097, false, |_, _, w, d| {
-            p::<4_097, false>(w, d)
-        }),
-        cell("proof_kept_64k", 65_537, true, |_, _, w, d| {
-            p::<65_537, true>(w, d)
-        }),
-        cell("proof_leaves_64k", 65_537, false, |_, _, w, d| {
-            p::<65_537, false>(w, d)
-        }),
-        cell("proof_kept_256k", 262_145, true, |_, _, w, d| {
-            p::<262_145, true>(w, d)
-        }),
-        cell("proof_leaves_256k", 262_145, false, |_, _, w, d| {
-            p::<262_145, false>(w, d)
-        }),
+        cell::<4_097, true>("proof_kept_4k"),
+        cell::<4_097, false>("proof_leaves_4k"),
+        cell::<65_537, true>("proof_kept_64k"),
+        cell::<65_537, false>("proof_leaves_64k"),
+        cell::<262_145, true>("proof_kept_256k"),
+        cell::<262_145, false>("proof_leaves_256k"),
     ]
 }
 
